@@ -1,0 +1,41 @@
+# Two entry points do all the set-up on a fresh machine:
+#   make demo   build what is needed, then run the whole study on built-in phantom data
+#   make test   build what is needed, then run the test suite (what CI runs)
+# Native pieces are optional: without libdnnl-dev (and not root to install it) everything still
+# works on the slower pure-JS backend, with a message saying so.
+
+SHELL := /bin/bash
+NODE_MODULES_STAMP := node_modules/.package-lock.json
+
+.PHONY: all deps system-deps native build test demo bench clean
+
+all: build native
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: $(NODE_MODULES_STAMP)
+
+# Debian packages for the native backend (oneDNN) and the browser check of reports; installed
+# only when running as root on an apt system, otherwise we say what to install and go on.
+system-deps:
+	@bash scripts/system-deps.sh
+
+native: deps system-deps
+	@node scripts/build-native.mjs || echo "covidnet: native backend not built; falling back to the JS backends (see above)"
+
+build: deps
+	npx tsc -p tsconfig.json
+
+test: build native
+	node --test --test-concurrency=1 dist/
+
+demo: build native
+	node bin/covidnet.js demo
+
+bench: build native
+	node bin/covidnet.js bench --model single --json
+
+clean:
+	rm -rf dist native/build

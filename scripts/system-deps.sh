@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the Debian packages the optional native parts need, when we can (root + apt-get).
+# Never fails: without them the project falls back to pure-JS backends.
+set -u
+need=()
+[ -f /usr/include/oneapi/dnnl/dnnl.hpp ] || [ -f /usr/include/dnnl.hpp ] || need+=(libdnnl-dev)
+if [ "${COVIDNET_BROWSER_TESTS:-1}" = 1 ]; then command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "covidnet: installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  (apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}") >/tmp/covidnet-apt.log 2>&1 \
+    || echo "covidnet: apt-get install ${need[*]} failed (log: /tmp/covidnet-apt.log); continuing without them"
+else
+  echo "covidnet: optional packages missing: ${need[*]} (Debian/Ubuntu: sudo apt-get install ${need[*]}); continuing without them"
+fi
+exit 0

@@ -1,0 +1,18 @@
+import type { Command } from 'commander';
+import { register as synth } from './synth.js';
+import { register as preprocess } from './preprocess.js';
+import { register as data } from './data.js';
+import { register as bench } from './bench.js';
+import { register as train } from './train.js';
+import { register as evaluate } from './evaluate.js';
+import { register as predict } from './predict.js';
+import { register as search } from './search.js';
+import { register as explain } from './explain.js';
+import { register as experiment } from './experiment.js';
+import { register as report } from './report.js';
+import { register as demo } from './demo.js';
+
+/** Every command, in the order `covidnet --help` lists them. */
+export const commands: ((program: Command) => void)[] = [
+  demo, synth, preprocess, data, train, evaluate, predict, search, explain, experiment, report, bench,
+];
