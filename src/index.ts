@@ -7,3 +7,4 @@ export * from './errors.js';
 export * from './util/rng.js';
 export type * from './data/types.js';
 export * from './backend/index.js';
+export * from './model/index.js';

@@ -1,0 +1,207 @@
+/**
+ * The study's COVID-Net variant (mission.md, "Network"), layer for layer as the PyTorch mirror in
+ * shared/anchors/pytorch_covidnet.py: 7×7/2 stem, four stages of PEPX modules (3, 4, 6, 3) with an
+ * "upper layer" (1×1 conv + 2×2 max-pool) per stage and dense skip sums, then the FC head.
+ * Glorot-uniform kernels and zero biases (Keras defaults; the mission explains why this matters).
+ */
+import * as tf from '../tf.js';
+import { optionError } from '../errors.js';
+import { AbsDiff, registerCustomLayers } from './layers.js';
+
+export interface CovidNetConfig {
+  /** Input side in pixels, at least 32 (five halvings down to the last stage, floor(size/32)). Study: 224. */
+  size: number;
+  /** Output channels of the first stage's PEPX modules (doubles per stage); a multiple of 4. Study: 128. */
+  width: number;
+  /** Units of the first fully connected layer. Study: 1024. */
+  fc: number;
+  /** Seed of the weight initialisation; undefined = random. */
+  seed?: number | undefined;
+  /** Dropout rates of the head (after flatten, after fc, after the 256-unit layer). Study: 0.5, 0.2, 0.2. */
+  dropout?: readonly [number, number, number] | undefined;
+}
+
+export const STUDY_MODEL: Readonly<CovidNetConfig> = { size: 224, width: 128, fc: 1024 };
+/** A configuration a 2-core CPU can train in minutes. */
+export const CPU_MODEL: Readonly<CovidNetConfig> = { size: 112, width: 32, fc: 256 };
+
+/** Units of the embedding (the layer the siamese net compares). */
+export const EMBEDDING_UNITS = 256;
+/** PEPX modules per stage (ResNet-50-like 3, 4, 6, 3). */
+export const STAGE_DEPTHS = [3, 4, 6, 3] as const;
+
+export function validateModelConfig(c: Partial<CovidNetConfig>): CovidNetConfig {
+  const size = c.size ?? STUDY_MODEL.size;
+  const width = c.width ?? STUDY_MODEL.width;
+  const fc = c.fc ?? STUDY_MODEL.fc;
+  if (!Number.isInteger(size) || size < 32) throw optionError('size', 'an integer of at least 32', size);
+  if (!Number.isInteger(width) || width < 4 || width % 4 !== 0) throw optionError('width', 'a multiple of 4, at least 4', width);
+  if (!Number.isInteger(fc) || fc < 1) throw optionError('fc', 'a positive integer', fc);
+  const dropout = c.dropout ?? [0.5, 0.2, 0.2];
+  for (const r of dropout) if (!(r >= 0 && r < 1)) throw optionError('dropout', 'rates in [0, 1)', dropout);
+  return { size, width, fc, seed: c.seed, dropout };
+}
+
+type Sym = tf.SymbolicTensor;
+
+/** Builds layers with distinct, reproducible initialiser seeds. */
+class Builder {
+  private n = 0;
+  constructor(private readonly seed: number | undefined) {}
+
+  private init(): ReturnType<typeof tf.initializers.glorotUniform> {
+    return tf.initializers.glorotUniform(this.seed === undefined ? {} : { seed: this.seed + 7919 * this.n++ });
+  }
+
+  conv(x: Sym, filters: number, kernel: number, stride: number, name: string): Sym {
+    return tf.layers
+      .conv2d({ filters, kernelSize: kernel, strides: stride, padding: 'same', activation: 'relu', kernelInitializer: this.init(), name })
+      .apply(x) as Sym;
+  }
+
+  depthwise(x: Sym, name: string): Sym {
+    return tf.layers
+      .depthwiseConv2d({ kernelSize: 3, depthMultiplier: 1, padding: 'same', activation: 'relu', depthwiseInitializer: this.init(), name })
+      .apply(x) as Sym;
+  }
+
+  dense(x: Sym, units: number, activation: 'relu' | 'linear' | 'sigmoid', name: string): Sym {
+    return tf.layers.dense({ units, activation, kernelInitializer: this.init(), name }).apply(x) as Sym;
+  }
+
+  pool(x: Sym, name: string): Sym {
+    return tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name }).apply(x) as Sym;
+  }
+
+  sum(xs: Sym[], name: string): Sym {
+    return xs.length === 1 ? xs[0]! : (tf.layers.add({ name }).apply(xs) as Sym);
+  }
+
+  /** PEPX: projection → expansion → 3×3 depthwise → projection → extension, all 1×1 but the depthwise. */
+  pepx(x: Sym, proj: number, expand: number, out: number, name: string): Sym {
+    let h = this.conv(x, proj, 1, 1, `${name}/project1`);
+    h = this.conv(h, expand, 1, 1, `${name}/expand`);
+    h = this.depthwise(h, `${name}/depthwise`);
+    h = this.conv(h, proj, 1, 1, `${name}/project2`);
+    return this.conv(h, out, 1, 1, `${name}/extend`);
+  }
+}
+
+/**
+ * The convolutional trunk up to `feature_sum` (size/32 × size/32 × 8·width).
+ * Wiring (as the mirror): each module's input is the sum of the earlier module outputs of its stage
+ * plus the stage's upper-layer (UL) output; a stage's first module takes the sum of all outputs of
+ * the previous stage (UL included) and is max-pooled.
+ */
+function trunk(b: Builder, input: Sym, width: number): Sym {
+  const stem = b.conv(input, 64, 7, 2, 'stem/conv');
+  // Stage 1: the first module's internal plan is fixed by the 64-channel stem (32 → 48 → 48 → 32).
+  let ul = b.pool(b.conv(stem, width, 1, 1, 'stage1/ul/conv'), 'stage1/ul/pool');
+  let outs: Sym[] = [b.pool(b.pepx(stem, 32, 48, width, 'stage1/pepx1'), 'stage1/pepx1/pool')];
+  for (let m = 2; m <= STAGE_DEPTHS[0]; m++) {
+    const inp = b.sum([...outs, ul], `stage1/pepx${m}/input`);
+    outs.push(b.pepx(inp, width / 2, (3 * width) / 4, width, `stage1/pepx${m}`));
+  }
+  outs.push(ul);
+  let p = width;
+  for (let s = 2; s <= 4; s++) {
+    const total = b.sum(outs, `stage${s}/input`);
+    ul = b.pool(b.conv(total, 2 * p, 1, 1, `stage${s}/ul/conv`), `stage${s}/ul/pool`);
+    const stage: Sym[] = [b.pool(b.pepx(total, p / 2, (3 * p) / 4, 2 * p, `stage${s}/pepx1`), `stage${s}/pepx1/pool`)];
+    p *= 2;
+    for (let m = 2; m <= STAGE_DEPTHS[s - 1]!; m++) {
+      const inp = b.sum([...stage, ul], `stage${s}/pepx${m}/input`);
+      stage.push(b.pepx(inp, p / 2, (3 * p) / 4, p, `stage${s}/pepx${m}`));
+    }
+    outs = [...stage, ul];
+  }
+  return b.sum(outs, 'feature_sum');
+}
+
+/** Flatten → dropout → FC(fc, ReLU) → dropout → FC(256, ReLU) → dropout: the 256-d embedding. */
+function head(b: Builder, features: Sym, c: CovidNetConfig): Sym {
+  const [d1, d2, d3] = c.dropout ?? [0.5, 0.2, 0.2];
+  let h = tf.layers.flatten({ name: 'flatten' }).apply(features) as Sym;
+  h = tf.layers.dropout({ rate: d1, name: 'dropout1' }).apply(h) as Sym;
+  h = b.dense(h, c.fc, 'relu', 'fc1');
+  h = tf.layers.dropout({ rate: d2, name: 'dropout2' }).apply(h) as Sym;
+  h = b.dense(h, EMBEDDING_UNITS, 'relu', 'fc2');
+  return tf.layers.dropout({ rate: d3, name: 'dropout3' }).apply(h) as Sym;
+}
+
+function imageInput(size: number, name: string): Sym {
+  return tf.input({ shape: [size, size, 1], name });
+}
+
+/** Single COVID-Net: image → probabilities of (normal, pneumonia, COVID-19). Layers `logits` (pre-softmax) and `probs`. */
+export function covidNet(config: Partial<CovidNetConfig> = {}): tf.LayersModel {
+  const c = validateModelConfig(config);
+  const b = new Builder(c.seed);
+  const input = imageInput(c.size, 'image');
+  const emb = head(b, trunk(b, input, c.width), c);
+  const logits = b.dense(emb, 3, 'linear', 'logits');
+  const probs = tf.layers.activation({ activation: 'softmax', name: 'probs' }).apply(logits) as Sym;
+  return tf.model({ inputs: input, outputs: probs, name: 'covidnet' });
+}
+
+/** The shared encoder of the siamese net: image → 256-d embedding (model name `encoder`). */
+export function covidEncoder(config: Partial<CovidNetConfig> = {}): tf.LayersModel {
+  const c = validateModelConfig(config);
+  const b = new Builder(c.seed);
+  const input = imageInput(c.size, 'image');
+  return tf.model({ inputs: input, outputs: head(b, trunk(b, input, c.width), c), name: 'encoder' });
+}
+
+/**
+ * Siamese COVID-Net: two images → one shared `encoder` → |a − b| (`AbsDiff`) → dense(1, sigmoid)
+ * named `distance`: d = σ(Σ αᵢ|aᵢ − bᵢ| + β), the probability that the pair is DIFFERENT
+ * (same = 0, different = 1, as in the study).
+ */
+export function siameseCovidNet(config: Partial<CovidNetConfig> = {}): tf.LayersModel {
+  registerCustomLayers();
+  const c = validateModelConfig(config);
+  const encoder = covidEncoder(c);
+  const a = imageInput(c.size, 'image_a');
+  const bIn = imageInput(c.size, 'image_b');
+  const ea = encoder.apply(a) as Sym;
+  const eb = encoder.apply(bIn) as Sym;
+  const diff = new AbsDiff({ name: 'abs_diff' }).apply([ea, eb]) as Sym;
+  const seed = c.seed === undefined ? undefined : c.seed + 104729;
+  const out = tf.layers
+    .dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform(seed === undefined ? {} : { seed }), name: 'distance' })
+    .apply(diff) as Sym;
+  return tf.model({ inputs: [a, bIn], outputs: out, name: 'siamese_covidnet' });
+}
+
+/** The parts of a siamese model that testing needs: the encoder and the distance layer. */
+export function siameseParts(model: tf.LayersModel): { encoder: tf.LayersModel; distance: tf.layers.Layer } {
+  const encoder = model.getLayer('encoder') as unknown as tf.LayersModel;
+  return { encoder, distance: model.getLayer('distance') };
+}
+
+/**
+ * P(different) between embeddings and one template, with the siamese net's learned distance:
+ * σ(Σ αᵢ|eᵢ − tᵢ| + β). `embeddings` is [n, 256], `template` [256]; returns [n].
+ */
+export function siameseDistance(distance: tf.layers.Layer, embeddings: tf.Tensor2D, template: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const d = tf.abs(tf.sub(embeddings, tf.expandDims(template, 0)));
+    return tf.reshape(distance.apply(d) as tf.Tensor2D, [-1]) as tf.Tensor1D;
+  });
+}
+
+/**
+ * Dispose a model and the models nested in it. TF.js's `LayersModel.dispose()` leaves a nested
+ * model's weights alive when the nested model was applied more than once (the siamese encoder).
+ */
+export function disposeModel(model: tf.LayersModel): void {
+  const nested = model.layers.filter((l): l is tf.LayersModel => l instanceof tf.LayersModel);
+  model.dispose();
+  for (const n of nested) {
+    try {
+      n.dispose();
+    } catch {
+      // already disposed through the outer model
+    }
+  }
+}

@@ -1,0 +1,16 @@
+export {
+  covidNet,
+  covidEncoder,
+  siameseCovidNet,
+  siameseParts,
+  siameseDistance,
+  disposeModel,
+  validateModelConfig,
+  STUDY_MODEL,
+  CPU_MODEL,
+  EMBEDDING_UNITS,
+  STAGE_DEPTHS,
+  type CovidNetConfig,
+} from './covidnet.js';
+export { AbsDiff, registerCustomLayers, type AbsDiffConfig } from './layers.js';
+export { assertModelInput, MAX_ABS_INPUT } from './input.js';
