@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "covidnet_onednn",
+      "sources": ["src/addon.cc"],
+      "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")", "/usr/include/oneapi"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions"],
+      "ldflags": ["-fopenmp"],
+      "libraries": ["-ldnnl", "-lgomp"]
+    }
+  ]
+}
