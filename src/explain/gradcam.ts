@@ -1,0 +1,210 @@
+/**
+ * Grad-CAM (Selvaraju et al.) on the last convolutional features of COVID-Net, the layer named
+ * `feature_sum` (size/32 × size/32 × C, the sum of the last stage before `flatten`):
+ *   weights α_c = spatial mean of ∂score/∂A_c;  cam = ReLU(Σ_c α_c A_c).
+ * The model is split at `feature_sum`: a sub-model computes the features, and the layers after
+ * it (a plain chain: flatten, dropout, dense, …) are applied to a tensor so tf.grad can
+ * differentiate the score with respect to the features.
+ *
+ * Single net: score = the target class's logit (pre-softmax).
+ * Siamese net: score = similarity of the image's embedding to the target class template,
+ * as the negated pre-sigmoid output of the `distance` layer: −(Σ αᵢ|eᵢ − tᵢ| + β); optionally
+ * minus the same similarity to a `contrast` class's template (what separates the two).
+ */
+import * as tf from '../tf.js';
+import { CLASSES, type ClassName } from '../types.js';
+import { CovidNetError } from '../errors.js';
+
+export const FEATURE_LAYER = 'feature_sum';
+
+export interface CamOptions {
+  /** Class to explain per image (or one for all); undefined = the predicted class. */
+  target?: ClassName | readonly (ClassName | undefined)[] | undefined;
+  /** Siamese only: explain similarity to `target` minus similarity to this class's template. */
+  contrast?: ClassName | undefined;
+}
+
+export interface CamResult {
+  /** grid×grid Grad-CAM map, row-major, ≥ 0, not normalised. */
+  cam: Float32Array;
+  grid: number;
+  predicted: ClassName;
+  target: ClassName;
+  /** Per class (CLASSES order): softmax probability (single) or similarity 1 − P(different) to the class template (siamese). */
+  scores: number[];
+  /** `scores` of the target class. */
+  score: number;
+}
+
+type Kind = 'single' | 'siamese';
+
+export class GradCam {
+  readonly kind: Kind;
+  readonly size: number;
+  readonly grid: number;
+  private readonly features: tf.LayersModel;
+  private readonly head: tf.layers.Layer[];
+  private readonly templates: tf.Tensor2D | undefined;
+  private readonly kernel: tf.Tensor2D | undefined;
+  private readonly bias: tf.Tensor1D | undefined;
+
+  private constructor(kind: Kind, net: tf.LayersModel, headEnd: string, siamese?: { templates: number[][]; distance: tf.layers.Layer }) {
+    this.kind = kind;
+    const feat = getLayer(net, FEATURE_LAYER);
+    this.features = tf.model({ inputs: net.inputs, outputs: feat.output as tf.SymbolicTensor });
+    this.head = layerChain(feat, headEnd);
+    const inShape = net.inputs[0]!.shape;
+    const fShape = (feat.output as tf.SymbolicTensor).shape;
+    this.size = inShape[1] ?? 0;
+    this.grid = fShape[1] ?? 0;
+    if (!this.size || !this.grid || fShape[1] !== fShape[2]) {
+      throw new CovidNetError('E_RUN', `unexpected shapes: input ${JSON.stringify(inShape)}, ${FEATURE_LAYER} ${JSON.stringify(fShape)}`);
+    }
+    if (siamese) {
+      const [kernel, bias] = siamese.distance.getWeights();
+      if (!kernel || !bias) throw new CovidNetError('E_RUN', 'the siamese `distance` layer has no kernel/bias');
+      this.kernel = tf.keep(kernel.clone() as tf.Tensor2D);
+      this.bias = tf.keep(bias.clone() as tf.Tensor1D);
+      if (siamese.templates.length !== CLASSES.length) {
+        throw new CovidNetError('E_RUN', `expected ${CLASSES.length} class templates, got ${siamese.templates.length}`);
+      }
+      this.templates = tf.keep(tf.tensor2d(siamese.templates));
+    }
+  }
+
+  /** Grad-CAM for a single COVID-Net (a model with `feature_sum` and `logits` layers). */
+  static single(model: tf.LayersModel): GradCam {
+    return new GradCam('single', model, 'logits');
+  }
+
+  /**
+   * Grad-CAM for a siamese COVID-Net (nested `encoder` model with its own `feature_sum`, and a
+   * `distance` dense layer) against class templates (mean training embedding per class, CLASSES order).
+   */
+  static siamese(model: tf.LayersModel, templates: number[][]): GradCam {
+    const encoder = getLayer(model, 'encoder') as unknown as tf.LayersModel;
+    if (!Array.isArray(encoder.inputs) || !encoder.outputs) throw new CovidNetError('E_RUN', 'layer `encoder` is not a model');
+    const end = encoder.outputs[0]!.sourceLayer.name;
+    return new GradCam('siamese', encoder, end, { templates, distance: getLayer(model, 'distance') });
+  }
+
+  /** Releases the tensors this object holds (not the model's weights). */
+  dispose(): void {
+    this.templates?.dispose();
+    this.kernel?.dispose();
+    this.bias?.dispose();
+  }
+
+  /** Grad-CAM for a batch of model inputs [n, size, size, 1] (already standardised). */
+  compute(x: tf.Tensor4D, opts: CamOptions = {}): CamResult[] {
+    const n = x.shape[0];
+    const { cams, scores } = tf.tidy(() => {
+      const feats = this.features.predict(x) as tf.Tensor4D;
+      const logit = (a: tf.Tensor4D): tf.Tensor2D => this.classLogits(this.applyHead(a)); // [n, 3], higher = more this class
+      const sc = this.kind === 'single' ? tf.softmax(logit(feats)) : tf.sub(1, tf.sigmoid(tf.neg(logit(feats))));
+      const scoresArr = sc.arraySync() as number[][];
+      const predicted = scoresArr.map(argmax);
+      const targets = predicted.map((p, i) => classIndex(targetFor(opts.target, i) ?? CLASSES[p]!));
+      const contrast = opts.contrast === undefined ? -1 : CLASSES.indexOf(opts.contrast);
+      if (contrast >= 0 && this.kind !== 'siamese') throw new CovidNetError('E_OPTION', 'contrast is for the siamese net only');
+      const mask = tf.cast(tf.oneHot(tf.tensor1d(targets, 'int32'), CLASSES.length), 'float32');
+      const cmask = contrast >= 0 ? tf.cast(tf.oneHot(tf.fill([n], contrast, 'int32') as tf.Tensor1D, CLASSES.length), 'float32') : undefined;
+      // Samples are independent (no batch statistics), so the gradient of the summed scores gives
+      // each sample's own gradient.
+      const grads = tf.grad((a: tf.Tensor) => {
+        const l = logit(a as tf.Tensor4D);
+        const s = tf.sum(tf.mul(l, mask));
+        return cmask ? tf.sub(s, tf.sum(tf.mul(l, cmask))) : s;
+      })(feats);
+      const alpha = tf.mean(grads, [1, 2], true); // [n, 1, 1, C]
+      const cam = tf.relu(tf.sum(tf.mul(feats, alpha), 3)); // [n, g, g]
+      return { cams: cam.dataSync() as Float32Array, scores: scoresArr };
+    });
+    const g2 = this.grid * this.grid;
+    const out: CamResult[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = scores[i]!;
+      const p = argmax(s);
+      const t = targetFor(opts.target, i) ?? CLASSES[p]!;
+      out.push({
+        cam: cams.slice(i * g2, (i + 1) * g2),
+        grid: this.grid,
+        predicted: CLASSES[p]!,
+        target: t,
+        scores: s,
+        score: s[classIndex(t)]!,
+      });
+    }
+    return out;
+  }
+
+  /** Class predictions only (no gradients): per class scores as in CamResult. */
+  predict(x: tf.Tensor4D): number[][] {
+    return tf.tidy(() => {
+      const l = this.classLogits(this.applyHead(this.features.predict(x) as tf.Tensor4D));
+      return (this.kind === 'single' ? tf.softmax(l) : tf.sub(1, tf.sigmoid(tf.neg(l)))).arraySync() as number[][];
+    });
+  }
+
+  private applyHead(a: tf.Tensor): tf.Tensor {
+    let h = a;
+    for (const layer of this.head) h = layer.apply(h, { training: false }) as tf.Tensor;
+    return h;
+  }
+
+  /** [n, 3]: logits (single) or negated pre-sigmoid distance to each class template (siamese). */
+  private classLogits(h: tf.Tensor): tf.Tensor2D {
+    if (this.kind === 'single') return h as tf.Tensor2D;
+    const e = h as tf.Tensor2D; // [n, 256]
+    const cols: tf.Tensor[] = [];
+    for (let k = 0; k < CLASSES.length; k++) {
+      const t = tf.slice(this.templates!, [k, 0], [1, -1]); // [1, 256]
+      const z = tf.add(tf.matMul(tf.abs(tf.sub(e, t)), this.kernel!), this.bias!); // [n, 1]
+      cols.push(tf.neg(z));
+    }
+    return tf.concat(cols, 1) as tf.Tensor2D;
+  }
+}
+
+function getLayer(model: tf.LayersModel, name: string): tf.layers.Layer {
+  try {
+    return model.getLayer(name);
+  } catch {
+    throw new CovidNetError('E_RUN', `the model has no layer named \`${name}\` (not a COVID-Net model of this tool?)`);
+  }
+}
+
+/** The layers after `from` up to and including the one named `to`, which must form a simple chain. */
+export function layerChain(from: tf.layers.Layer, to: string): tf.layers.Layer[] {
+  const chain: tf.layers.Layer[] = [];
+  let cur = from;
+  while (cur.name !== to) {
+    const next = cur.outboundNodes.map((nd) => nd.outboundLayer);
+    if (next.length !== 1 || !next[0]) {
+      throw new CovidNetError('E_RUN', `cannot split the model after \`${cur.name}\`: ${next.length} outbound layers (expected a chain to \`${to}\`)`);
+    }
+    cur = next[0];
+    if (cur.inboundNodes.length !== 1 || cur.inboundNodes[0]!.inboundLayers.length !== 1) {
+      throw new CovidNetError('E_RUN', `cannot split the model at \`${cur.name}\`: it has several inputs`);
+    }
+    chain.push(cur);
+    if (chain.length > 64) throw new CovidNetError('E_RUN', `no chain of layers from \`${from.name}\` to \`${to}\``);
+  }
+  return chain;
+}
+
+function argmax(a: readonly number[]): number {
+  let b = 0;
+  for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
+  return b;
+}
+
+function classIndex(c: ClassName): number {
+  return CLASSES.indexOf(c);
+}
+
+function targetFor(t: CamOptions['target'], i: number): ClassName | undefined {
+  if (t === undefined) return undefined;
+  if (typeof t === 'string') return t as ClassName;
+  return (t as readonly (ClassName | undefined)[])[i];
+}
