@@ -1,0 +1,171 @@
+/**
+ * Training-time speed-ups of the `onednn` backend that sit above the kernels, installed by
+ * initBackend when it selects `onednn` (never on import) and inert on every other backend:
+ *
+ * - Conv2D / DepthwiseConv2D layers with bias and ReLU: while gradients are recorded TF.js does
+ *   not fuse (conv, then Add for the bias, then Relu; backward Step, Multiply and a bias Sum).
+ *   Here the layer's `call` runs one custom op: forward = the fused conv kernel with a ReLU
+ *   post-op; backward = one native kernel that applies the ReLU mask once and computes the input,
+ *   weight and bias gradients (the bias gradient is reduced by oneDNN's weights pass).
+ * - Add layers (the dense skip sums): one AddN instead of a chain of Adds.
+ * - tf.train.adam: a fused, in-place native update instead of ~12 temporaries per variable.
+ *
+ * Only how values are computed changes: the layers, their weights, names and configs are the
+ * standard TF.js ones, so saved models load anywhere.
+ */
+import * as tf from '../tf.js';
+import { CONV_BIAS_RELU_GRAD, ONEDNN, OnednnBackend } from './onednn.js';
+
+type CallFn = (this: unknown, inputs: tf.Tensor | tf.Tensor[], kwargs: tf.serialization.ConfigDict) => tf.Tensor | tf.Tensor[];
+type MergeFn = (this: unknown, inputs: tf.Tensor[]) => tf.Tensor;
+
+interface VariableLike {
+  read(): tf.Tensor;
+}
+/** The fields of tfjs-layers' Conv2D / DepthwiseConv2D that the fused path reads. */
+interface ConvLayerInternals {
+  rank?: number;
+  kernel?: VariableLike | null;
+  depthwiseKernel?: VariableLike | null;
+  bias?: VariableLike | null;
+  useBias: boolean;
+  strides: number[];
+  padding: string;
+  dataFormat: string;
+  dilationRate?: number | number[];
+  activation?: { getClassName(): string } | null;
+}
+
+function layerClass(name: string): { prototype: Record<string, unknown> } | undefined {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[name];
+  return entry?.[0] as unknown as { prototype: Record<string, unknown> } | undefined;
+}
+
+const isOnednn = (): boolean => tf.getBackend() === ONEDNN;
+
+function dilationOne(d: number | number[] | undefined): boolean {
+  if (d === undefined) return true;
+  return Array.isArray(d) ? d.every((v) => v === 1) : d === 1;
+}
+
+/** relu(conv(x, w) + b) as one op with a native fused gradient (NHWC, dilation 1). */
+export function convBiasRelu(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, strides: [number, number],
+  pad: 'same' | 'valid', depthwise: boolean): tf.Tensor4D {
+  const attrs = { strides, pad, dataFormat: 'NHWC', dilations: [1, 1], activation: 'relu', depthwise };
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xx, ww, bb, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+    const y = tf.engine().runKernel(depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', { x: xx, filter: ww, bias: bb }, attrs) as tf.Tensor4D;
+    save([xx, ww, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [sx, sw, sy] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+        return tf.engine().runKernel(CONV_BIAS_RELU_GRAD, { dy, y: sy, x: sx, filter: sw }, attrs) as tf.Tensor[];
+      },
+    };
+  });
+  return op(x, w, b) as tf.Tensor4D;
+}
+
+function fusedConvCall(original: CallFn, depthwise: boolean): CallFn {
+  return function (this: unknown, inputs, kwargs) {
+    const l = this as ConvLayerInternals;
+    const kernel = depthwise ? l.depthwiseKernel : l.kernel;
+    const eligible = isOnednn() && (depthwise || l.rank === 2) && l.useBias && l.bias && kernel &&
+      l.dataFormat === 'channelsLast' && dilationOne(l.dilationRate) && l.activation?.getClassName() === 'relu' &&
+      (l.padding === 'same' || l.padding === 'valid');
+    if (!eligible) return original.call(this, inputs, kwargs);
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor;
+      if (x.rank !== 4 || x.dtype !== 'float32') return original.call(this, inputs, kwargs);
+      const s = l.strides;
+      return convBiasRelu(x as tf.Tensor4D, kernel!.read() as tf.Tensor4D, l.bias!.read() as tf.Tensor1D,
+        [s[0]!, s[1] ?? s[0]!], l.padding as 'same' | 'valid', depthwise);
+    });
+  };
+}
+
+function addNMerge(original: MergeFn): MergeFn {
+  return function (this: unknown, inputs) {
+    const first = inputs[0];
+    if (!isOnednn() || !first || inputs.length < 2 || !inputs.every((t) => t.dtype === 'float32' && t.shape.join() === first.shape.join())) {
+      return original.call(this, inputs);
+    }
+    return tf.tidy(() => tf.addN(inputs));
+  };
+}
+
+// ------------------------------------------------------------------------------- Adam
+
+interface AdamInternals {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
+  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
+  incrementIterations(): void;
+}
+type ApplyFn = (this: unknown, grads: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]) => void;
+
+/**
+ * TF.js's Adam update (same formula, same state variables, so getWeights/setWeights and saved
+ * optimizer state are unchanged), done in place by one native pass per variable. A variable whose
+ * storage is shared (e.g. by a clone someone keeps) is updated out of place with tensor ops.
+ */
+function nativeAdam(original: ApplyFn): ApplyFn {
+  return function (this: unknown, variableGradients) {
+    const backend = tf.backend();
+    if (!(backend instanceof OnednnBackend)) return original.call(this, variableGradients);
+    const o = this as AdamInternals;
+    const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
+    const scalarOf = (v: tf.Variable): number => (backend.data.get(v.dataId).values as Float32Array)[0]!;
+    const c1 = 1 - scalarOf(o.accBeta1), c2 = 1 - scalarOf(o.accBeta2);
+    const hyper = Float64Array.from([o.learningRate, o.beta1, o.beta2, o.epsilon, c1, c2]);
+    const exclusive = (t: tf.Tensor): boolean =>
+      t.dtype === 'float32' && backend.data.has(t.dataId) && backend.data.get(t.dataId).refCount === 1 &&
+      backend.data.get(t.dataId).values instanceof Float32Array;
+    tf.tidy(() => {
+      names.forEach((name, i) => {
+        const value = tf.engine().registeredVariables[name]!;
+        o.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+        o.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+        const gradient = Array.isArray(variableGradients) ? variableGradients[i]!.tensor : variableGradients[name];
+        if (gradient == null) return;
+        const m = o.accumulatedFirstMoment[i]!.variable, v = o.accumulatedSecondMoment[i]!.variable;
+        if (exclusive(value) && exclusive(m) && exclusive(v) && gradient.dtype === 'float32') {
+          backend.addon.adam(backend.values(value), backend.values(gradient), backend.values(m), backend.values(v), hyper);
+          return;
+        }
+        const newM = tf.add(tf.mul(m, o.beta1), tf.mul(gradient, 1 - o.beta1));
+        const newV = tf.add(tf.mul(v, o.beta2), tf.mul(tf.square(gradient), 1 - o.beta2));
+        m.assign(newM);
+        v.assign(newV);
+        const step = tf.div(tf.div(newM, c1), tf.add(tf.sqrt(tf.div(newV, c2)), o.epsilon));
+        value.assign(tf.add(tf.mul(step, -o.learningRate), value));
+      });
+      o.accBeta1.assign(tf.mul(o.accBeta1, o.beta1));
+      o.accBeta2.assign(tf.mul(o.accBeta2, o.beta2));
+    });
+    o.incrementIterations();
+  };
+}
+
+let installed = false;
+
+/** Installs the fused layer paths and the native Adam (idempotent; inert unless `onednn` is active). */
+export function installOnednnFusion(): void {
+  if (installed) return;
+  for (const [name, depthwise] of [['Conv2D', false], ['DepthwiseConv2D', true]] as const) {
+    const cls = layerClass(name);
+    if (!cls) continue;
+    cls.prototype['call'] = fusedConvCall(cls.prototype['call'] as CallFn, depthwise);
+  }
+  const add = layerClass('Add');
+  if (add) add.prototype['mergeFunction'] = addNMerge(add.prototype['mergeFunction'] as MergeFn);
+  const adam = tf.AdamOptimizer.prototype as unknown as { applyGradients: ApplyFn };
+  adam.applyGradients = nativeAdam(adam.applyGradients);
+  installed = true;
+}

@@ -1,0 +1,63 @@
+/**
+ * Loads the optional oneDNN addon (native/build/Release/covidnet_onednn.node, built by
+ * `make native`). `COVIDNET_NATIVE_ADDON` points the loader at another file (tests use a missing
+ * path to check the fallback). Loading never throws: the result says why it failed.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** The addon's functions (native/src/addon.cc). Shapes and flags travel as Int32Arrays. */
+export interface NativeAddon {
+  convForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Int32Array): void;
+  convBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Int32Array): void;
+  convBackwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null, p: Int32Array): void;
+  convBiasReluBackward(
+    dy: Float32Array, y: Float32Array, x: Float32Array, w: Float32Array,
+    dx: Float32Array | null, dw: Float32Array, db: Float32Array, p: Int32Array,
+  ): void;
+  maxPoolForward(x: Float32Array, y: Float32Array, p: Int32Array, training: boolean): ArrayBuffer | undefined;
+  maxPoolBackward(dy: Float32Array, workspace: ArrayBuffer, dx: Float32Array, p: Int32Array): void;
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null, p: Int32Array): void;
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, mode: number, inner: number): void;
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
+  addN(inputs: Float32Array[], out: Float32Array): void;
+  sumOuter(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  sumInner(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: Float64Array): void;
+  setThreads(n: number): number;
+  getThreads(): number;
+  version(): string;
+  clearCache(): void;
+}
+
+export type AddonLoad = { ok: true; addon: NativeAddon; path: string } | { ok: false; path: string; error: string };
+
+/** Where the addon is looked for: `COVIDNET_NATIVE_ADDON`, else the build output of `make native`. */
+export function addonPath(): string {
+  const override = process.env['COVIDNET_NATIVE_ADDON'];
+  if (override) return override;
+  // dist/backend/native.js → repo root → native/build/Release
+  return fileURLToPath(new URL('../../native/build/Release/covidnet_onednn.node', import.meta.url));
+}
+
+let cached: AddonLoad | undefined;
+
+export function loadAddon(): AddonLoad {
+  const path = addonPath();
+  if (cached && cached.path === path) return cached;
+  if (!existsSync(path)) {
+    cached = { ok: false, path, error: `addon not built (${path} missing)` };
+    return cached;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    if (typeof addon.convForward !== 'function') throw new Error('not the covidnet oneDNN addon');
+    cached = { ok: true, addon, path };
+  } catch (e) {
+    // Typical: libdnnl.so.2 missing at run time (the package was removed after the build).
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? 'unknown error';
+    cached = { ok: false, path, error: `addon failed to load: ${msg}` };
+  }
+  return cached;
+}
