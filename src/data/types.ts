@@ -31,6 +31,8 @@ export interface Dataset {
   items: DatasetItem[];
   /** Entries the loader skipped, with reasons (bad labels, missing files, duplicates). */
   skipped: SkippedEntry[];
+  /** Things the user should know about the source (e.g. 2-class COVIDx labels, no patient ids). */
+  warnings?: string[];
 }
 
 export interface SkippedEntry {

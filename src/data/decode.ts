@@ -1,0 +1,212 @@
+/**
+ * Image files (PNG, JPEG, DICOM; format from the content, never the name) to one gray image.
+ *
+ * - PNG/JPEG through sharp (libvips): EXIF orientation applied; header read first and images over
+ *   MAX_PIXELS refused before any decoding; 16-bit PNG read at 16 bits.
+ * - Colour to gray: 0.299 R + 0.587 G + 0.114 B (the OpenCV/PIL weights), computed here from the raw
+ *   RGB, not with libvips' own greyscale conversion (other weights). Alpha is dropped, not
+ *   flattened, as `cv2.imread(..., IMREAD_GRAYSCALE)` and PIL's `convert('L')` do.
+ * - DICOM: see ./dicom.ts.
+ * 8-bit sources give 8-bit gray (colour rounded to the nearest level); 16-bit PNG and DICOM give
+ * floats in [0, 1].
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { CovidNetError, isCovidNetError, type ErrorCode } from '../errors.js';
+import type { GrayImage } from './types.js';
+import { decodeDicom, dicomSize } from './dicom.js';
+import { MAX_PIXELS } from './limits.js';
+
+export type ImageFormat = 'png' | 'jpeg' | 'dicom';
+
+/** A decoded gray image: 8-bit (`u8`) or [0, 1] floats (`f32`), exactly one of the two. */
+export interface DecodedGray {
+  width: number;
+  height: number;
+  format: ImageFormat;
+  u8?: Uint8Array;
+  f32?: Float32Array;
+}
+
+export interface DecodeOptions {
+  /** Name used in error messages (and to read `input` when it is a Buffer of that file). */
+  file?: string;
+}
+
+let sharpConfigured = false;
+function configureSharp(): void {
+  if (sharpConfigured) return;
+  // every image is decoded once: libvips' operation cache would only hold memory
+  sharp.cache(false);
+  sharpConfigured = true;
+}
+
+/** Format from the first bytes: PNG signature, JPEG SOI, or DICOM's "DICM" after the 128-byte preamble. */
+export function sniffFormat(buf: Uint8Array): ImageFormat | undefined {
+  if (buf.length >= 8 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47 && buf[4] === 0x0d && buf[5] === 0x0a) return 'png';
+  if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'jpeg';
+  if (buf.length >= 132 && buf[128] === 0x44 && buf[129] === 0x49 && buf[130] === 0x43 && buf[131] === 0x4d) return 'dicom';
+  return undefined;
+}
+
+function err(code: ErrorCode, msg: string, file: string | undefined, cause?: unknown): CovidNetError {
+  return new CovidNetError(code, msg, { ...(file === undefined ? {} : { file }), cause });
+}
+
+/** Read a file, mapping system errors to CovidNetError; refuses empty files. */
+export async function readInput(input: string | Buffer | Uint8Array, file?: string): Promise<{ buf: Buffer; file: string | undefined }> {
+  let buf: Buffer;
+  const name = typeof input === 'string' ? input : file;
+  if (typeof input === 'string') {
+    try {
+      buf = await readFile(input);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw err('E_FILE_MISSING', 'file not found', name);
+      if (code === 'EISDIR') throw err('E_FORMAT_UNKNOWN', 'is a directory, not an image', name);
+      throw err('E_DECODE', `cannot read (${code ?? String(e)})`, name, e);
+    }
+  } else {
+    buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  }
+  if (buf.length === 0) throw err('E_FILE_EMPTY', 'empty file (0 bytes)', name);
+  return { buf, file: name };
+}
+
+function describeStart(buf: Uint8Array): string {
+  const head = buf.subarray(0, 16);
+  const printable = head.every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127));
+  return printable ? `starts with text ${JSON.stringify(Buffer.from(head).toString('latin1'))}` : `starts with bytes ${Buffer.from(head.subarray(0, 8)).toString('hex')}`;
+}
+
+/** Map libvips' error text to our codes; one line, no stack. */
+function sharpError(e: unknown, format: ImageFormat, file: string | undefined): CovidNetError {
+  if (isCovidNetError(e)) return e;
+  const msg = (e instanceof Error ? e.message : String(e)).split('\n').filter((l) => l.trim() !== '')[0] ?? 'unknown error';
+  if (/pixel limit/i.test(msg)) return err('E_TOO_LARGE', `image is over the ${MAX_PIXELS / 1e6} megapixel limit`, file, e);
+  if (/premature end|unexpected end|truncat|end of (file|stream|data)|not enough data|read error|out of data/i.test(msg)) {
+    return err('E_FILE_TRUNCATED', `truncated ${format.toUpperCase()} (${msg})`, file, e);
+  }
+  return err('E_DECODE', `corrupt ${format.toUpperCase()} (${msg})`, file, e);
+}
+
+const SHARP_OPTS = { limitInputPixels: MAX_PIXELS, failOn: 'error' as const };
+
+/** 8-bit colour to gray, rounding to the nearest level. */
+function rgbToGray8(src: Uint8Array, n: number, ch: number): Uint8Array {
+  const out = new Uint8Array(n);
+  if (ch <= 2) {
+    for (let i = 0, j = 0; i < n; i++, j += ch) out[i] = src[j]!;
+    return out;
+  }
+  for (let i = 0, j = 0; i < n; i++, j += ch) {
+    // + 0.5 then truncate: round half up (the weighted sum is never negative)
+    out[i] = 0.299 * src[j]! + 0.587 * src[j + 1]! + 0.114 * src[j + 2]! + 0.5;
+  }
+  return out;
+}
+
+function rgbToGray16(src: Uint16Array, n: number, ch: number): Float32Array {
+  const out = new Float32Array(n);
+  const k = 1 / 65535;
+  for (let i = 0, j = 0; i < n; i++, j += ch) {
+    out[i] = ch <= 2 ? src[j]! * k : (0.299 * src[j]! + 0.587 * src[j + 1]! + 0.114 * src[j + 2]!) * k;
+  }
+  return out;
+}
+
+async function decodeRaster(buf: Buffer, format: 'png' | 'jpeg', file: string | undefined): Promise<DecodedGray> {
+  configureSharp();
+  try {
+    const img = sharp(buf, SHARP_OPTS);
+    const meta = await img.metadata();
+    const w = meta.width ?? 0;
+    const h = meta.height ?? 0;
+    if (w * h > MAX_PIXELS) throw err('E_TOO_LARGE', `image of ${w}x${h} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit`, file);
+    const grey = (meta.channels ?? 3) <= 2;
+    const deep = meta.depth === 'ushort';
+    // toColourspace keeps gray inputs at one channel (sharp would otherwise expand them to sRGB)
+    // auto-orient only when there is an EXIF orientation to apply (it costs a copy)
+    const pipe = ((meta.orientation ?? 1) > 1 ? img.rotate() : img).toColourspace(grey ? (deep ? 'grey16' : 'b-w') : deep ? 'rgb16' : 'srgb');
+    const { data, info } = await (deep ? pipe.raw({ depth: 'ushort' }) : pipe.raw()).toBuffer({ resolveWithObject: true });
+    const n = info.width * info.height;
+    if (deep) {
+      const aligned = data.byteOffset % 2 === 0 ? data : Buffer.from(data);
+      const u16 = new Uint16Array(aligned.buffer, aligned.byteOffset, data.length >> 1);
+      return { width: info.width, height: info.height, format, f32: rgbToGray16(u16, n, info.channels) };
+    }
+    return { width: info.width, height: info.height, format, u8: rgbToGray8(data, n, info.channels) };
+  } catch (e) {
+    throw sharpError(e, format, file);
+  }
+}
+
+async function jpegToGray(jpeg: Uint8Array): Promise<{ width: number; height: number; data: Uint8Array }> {
+  const d = await decodeRaster(Buffer.from(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength), 'jpeg', undefined);
+  return { width: d.width, height: d.height, data: d.u8 ?? Uint8Array.from(d.f32!, (v) => Math.round(v * 255)) };
+}
+
+/** Decode to whichever gray representation the source has (8-bit or float). */
+export async function decodeGray(input: string | Buffer | Uint8Array, opts: DecodeOptions = {}): Promise<DecodedGray> {
+  const { buf, file } = await readInput(input, opts.file);
+  const format = sniffFormat(buf);
+  if (format === undefined) throw err('E_FORMAT_UNKNOWN', `not a PNG, JPEG or DICOM file (${describeStart(buf)})`, file);
+  if (format === 'dicom') {
+    try {
+      const d = await decodeDicom(buf, jpegToGray, file);
+      return { width: d.width, height: d.height, format, f32: d.data };
+    } catch (e) {
+      if (isCovidNetError(e)) {
+        // errors of the embedded JPEG carry no file name yet
+        throw e.file === undefined && file !== undefined ? err(e.code, `DICOM: ${e.message}`, file, e) : e;
+      }
+      throw err('E_DECODE', `corrupt DICOM (${e instanceof Error ? e.message : String(e)})`, file, e);
+    }
+  }
+  return decodeRaster(buf, format, file);
+}
+
+/** 8-bit gray: floats are rounded to the nearest of 256 levels. */
+export async function decodeGray8(input: string | Buffer | Uint8Array, opts: DecodeOptions = {}): Promise<{ width: number; height: number; data: Uint8Array }> {
+  const d = await decodeGray(input, opts);
+  return { width: d.width, height: d.height, data: d.u8 ?? floatToU8(d.f32!) };
+}
+
+export function floatToU8(f: Float32Array): Uint8Array {
+  const out = new Uint8Array(f.length);
+  // Uint8Array assignment truncates; +0.5 rounds (values are clamped to [0, 1] first)
+  for (let i = 0; i < f.length; i++) {
+    const v = f[i]!;
+    out[i] = (v <= 0 ? 0 : v >= 1 ? 1 : v) * 255 + 0.5;
+  }
+  return out;
+}
+
+/** Decode an image file or buffer to the internal gray type (Float32 in [0, 1]). */
+export async function decodeImage(input: string | Buffer, opts: DecodeOptions = {}): Promise<GrayImage> {
+  const d = await decodeGray(input, opts);
+  if (d.f32) return { width: d.width, height: d.height, data: d.f32 };
+  const data = new Float32Array(d.u8!.length);
+  const k = 1 / 255;
+  for (let i = 0; i < data.length; i++) data[i] = d.u8![i]! * k;
+  return { width: d.width, height: d.height, data };
+}
+
+/** Format and size from the header only (after EXIF orientation), for `data inspect`. */
+export async function readImageHeader(input: string | Buffer, opts: DecodeOptions = {}): Promise<{ format: ImageFormat; width: number; height: number }> {
+  const { buf, file } = await readInput(input, opts.file);
+  const format = sniffFormat(buf);
+  if (format === undefined) throw err('E_FORMAT_UNKNOWN', `not a PNG, JPEG or DICOM file (${describeStart(buf)})`, file);
+  if (format === 'dicom') return { format, ...dicomSize(buf, file) };
+  configureSharp();
+  try {
+    const m = await sharp(buf, SHARP_OPTS).metadata();
+    const swap = (m.orientation ?? 1) >= 5;
+    const width = m.width ?? 0;
+    const height = m.height ?? 0;
+    if (width * height > MAX_PIXELS) throw err('E_TOO_LARGE', `image of ${width}x${height} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit`, file);
+    return { format, width: swap ? height : width, height: swap ? width : height };
+  } catch (e) {
+    throw sharpError(e, format, file);
+  }
+}

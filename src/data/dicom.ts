@@ -1,0 +1,150 @@
+/**
+ * DICOM pixel data to a gray image in [0, 1], with dicom-parser for the data set and sharp for
+ * JPEG-baseline encapsulated frames.
+ *
+ * Order of operations (DICOM PS3.3 C.11): stored values masked to BitsStored (sign-extended when
+ * PixelRepresentation = 1) → modality LUT (RescaleSlope/RescaleIntercept) → VOI: the first
+ * WindowCenter/WindowWidth pair when the file has one (the linear function of C.11.2.1.2), else
+ * the min/max of the image; 8-bit unsigned data without rescale or window are already display
+ * values and map v/255 → MONOCHROME1 inverted (1 − v). Only the first frame is read.
+ */
+import dicomParser from 'dicom-parser';
+import type { DataSet } from 'dicom-parser';
+import { CovidNetError } from '../errors.js';
+import { MAX_PIXELS } from './limits.js';
+
+const IMPLICIT_LE = '1.2.840.10008.1.2';
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+const EXPLICIT_BE = '1.2.840.10008.1.2.2';
+const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
+
+export interface DicomGray {
+  width: number;
+  height: number;
+  data: Float32Array;
+  /** The tags that decided the conversion, for `data inspect` and the tests. */
+  info: { transferSyntax: string; photometric: string; bitsAllocated: number; bitsStored: number; signed: boolean; window: 'voi' | 'minmax' | 'identity' };
+}
+
+/** Decoder of JPEG bytes to one 8-bit channel (injected so this module does not import sharp). */
+export type JpegToGray = (jpeg: Uint8Array) => Promise<{ width: number; height: number; data: Uint8Array }>;
+
+function fail(file: string | undefined, msg: string, code: 'E_DECODE' | 'E_FORMAT_UNKNOWN' | 'E_FILE_TRUNCATED' | 'E_TOO_LARGE' = 'E_DECODE'): never {
+  throw new CovidNetError(code, msg, file === undefined ? {} : { file });
+}
+
+export function parseDicomDataSet(bytes: Uint8Array, file?: string): DataSet {
+  try {
+    return dicomParser.parseDicom(bytes);
+  } catch (e) {
+    // dicom-parser throws strings or objects with an `exception` field
+    const msg = typeof e === 'string' ? e : e instanceof Error ? e.message : String((e as { exception?: unknown })?.exception ?? e);
+    const truncated = /buffer overread|beyond end|past end|end of (buffer|stream)/i.test(msg);
+    return fail(file, `corrupt DICOM (${msg.replace(/^dicomParser\.\w+: /, '')})`, truncated ? 'E_FILE_TRUNCATED' : 'E_DECODE');
+  }
+}
+
+export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, file?: string): Promise<DicomGray> {
+  const ds = parseDicomDataSet(bytes, file);
+  const ts = ds.string('x00020010') ?? IMPLICIT_LE;
+  const rows = ds.uint16('x00280010');
+  const cols = ds.uint16('x00280011');
+  if (!rows || !cols) fail(file, 'DICOM without Rows/Columns: not an image');
+  if (rows * cols > MAX_PIXELS) fail(file, `image of ${cols}x${rows} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit`, 'E_TOO_LARGE');
+  const samples = ds.uint16('x00280002') ?? 1;
+  const photometric = (ds.string('x00280004') ?? 'MONOCHROME2').trim().toUpperCase();
+  if (samples !== 1 && !(ts === JPEG_BASELINE && samples === 3)) {
+    fail(file, `DICOM with ${samples} samples per pixel (${photometric}) is not supported; expected MONOCHROME1/2`, 'E_FORMAT_UNKNOWN');
+  }
+  const bitsAllocated = ds.uint16('x00280100') ?? 8;
+  const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
+  const signed = (ds.uint16('x00280103') ?? 0) === 1;
+  const pixel = ds.elements['x7fe00010'];
+  if (!pixel) fail(file, 'DICOM without pixel data');
+  const n = rows * cols;
+  let stored: Float64Array;
+
+  if (ts === JPEG_BASELINE) {
+    if (!pixel.encapsulatedPixelData) fail(file, 'JPEG transfer syntax but pixel data not encapsulated');
+    let frame: Uint8Array;
+    try {
+      const frags = pixel.fragments ?? [];
+      const frames = ds.intString('x00280008') ?? 1;
+      if ((pixel.basicOffsetTable?.length ?? 0) > 0) frame = dicomParser.readEncapsulatedImageFrame(ds, pixel, 0);
+      else if (frames <= 1) frame = dicomParser.readEncapsulatedPixelDataFromFragments(ds, pixel, 0, frags.length);
+      else frame = dicomParser.readEncapsulatedImageFrame(ds, pixel, 0, dicomParser.createJPEGBasicOffsetTable(ds, pixel));
+    } catch (e) {
+      return fail(file, `corrupt encapsulated DICOM pixel data (${e instanceof Error ? e.message : String(e)})`);
+    }
+    const img = await jpegToGray(frame);
+    if (img.width !== cols || img.height !== rows) fail(file, `JPEG frame is ${img.width}x${img.height}, DICOM says ${cols}x${rows}`);
+    stored = Float64Array.from(img.data);
+  } else if (ts === IMPLICIT_LE || ts === EXPLICIT_LE || ts === EXPLICIT_BE) {
+    if (pixel.encapsulatedPixelData) fail(file, 'uncompressed transfer syntax but encapsulated pixel data');
+    if (bitsAllocated !== 8 && bitsAllocated !== 16) fail(file, `BitsAllocated ${bitsAllocated} is not supported (8 or 16)`, 'E_FORMAT_UNKNOWN');
+    if (bitsStored < 1 || bitsStored > bitsAllocated) fail(file, `BitsStored ${bitsStored} does not fit BitsAllocated ${bitsAllocated}`);
+    const bpp = bitsAllocated / 8;
+    const need = n * bpp;
+    const avail = Math.min(pixel.length, bytes.length - pixel.dataOffset);
+    if (avail < need) fail(file, `pixel data has ${Math.max(avail, 0)} bytes, ${cols}x${rows}x${bitsAllocated} bit needs ${need}`, 'E_FILE_TRUNCATED');
+    const view = new DataView(bytes.buffer, bytes.byteOffset + pixel.dataOffset, need);
+    const highBit = ds.uint16('x00280102') ?? bitsStored - 1;
+    const shift = Math.max(0, highBit + 1 - bitsStored);
+    const mask = bitsStored >= 32 ? 0xffffffff : (1 << bitsStored) - 1;
+    const signBit = 1 << (bitsStored - 1);
+    const le = ts !== EXPLICIT_BE;
+    stored = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let v = bpp === 1 ? view.getUint8(i) : view.getUint16(2 * i, le);
+      v = (v >> shift) & mask;
+      if (signed && v & signBit) v -= 1 << bitsStored;
+      stored[i] = v;
+    }
+  } else {
+    return fail(file, `DICOM transfer syntax ${ts} is not supported (uncompressed and JPEG baseline only)`, 'E_FORMAT_UNKNOWN');
+  }
+
+  const slope = ds.floatString('x00281053') ?? 1;
+  const intercept = ds.floatString('x00281052') ?? 0;
+  const rescaled = slope !== 1 || intercept !== 0;
+  if (rescaled) for (let i = 0; i < n; i++) stored[i] = stored[i]! * slope + intercept;
+  const center = ds.floatString('x00281050');
+  const width = ds.floatString('x00281051');
+  const out = new Float32Array(n);
+  let window: DicomGray['info']['window'];
+  if (center !== undefined && width !== undefined && Number.isFinite(center) && Number.isFinite(width) && width >= 1) {
+    window = 'voi';
+    const lo = center - 0.5 - (width - 1) / 2;
+    const span = width - 1;
+    for (let i = 0; i < n; i++) {
+      const x = stored[i]!;
+      out[i] = span <= 0 ? (x <= center - 0.5 ? 0 : 1) : Math.min(1, Math.max(0, (x - lo) / span));
+    }
+  } else if (!rescaled && !signed && bitsStored <= 8) {
+    window = 'identity';
+    const max = (1 << bitsStored) - 1;
+    for (let i = 0; i < n; i++) out[i] = stored[i]! / max;
+  } else {
+    window = 'minmax';
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const x = stored[i]!;
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+    const span = hi - lo;
+    for (let i = 0; i < n; i++) out[i] = span > 0 ? (stored[i]! - lo) / span : 0;
+  }
+  if (photometric === 'MONOCHROME1') for (let i = 0; i < n; i++) out[i] = 1 - out[i]!;
+  return { width: cols, height: rows, data: out, info: { transferSyntax: ts, photometric, bitsAllocated, bitsStored, signed, window } };
+}
+
+/** Rows × Columns from the header only, for `data inspect`. */
+export function dicomSize(bytes: Uint8Array, file?: string): { width: number; height: number } {
+  const ds = parseDicomDataSet(bytes, file);
+  const rows = ds.uint16('x00280010');
+  const cols = ds.uint16('x00280011');
+  if (!rows || !cols) fail(file, 'DICOM without Rows/Columns: not an image');
+  return { width: cols, height: rows };
+}

@@ -1,0 +1,17 @@
+/**
+ * Data pipeline: sources → decode → preprocess (gray, crop, INTER_AREA) → cache → splits →
+ * samplers → model batches; plus the built-in phantom data set.
+ */
+export type * from './types.js';
+export { loadDataset, parseLabel, patientKey } from './load.js';
+export { splitDataset, assertPatientDisjoint, type SplitOptions, type Splits } from './split.js';
+export { decodeImage, decodeGray, decodeGray8, readImageHeader, sniffFormat, type ImageFormat, type DecodedGray, type DecodeOptions } from './decode.js';
+export { MAX_PIXELS } from './limits.js';
+export { cropBox, resizeArea, type CropBox } from './resize.js';
+export { preprocessImage, preprocessFile, preprocessGray8, validatePreprocessParams, DEFAULT_PREPROCESS } from './preprocess.js';
+export { prepareImages, type PrepareOptions, type PrepareStats, type PreparedSetWithSizes } from './prepare.js';
+export { defaultCacheDir, CACHE_VERSION } from './cache.js';
+export { computeNormStats, toModelInput, imageOf } from './norm.js';
+export { balancedEpoch, pairEpoch, oneShotTrials, type Pair, type OneShotTrial } from './samplers.js';
+export { augment, DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
+export { writeSynthDataset, type SynthOptions, type SynthResult } from './synth.js';

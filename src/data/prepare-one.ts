@@ -1,0 +1,44 @@
+/**
+ * One item of `prepareImages`: read → (cache lookup) → decode → preprocess → (cache write).
+ * Runs inside the worker threads, and in-process when threads = 0.
+ */
+import { isCovidNetError } from '../errors.js';
+import { cacheFile, contentHash, readCached, writeCached } from './cache.js';
+import { decodeGray8, readInput } from './decode.js';
+import { preprocessGray8 } from './preprocess.js';
+
+export interface PrepareJob {
+  id: number;
+  file: string;
+  size: number;
+  crop: number;
+  /** null: no cache. */
+  cacheDir: string | null;
+}
+
+export type PrepareResult =
+  | { id: number; ok: true; pixels: Uint8Array; width: number; height: number; cached: boolean }
+  | { id: number; ok: false; code: string; reason: string };
+
+export async function prepareOne(job: PrepareJob): Promise<PrepareResult> {
+  const params = { size: job.size, crop: job.crop };
+  try {
+    const { buf } = await readInput(job.file);
+    let key: string | undefined;
+    if (job.cacheDir !== null) {
+      key = cacheFile(job.cacheDir, contentHash(buf), params);
+      const hit = await readCached(key, job.size);
+      if (hit) return { id: job.id, ok: true, pixels: hit.pixels, width: hit.width, height: hit.height, cached: true };
+    }
+    const g = await decodeGray8(buf, { file: job.file });
+    const pixels = preprocessGray8(g.data, g.width, g.height, params);
+    if (key !== undefined) {
+      // a cache that cannot be written (read-only disk, full) only costs speed
+      await writeCached(key, { pixels, width: g.width, height: g.height }).catch(() => undefined);
+    }
+    return { id: job.id, ok: true, pixels, width: g.width, height: g.height, cached: false };
+  } catch (e) {
+    if (isCovidNetError(e)) return { id: job.id, ok: false, code: e.code, reason: e.file ? e.message.slice(e.file.length + 2) : e.message };
+    return { id: job.id, ok: false, code: 'E_INTERNAL', reason: e instanceof Error ? e.message : String(e) };
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Patient-disjoint train/validation/test splits and the overlap check.
+ * A patient is (source, patient id); a patient with images of several classes is counted under
+ * its most frequent class (ties: COVID-19, then pneumonia, then normal: the rarer classes), and
+ * all of its images go to one split.
+ */
+import { CovidNetError, optionError } from '../errors.js';
+import { CLASSES, type ClassName, type Split } from '../types.js';
+import { createRng, shuffleInPlace } from '../util/rng.js';
+import { patientKey } from './load.js';
+import type { DatasetItem } from './types.js';
+
+export interface SplitOptions {
+  /** Fraction of each class's (remaining) patients for validation; 0.2 in the study. */
+  valFraction: number;
+  /** Fraction of each class's patients for test, used only when the source has no splits. */
+  testFraction: number;
+  seed: number;
+}
+
+export interface Splits {
+  train: DatasetItem[];
+  val: DatasetItem[];
+  test: DatasetItem[];
+}
+
+function patientClass(items: DatasetItem[]): ClassName {
+  const n = new Map<ClassName, number>();
+  for (const it of items) n.set(it.label, (n.get(it.label) ?? 0) + 1);
+  let best: ClassName = items[0]!.label;
+  let bestN = -1;
+  // reverse class order so ties go to the rarer class
+  for (const c of [...CLASSES].reverse()) {
+    const k = n.get(c) ?? 0;
+    if (k > bestN) {
+      best = c;
+      bestN = k;
+    }
+  }
+  return best;
+}
+
+/** Group by patient, in first-appearance order. */
+function byPatient(items: DatasetItem[]): Map<string, DatasetItem[]> {
+  const m = new Map<string, DatasetItem[]>();
+  for (const it of items) {
+    const k = patientKey(it);
+    const g = m.get(k);
+    if (g) g.push(it);
+    else m.set(k, [it]);
+  }
+  return m;
+}
+
+/**
+ * Take `fraction` of each class's patients (rounded, at least one where the class has two or more
+ * patients and fraction > 0, never all of them). Seeded per class, independent of item order.
+ */
+function carve(items: DatasetItem[], fraction: number, seed: number): { taken: DatasetItem[]; rest: DatasetItem[] } {
+  const groups = byPatient(items);
+  const perClass = new Map<ClassName, string[]>();
+  for (const [k, g] of groups) {
+    const c = patientClass(g);
+    const l = perClass.get(c);
+    if (l) l.push(k);
+    else perClass.set(c, [k]);
+  }
+  const takenKeys = new Set<string>();
+  CLASSES.forEach((c, ci) => {
+    const keys = (perClass.get(c) ?? []).sort();
+    if (keys.length < 2 || fraction <= 0) return;
+    const n = Math.min(keys.length - 1, Math.max(1, Math.round(fraction * keys.length)));
+    shuffleInPlace(keys, createRng(seed * 31 + ci + 1));
+    for (const k of keys.slice(0, n)) takenKeys.add(k);
+  });
+  const taken: DatasetItem[] = [];
+  const rest: DatasetItem[] = [];
+  for (const it of items) (takenKeys.has(patientKey(it)) ? taken : rest).push(it);
+  return { taken, rest };
+}
+
+function withSplit(items: DatasetItem[], split: Split): DatasetItem[] {
+  return items.map((it) => (it.split === split ? it : { ...it, split }));
+}
+
+/**
+ * Train/val/test. The source's own splits are used where it has them (a patient-disjoint val is
+ * carved from train, `valFraction` per class, when the source has train but no val; items without
+ * a split in such a source count as train). A source without splits gets test = `testFraction` of
+ * each class's patients, then val = `valFraction` of the rest. Checked for patient overlap.
+ */
+export function splitDataset(items: DatasetItem[], opts: SplitOptions): Splits {
+  if (!(opts.valFraction >= 0 && opts.valFraction < 1)) throw optionError('valFraction', 'a fraction in [0, 1)', opts.valFraction);
+  if (!(opts.testFraction >= 0 && opts.testFraction < 1)) throw optionError('testFraction', 'a fraction in [0, 1)', opts.testFraction);
+  if (!Number.isInteger(opts.seed)) throw optionError('seed', 'an integer', opts.seed);
+  let out: Splits;
+  if (items.some((it) => it.split !== undefined)) {
+    const train = items.filter((it) => it.split === 'train' || it.split === undefined);
+    let val = items.filter((it) => it.split === 'val');
+    const test = items.filter((it) => it.split === 'test');
+    let tr = train;
+    if (val.length === 0) {
+      const c = carve(train, opts.valFraction, opts.seed);
+      val = c.taken;
+      tr = c.rest;
+    }
+    out = { train: withSplit(tr, 'train'), val: withSplit(val, 'val'), test: withSplit(test, 'test') };
+  } else {
+    const t = carve(items, opts.testFraction, opts.seed + 7919);
+    const v = carve(t.rest, opts.valFraction, opts.seed);
+    out = { train: withSplit(v.rest, 'train'), val: withSplit(v.taken, 'val'), test: withSplit(t.taken, 'test') };
+  }
+  assertPatientDisjoint(out);
+  return out;
+}
+
+/** Throws E_PATIENT_OVERLAP naming the patients found in more than one split. */
+export function assertPatientDisjoint(splits: Partial<Record<Split, readonly DatasetItem[]>>): void {
+  const where = new Map<string, Set<Split>>();
+  for (const s of ['train', 'val', 'test'] as const) {
+    for (const it of splits[s] ?? []) {
+      const k = patientKey(it);
+      const w = where.get(k);
+      if (w) w.add(s);
+      else where.set(k, new Set([s]));
+    }
+  }
+  const bad = [...where].filter(([, w]) => w.size > 1);
+  if (bad.length === 0) return;
+  const shown = bad.slice(0, 10).map(([k, w]) => `${k} (${[...w].join('+')})`).join(', ');
+  throw new CovidNetError('E_PATIENT_OVERLAP', `${bad.length} patient(s) in more than one split: ${shown}${bad.length > 10 ? `, … ${bad.length - 10} more` : ''}`);
+}
