@@ -14,3 +14,4 @@ export {
 } from './covidnet.js';
 export { AbsDiff, registerCustomLayers, type AbsDiffConfig } from './layers.js';
 export { assertModelInput, MAX_ABS_INPUT } from './input.js';
+export { predictRows, embedImages, pairDistances, distanceTable, meanRow, oneShotPredictions } from './infer.js';

@@ -1,13 +1,51 @@
+/** `covidnet evaluate`: metrics of a run on a data source (a thin layer over `evaluateRun`). */
 import type { Command } from 'commander';
-import { CovidNetError } from '../../errors.js';
+import { numberOption } from '../../config.js';
 
-// Placeholder: replaced by the module that implements `covidnet evaluate`.
+interface EvaluateCliOptions {
+  run?: string;
+  data?: string;
+  split?: string;
+  oneShot?: number;
+  batch?: number;
+  backend?: string;
+  threads?: number;
+  cacheDir?: string;
+  json?: boolean;
+}
+
 export function register(program: Command): void {
   program
     .command('evaluate')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new CovidNetError('E_INTERNAL', '`covidnet evaluate` is not implemented yet');
+    .description('evaluate a run on a data source: accuracy, balanced accuracy, confusion matrix, per-class rates with 95% intervals')
+    .option('--run <run>', 'run folder')
+    .option('--data <src>', 'data source (the run\'s own source uses its held-out split)')
+    .option('--split <split>', 'train, val or test where the source has splits (default test)')
+    .option('--one-shot <trials>', 'siamese: 3-way one-shot protocol with this many trials instead of templates', numberOption('--one-shot', 'int'))
+    .option('--batch <n>', 'images per inference batch', numberOption('--batch', 'int'))
+    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
+    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .option('--cache-dir <dir>', 'cache of preprocessed images')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: EvaluateCliOptions) => {
+      const { optionError } = await import('../../errors.js');
+      const { isSplit } = await import('../../types.js');
+      if (!o.run) throw optionError('--run', 'a run folder', o.run);
+      if (!o.data) throw optionError('--data', 'a data source path', o.data);
+      if (o.split !== undefined && !isSplit(o.split)) throw optionError('--split', 'train, val or test', o.split);
+      if (o.oneShot !== undefined && o.oneShot < 1) throw optionError('--one-shot', 'a positive number of trials', o.oneShot);
+      const { evaluateRun, formatEval } = await import('../../evaluate/index.js');
+      const r = await evaluateRun({
+        run: o.run,
+        data: o.data,
+        split: o.split as 'test' | undefined,
+        oneShot: o.oneShot,
+        batch: o.batch,
+        backend: o.backend,
+        threads: o.threads,
+        cacheDir: o.cacheDir,
+      });
+      if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else process.stdout.write(formatEval(r) + '\n');
     });
 }

@@ -1,0 +1,205 @@
+/**
+ * Evaluate a run on a data source. Single net: argmax of the softmax. Siamese net: the class whose
+ * template (mean training embedding) is most similar (similarity = 1 − P(different)), or, as an
+ * option, the 3-way one-shot protocol against the run's training images.
+ *
+ * Which images: on the run's own data source, the run's `splits.json` decides (so the test split is
+ * exactly the images held out at training time); on another source, its split column if it has one,
+ * else all of it. Images the run trained or validated on are never counted as test images.
+ */
+import { basename, relative, resolve } from 'node:path';
+import { loadDataset, prepareImages } from '../data/index.js';
+import type { DatasetItem, NormStats, PreparedSet, SkippedEntry } from '../data/types.js';
+import { CovidNetError, optionError } from '../errors.js';
+import { CLASSES, classIndex, isSplit, RESEARCH_NOTICE, type ClassName, type ModelKind, type Split } from '../types.js';
+import { disposeModel, distanceTable, embedImages, oneShotPredictions, predictRows } from '../model/index.js';
+import { initBackend } from '../backend/index.js';
+import { loadRunModel } from '../run/load.js';
+import { writeJsonAtomic } from '../run/atomic.js';
+import { readPreprocess, readRunConfig, readSplits, readTemplates, type SplitsFile } from '../run/files.js';
+import { sourceBase } from '../train/data.js';
+import { computeMetrics, type Metrics } from './metrics.js';
+import { join } from 'node:path';
+
+export type EvalMethod = 'argmax' | 'templates' | 'one-shot';
+
+export interface EvaluateOptions {
+  run: string;
+  data: string;
+  /** Split to evaluate where the source (or the run's splits.json) has splits; default `test`. */
+  split?: Split | undefined;
+  /** Siamese: use the 3-way one-shot protocol with this many trials instead of templates. */
+  oneShot?: number | undefined;
+  seed?: number | undefined;
+  batch?: number | undefined;
+  backend?: string | undefined;
+  threads?: number | undefined;
+  cacheDir?: string | undefined;
+  /** Write `RUN/eval-<data>-<split>.json` (default true). */
+  write?: boolean | undefined;
+  onProgress?: (phase: 'prepare' | 'predict', done: number, total: number) => void;
+}
+
+export interface Prediction {
+  file: string;
+  label: ClassName;
+  predicted: ClassName;
+  /** Per-class scores in CLASSES order: probabilities (single) or template similarities (siamese). */
+  scores: number[];
+}
+
+export interface EvalResult extends Metrics {
+  run: string;
+  model: ModelKind;
+  method: EvalMethod;
+  data: { root: string; name: string };
+  /** `all` when the source has no splits. */
+  split: Split | 'all';
+  /** How the images were chosen. */
+  selection: 'run-splits' | 'source-split' | 'whole-source';
+  excluded: { training_images: number; unreadable: { file: string; reason: string }[] };
+  predictions: Prediction[];
+  /** One-shot trials (only for method `one-shot`). */
+  trials?: number;
+  file?: string;
+  notice: string;
+  warnings: string[];
+}
+
+interface Selection {
+  items: DatasetItem[];
+  split: Split | 'all';
+  selection: EvalResult['selection'];
+  excludedTraining: number;
+  warnings: string[];
+}
+
+/** Choose the images to evaluate (see the module comment). */
+export function selectItems(items: readonly DatasetItem[], root: string, base: string, splits: SplitsFile | undefined, split: Split | undefined): Selection {
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  if (splits) {
+    for (const s of ['train', 'val'] as const) for (const e of splits.splits[s]) seen.add(resolve(splits.base, e.file));
+  }
+  const sameSource = splits !== undefined && resolve(root) === splits.dataRoot;
+  let chosen: DatasetItem[];
+  let sel: Selection['selection'];
+  let name: Split | 'all';
+  if (sameSource) {
+    name = split ?? 'test';
+    const wanted = new Set(splits.splits[name].map((e) => e.file));
+    chosen = items.filter((it) => wanted.has(relative(base, it.file)));
+    sel = 'run-splits';
+    if (chosen.length < wanted.size) warnings.push(`${wanted.size - chosen.length} ${name} images of the run are no longer in the source`);
+  } else if (items.length > 0 && items.some((it) => it.split !== undefined)) {
+    name = split ?? 'test';
+    chosen = items.filter((it) => it.split === name);
+    sel = 'source-split';
+  } else {
+    if (split !== undefined && split !== 'test') throw optionError('--split', 'no --split (the source has no split column; it is evaluated whole)', split);
+    name = 'all';
+    chosen = [...items];
+    sel = 'whole-source';
+  }
+  let excludedTraining = 0;
+  if (name === 'test' || name === 'all') {
+    const before = chosen.length;
+    chosen = chosen.filter((it) => !seen.has(resolve(it.file)));
+    excludedTraining = before - chosen.length;
+    if (excludedTraining > 0) warnings.push(`${excludedTraining} images the run trained or validated on were left out of the test set`);
+  }
+  return { items: chosen, split: name, selection: sel, excludedTraining, warnings };
+}
+
+function argmaxOf(r: ArrayLike<number>): number {
+  let b = 0;
+  for (let j = 1; j < r.length; j++) if (r[j]! > r[b]!) b = j;
+  return b;
+}
+
+export async function evaluateRun(opts: EvaluateOptions): Promise<EvalResult> {
+  if (opts.split !== undefined && !isSplit(opts.split)) throw optionError('--split', 'train, val or test', opts.split);
+  const config = await readRunConfig(opts.run);
+  const pre = await readPreprocess(opts.run);
+  const splits = await readSplits(opts.run).catch(() => undefined);
+  const kind = config.model;
+  if (opts.oneShot !== undefined && kind !== 'siamese') throw optionError('--one-shot', 'a siamese run', `a ${kind} run`);
+  const method: EvalMethod = kind === 'single' ? 'argmax' : opts.oneShot !== undefined ? 'one-shot' : 'templates';
+  const templates = method === 'templates' ? await readTemplates(opts.run) : undefined;
+  if (method === 'one-shot' && !splits) throw new CovidNetError('E_RUN', 'one-shot evaluation needs the run\'s splits.json', { file: opts.run });
+
+  await initBackend({ backend: opts.backend, purpose: 'infer', threads: opts.threads });
+  const dataset = await loadDataset(opts.data);
+  const base = await sourceBase(dataset.root);
+  const s = selectItems(dataset.items, dataset.root, base, splits, opts.split);
+  if (s.items.length === 0) throw new CovidNetError('E_SOURCE', `no images to evaluate in split ${s.split}`, { file: opts.data });
+  const batch = opts.batch ?? config.evalBatch ?? 32;
+  const prepOpts = {
+    ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    onProgress: (d: number, t: number) => opts.onProgress?.('prepare', d, t),
+  };
+  const set = await prepareImages(s.items, { size: pre.size, crop: pre.crop }, prepOpts);
+  const stats: NormStats = { mean: pre.mean, std: pre.std };
+  const model = await loadRunModel(opts.run);
+  const truth: number[] = [];
+  const pred: number[] = [];
+  const predictions: Prediction[] = [];
+  let trials: number | undefined;
+  try {
+    const idx = set.items.map((_, i) => i);
+    if (method === 'argmax') {
+      const rows = await predictRows(model, set, idx, stats, batch);
+      rows.forEach((r, i) => add(set.items[i]!, r));
+    } else if (method === 'templates') {
+      const emb = await embedImages(model, set, idx, stats, batch);
+      const tpl = templates!.templates.map((t) => Float32Array.from(t));
+      const d = distanceTable(model, emb, tpl);
+      d.forEach((r, i) => add(set.items[i]!, Array.from(r, (v) => 1 - v)));
+    } else {
+      const support = await prepareImages(
+        splits!.splits.train.map((e) => ({ file: resolve(splits!.base, e.file), label: e.label, patientId: e.patientId, source: 'unknown' })),
+        { size: pre.size, crop: pre.crop },
+        prepOpts,
+      );
+      trials = opts.oneShot!;
+      const r = await oneShotPredictions(model, set, support, stats, trials, opts.seed ?? config.seed, batch);
+      truth.push(...r.truth);
+      pred.push(...r.pred);
+    }
+  } finally {
+    disposeModel(model);
+  }
+  function add(it: DatasetItem, scores: ArrayLike<number>): void {
+    const p = argmaxOf(scores);
+    truth.push(classIndex(it.label));
+    pred.push(p);
+    predictions.push({ file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, scores: Array.from(scores, (v) => Math.round(v * 1e6) / 1e6) });
+  }
+
+  const metrics = computeMetrics(truth, pred, CLASSES);
+  const result: EvalResult = {
+    run: resolve(opts.run),
+    model: kind,
+    method,
+    data: { root: resolve(dataset.root), name: dataset.name },
+    split: s.split,
+    selection: s.selection,
+    ...metrics,
+    excluded: { training_images: s.excludedTraining, unreadable: set.failed.map((f: SkippedEntry) => ({ file: relative(base, f.file), reason: f.reason })) },
+    predictions,
+    ...(trials !== undefined ? { trials } : {}),
+    notice: RESEARCH_NOTICE,
+    warnings: s.warnings,
+  };
+  if (opts.write ?? true) {
+    const file = join(opts.run, `eval-${safeName(dataset.name)}-${s.split}${method === 'one-shot' ? '-oneshot' : ''}.json`);
+    result.file = file;
+    await writeJsonAtomic(file, result);
+  }
+  return result;
+}
+
+function safeName(s: string): string {
+  return basename(s).replace(/[^A-Za-z0-9._-]+/g, '_') || 'data';
+}

@@ -1,0 +1,3 @@
+export * from './metrics.js';
+export * from './evaluate.js';
+export * from './format.js';

@@ -1,0 +1,126 @@
+/**
+ * Batched inference over prepared images (validation, templates, evaluation, prediction).
+ * Inputs are built per batch from the 8-bit `PreparedSet`, so memory stays at one batch.
+ */
+import * as tf from '../tf.js';
+import type { NormStats, PreparedSet } from '../data/types.js';
+import { oneShotTrials, toModelInput } from '../data/index.js';
+import { classIndex } from '../types.js';
+import { createRng } from '../util/rng.js';
+import { siameseParts } from './covidnet.js';
+
+/** Run `model` (one image input, output [n, k]) over `indices` of `set`; returns n rows of k values. */
+export async function predictRows(
+  model: tf.LayersModel,
+  set: PreparedSet,
+  indices: readonly number[],
+  stats: NormStats,
+  batch: number,
+): Promise<Float32Array[]> {
+  const rows: Float32Array[] = [];
+  for (let i = 0; i < indices.length; i += batch) {
+    const idx = indices.slice(i, i + batch);
+    const data = toModelInput(set, idx as number[], stats);
+    const out = tf.tidy(() => model.predict(tf.tensor4d(data, [idx.length, set.size, set.size, 1])) as tf.Tensor2D);
+    const vals = await out.data();
+    const k = out.shape[1];
+    out.dispose();
+    for (let r = 0; r < idx.length; r++) rows.push(Float32Array.from(vals.subarray(r * k, (r + 1) * k)));
+  }
+  return rows;
+}
+
+/** Embeddings of a siamese model's encoder for `indices` of `set`. */
+export function embedImages(
+  siamese: tf.LayersModel,
+  set: PreparedSet,
+  indices: readonly number[],
+  stats: NormStats,
+  batch: number,
+): Promise<Float32Array[]> {
+  return predictRows(siameseParts(siamese).encoder, set, indices, stats, batch);
+}
+
+/**
+ * P(different) for pairs of embeddings (left[i], right[i]) with the siamese net's learned distance
+ * σ(Σ αᵢ|aᵢ − bᵢ| + β), in one batch.
+ */
+export function pairDistances(siamese: tf.LayersModel, left: readonly Float32Array[], right: readonly Float32Array[]): Float32Array {
+  const { distance } = siameseParts(siamese);
+  const n = left.length;
+  if (n === 0) return new Float32Array(0);
+  const dim = left[0]!.length;
+  const a = new Float32Array(n * dim);
+  const b = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    a.set(left[i]!, i * dim);
+    b.set(right[i]!, i * dim);
+  }
+  const d = tf.tidy(() => tf.reshape(distance.apply(tf.abs(tf.sub(tf.tensor2d(a, [n, dim]), tf.tensor2d(b, [n, dim])))) as tf.Tensor, [-1]));
+  const out = d.dataSync() as Float32Array;
+  d.dispose();
+  return out;
+}
+
+/** rows[i][j] = P(different) between embedding i and reference j (e.g. class templates). */
+export function distanceTable(siamese: tf.LayersModel, embeddings: readonly Float32Array[], refs: readonly Float32Array[]): Float32Array[] {
+  const left: Float32Array[] = [];
+  const right: Float32Array[] = [];
+  for (const e of embeddings) for (const r of refs) {
+    left.push(e);
+    right.push(r);
+  }
+  const d = pairDistances(siamese, left, right);
+  return embeddings.map((_, i) => d.slice(i * refs.length, (i + 1) * refs.length));
+}
+
+/** Mean of rows (a class template). */
+export function meanRow(rows: readonly Float32Array[]): Float32Array {
+  const m = new Float32Array(rows[0]?.length ?? 0);
+  for (const r of rows) for (let j = 0; j < m.length; j++) m[j] += r[j]!;
+  for (let j = 0; j < m.length; j++) m[j] /= Math.max(rows.length, 1);
+  return m;
+}
+
+/**
+ * 3-way one-shot trials: each query (an evaluated image) is compared with one training image of
+ * each class; the closest (smallest P(different)) gives the predicted class.
+ */
+export async function oneShotPredictions(
+  model: tf.LayersModel,
+  query: PreparedSet,
+  support: PreparedSet,
+  stats: NormStats,
+  n: number,
+  seed: number,
+  batch: number,
+): Promise<{ truth: number[]; pred: number[] }> {
+  const qLabels = query.items.map((it) => it.label);
+  const sLabels = support.items.map((it) => it.label);
+  const ts = oneShotTrials(qLabels, sLabels, n, createRng(seed));
+  const qIdx = [...new Set(ts.map((t) => t.query))];
+  const sIdx = [...new Set(ts.flatMap((t) => [...t.support]))];
+  const qEmb = new Map<number, Float32Array>();
+  const sEmb = new Map<number, Float32Array>();
+  (await embedImages(model, query, qIdx, stats, batch)).forEach((e, i) => qEmb.set(qIdx[i]!, e));
+  (await embedImages(model, support, sIdx, stats, batch)).forEach((e, i) => sEmb.set(sIdx[i]!, e));
+  const left: Float32Array[] = [];
+  const right: Float32Array[] = [];
+  for (const t of ts) for (const si of t.support) {
+    left.push(qEmb.get(t.query)!);
+    right.push(sEmb.get(si)!);
+  }
+  const d = pairDistances(model, left, right);
+  const truth: number[] = [];
+  const pred: number[] = [];
+  let k = 0;
+  for (const t of ts) {
+    let best = 0;
+    for (let j = 1; j < t.support.length; j++) if (d[k + j]! < d[k + best]!) best = j;
+    k += t.support.length;
+    truth.push(classIndex(qLabels[t.query]!));
+    pred.push(classIndex(sLabels[t.support[best]!]!));
+  }
+  return { truth, pred };
+}
+

@@ -1,0 +1,146 @@
+/**
+ * The run folder: one folder per run, holding everything needed to predict and to compare runs.
+ *
+ *   config.json      every parameter, data source path + content hash, backend, versions
+ *   preprocess.json  size, crop, mean, std, classes (all that inference needs besides the model)
+ *   splits.json      which files went to train / val / test (evaluate never tests on training images)
+ *   model/           best-validation checkpoint (standard TF.js model.json + weights)
+ *   last/            last epoch + optimizer + RNG state, for --resume
+ *   templates.json   siamese: mean embedding per class over the training images
+ *   history.jsonl    one line per epoch
+ *   eval-<data>-<split>.json  evaluation results
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CovidNetError } from '../errors.js';
+import { CLASSES, type ClassName, type ModelKind, type Split } from '../types.js';
+import type { RunConfig } from '../config.js';
+import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
+
+export const RUN_FILES = {
+  config: 'config.json',
+  preprocess: 'preprocess.json',
+  splits: 'splits.json',
+  templates: 'templates.json',
+  history: 'history.jsonl',
+  model: 'model',
+  last: 'last',
+} as const;
+
+export interface SavedConfig extends RunConfig {
+  /** Absolute path of the data source. */
+  dataRoot: string;
+  dataName: string;
+  dataHash: string;
+  backendUsed: string;
+  versions: Record<string, string>;
+  createdAt: string;
+}
+
+export interface PreprocessInfo {
+  model: ModelKind;
+  size: number;
+  crop: number;
+  mean: number;
+  std: number;
+  classes: readonly ClassName[];
+}
+
+export interface SplitEntry {
+  /** Path relative to the data source root. */
+  file: string;
+  label: ClassName;
+  patientId: string;
+}
+
+export interface SplitsFile {
+  dataRoot: string;
+  /** Absolute folder the `file` paths below are relative to. */
+  base: string;
+  dataHash: string;
+  /** `source`: the data's own split column; `generated`: patient-disjoint split made for this run. */
+  origin: 'source' | 'generated';
+  seed: number;
+  splits: Record<Split, SplitEntry[]>;
+  /** Files that could not be decoded during training preparation. */
+  failed: { file: string; reason: string }[];
+}
+
+export interface TemplatesFile {
+  classes: readonly ClassName[];
+  /** One mean embedding per class, in `classes` order. */
+  templates: number[][];
+  /** Training images per class that went into each template. */
+  counts: number[];
+}
+
+export interface EpochRecord {
+  epoch: number;
+  /** Mean training loss over the epoch. */
+  loss: number;
+  /** Validation accuracy: argmax accuracy (single) or 3-way one-shot accuracy (siamese). */
+  val_accuracy: number;
+  val_metric: 'accuracy' | 'one_shot_accuracy';
+  /** Whether this epoch became the best checkpoint. */
+  best: boolean;
+  steps: number;
+  /** Images (single) or pairs (siamese) trained on this epoch. */
+  samples: number;
+  seconds: number;
+  samples_per_second: number;
+  lr: number;
+  batch: number;
+}
+
+export function runPath(run: string, name: keyof typeof RUN_FILES): string {
+  return join(run, RUN_FILES[name]);
+}
+
+async function readJson<T>(file: string, what: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new CovidNetError('E_RUN', missing ? `not a run folder or incomplete run: ${what} is missing` : `cannot read ${what}`, { file, cause: e });
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new CovidNetError('E_RUN', `${what} is not valid JSON`, { file, cause: e });
+  }
+}
+
+export const readRunConfig = (run: string) => readJson<SavedConfig>(runPath(run, 'config'), 'config.json');
+export const readPreprocess = async (run: string): Promise<PreprocessInfo> => {
+  const p = await readJson<PreprocessInfo>(runPath(run, 'preprocess'), 'preprocess.json');
+  if (!(p.std > 0) || !Number.isFinite(p.mean) || !(p.size >= 32)) {
+    throw new CovidNetError('E_RUN', 'preprocess.json has invalid size/mean/std', { file: runPath(run, 'preprocess') });
+  }
+  if (p.classes.join() !== CLASSES.join()) {
+    throw new CovidNetError('E_RUN', `classes ${JSON.stringify(p.classes)} differ from ${JSON.stringify(CLASSES)}`, { file: runPath(run, 'preprocess') });
+  }
+  return p;
+};
+export const readSplits = (run: string) => readJson<SplitsFile>(runPath(run, 'splits'), 'splits.json');
+export const readTemplates = (run: string) => readJson<TemplatesFile>(runPath(run, 'templates'), 'templates.json');
+
+export async function readHistory(run: string): Promise<EpochRecord[]> {
+  let text = '';
+  try {
+    text = await readFile(runPath(run, 'history'), 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as EpochRecord);
+}
+
+/** Rewrite history.jsonl atomically (append = read + rewrite; histories are small). */
+export async function writeHistory(run: string, records: readonly EpochRecord[]): Promise<void> {
+  await writeFileAtomic(runPath(run, 'history'), records.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
+export { writeJsonAtomic };

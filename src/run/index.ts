@@ -1,0 +1,5 @@
+export * from './atomic.js';
+export * from './modelio.js';
+export * from './hash.js';
+export * from './files.js';
+export * from './load.js';

@@ -1,0 +1,93 @@
+/**
+ * Data for a training run: load the source, split it by patient (or take its split column),
+ * decode + resize once into 8-bit sets, and compute the normalisation from the training images.
+ */
+import { stat } from 'node:fs/promises';
+import { dirname, relative, resolve } from 'node:path';
+import { assertPatientDisjoint, computeNormStats, loadDataset, prepareImages, splitDataset } from '../data/index.js';
+import type { Dataset, DatasetItem, NormStats, PreparedSet, SkippedEntry } from '../data/types.js';
+import { CovidNetError } from '../errors.js';
+import { CLASSES, type Split } from '../types.js';
+import type { RunConfig } from '../config.js';
+import { datasetHash } from '../run/hash.js';
+import type { SplitEntry, SplitsFile } from '../run/files.js';
+
+export interface TrainingData {
+  dataset: Dataset;
+  /** Folder that relative paths in splits.json are relative to. */
+  base: string;
+  hash: string;
+  items: Record<Split, DatasetItem[]>;
+  origin: SplitsFile['origin'];
+  train: PreparedSet;
+  val: PreparedSet;
+  stats: NormStats;
+  failed: SkippedEntry[];
+}
+
+export interface PrepareProgress {
+  split: Split;
+  done: number;
+  total: number;
+}
+
+/** The folder a source's relative paths hang off (a manifest's folder, or the folder itself). */
+export async function sourceBase(root: string): Promise<string> {
+  const abs = resolve(root);
+  const s = await stat(abs).catch(() => undefined);
+  return s?.isFile() ? dirname(abs) : abs;
+}
+
+/**
+ * Split items: the source's own splits where it has them (validation carved from train by patient
+ * when it has none), else a seeded patient-disjoint test/val/train split (see `splitDataset`).
+ */
+export function splitItems(
+  items: readonly DatasetItem[],
+  opts: { valFraction: number; testFraction: number; seed: number },
+): { items: Record<Split, DatasetItem[]>; origin: SplitsFile['origin'] } {
+  const s = splitDataset([...items], { valFraction: opts.valFraction, testFraction: opts.testFraction, seed: opts.seed });
+  return { items: { train: s.train, val: s.val, test: s.test }, origin: items.some((it) => it.split !== undefined) ? 'source' : 'generated' };
+}
+
+export async function prepareTrainingData(
+  config: RunConfig,
+  opts: { onProgress?: (p: PrepareProgress) => void } = {},
+): Promise<TrainingData> {
+  const dataset = await loadDataset(config.data);
+  if (dataset.items.length === 0) throw new CovidNetError('E_SOURCE', 'no labelled images found', { file: config.data });
+  const base = await sourceBase(dataset.root);
+  const { items, origin } = splitItems(dataset.items, config);
+  assertPatientDisjoint(items);
+  for (const split of ['train', 'val'] as const) {
+    const missing = CLASSES.filter((c) => !items[split].some((it) => it.label === c));
+    if (missing.length > 0) {
+      throw new CovidNetError('E_SOURCE', `the ${split} split has no images of ${missing.join(', ')} (${items[split].length} images in it)`, { file: config.data });
+    }
+  }
+  const hash = await datasetHash(base, dataset.items);
+  const prep = (split: 'train' | 'val') =>
+    prepareImages(items[split], { size: config.size, crop: config.crop }, {
+      ...(config.cacheDir !== undefined ? { cacheDir: config.cacheDir } : {}),
+      ...(config.threads !== undefined ? { threads: config.threads } : {}),
+      onProgress: (done: number, total: number) => opts.onProgress?.({ split, done, total }),
+    });
+  const train = await prep('train');
+  const val = await prep('val');
+  if (train.items.length === 0) throw new CovidNetError('E_SOURCE', 'no training image could be decoded', { file: config.data });
+  const stats = computeNormStats(train);
+  return { dataset, base, hash, items, origin, train, val, stats, failed: [...train.failed, ...val.failed] };
+}
+
+export function splitsFile(d: TrainingData, seed: number): SplitsFile {
+  const entry = (it: DatasetItem): SplitEntry => ({ file: relative(d.base, it.file), label: it.label, patientId: it.patientId });
+  return {
+    dataRoot: resolve(d.dataset.root),
+    base: d.base,
+    dataHash: d.hash,
+    origin: d.origin,
+    seed,
+    splits: { train: d.items.train.map(entry), val: d.items.val.map(entry), test: d.items.test.map(entry) },
+    failed: d.failed.map((f) => ({ file: relative(d.base, f.file), reason: f.reason })),
+  };
+}

@@ -1,0 +1,5 @@
+export * from './train.js';
+export * from './data.js';
+export * from './recipes.js';
+export * from './checkpoint.js';
+export * from './search.js';

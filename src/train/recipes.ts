@@ -1,0 +1,62 @@
+/**
+ * Siamese training recipes: the model options, the pair sampler and the loss, kept pluggable so a
+ * better recipe can be added next to the study's (`RunConfig.recipe`, default `study`).
+ */
+import * as tf from '../tf.js';
+import { optionError } from '../errors.js';
+import { pairEpoch } from '../data/index.js';
+import type { ClassName } from '../types.js';
+import type { Rng } from '../util/rng.js';
+import { siameseCovidNet, type CovidNetConfig } from '../model/index.js';
+
+export interface Pair {
+  a: number;
+  b: number;
+  same: boolean;
+}
+
+export interface SiameseRecipe {
+  name: string;
+  description: string;
+  buildModel(config: CovidNetConfig): tf.LayersModel;
+  /** The pairs of one epoch, as indices into the training images. */
+  pairs(labels: readonly ClassName[], n: number, rng: Rng): Pair[];
+  /** Scalar loss from the model output [B, 1] (P(different)) and targets [B, 1] (same 0, different 1). */
+  loss(pDifferent: tf.Tensor, target: tf.Tensor): tf.Scalar;
+}
+
+/** Binary cross-entropy on probabilities, clipped as Keras does (epsilon 1e-7). */
+export function binaryCrossEntropy(p: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const eps = 1e-7;
+    const q = tf.clipByValue(p, eps, 1 - eps);
+    const l = tf.add(tf.mul(y, tf.log(q)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, q))));
+    return tf.neg(tf.mean(l)) as tf.Scalar;
+  });
+}
+
+/** The study: Adam + BCE on balanced same/different pairs spread over the class combinations. */
+export const STUDY_RECIPE: SiameseRecipe = {
+  name: 'study',
+  description: 'published recipe: BCE on half same / half different pairs, classes spread evenly',
+  buildModel: (c) => siameseCovidNet(c),
+  pairs: (labels, n, rng) => pairEpoch(labels as ClassName[], n, rng),
+  loss: binaryCrossEntropy,
+};
+
+const recipes = new Map<string, SiameseRecipe>([[STUDY_RECIPE.name, STUDY_RECIPE]]);
+
+/** Add a recipe (e.g. from issue 6's improved training); the name selects it in `RunConfig.recipe`. */
+export function registerRecipe(r: SiameseRecipe): void {
+  recipes.set(r.name, r);
+}
+
+export function getRecipe(name: string): SiameseRecipe {
+  const r = recipes.get(name);
+  if (!r) throw optionError('--recipe', `one of ${[...recipes.keys()].join(', ')}`, name);
+  return r;
+}
+
+export function recipeNames(): string[] {
+  return [...recipes.keys()];
+}

@@ -1,0 +1,328 @@
+/**
+ * The training loop for both models, written by hand (no `model.fit`) so batches come from the
+ * study's samplers (balanced epochs, same/different pairs), memory stays at one batch, and a run
+ * can be checkpointed and resumed exactly.
+ *
+ * Single net: Adam, categorical cross-entropy on the softmax (as Keras computes it), validation
+ * accuracy each epoch. Siamese net: Adam, the recipe's loss (study: BCE, same = 0, different = 1) on
+ * the recipe's pairs, 3-way one-shot validation each epoch (queries from the validation split,
+ * one support image per class from the training split; the same trials every epoch).
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import * as tf from '../tf.js';
+import { balancedEpoch, toModelInput } from '../data/index.js';
+import type { PreparedSet } from '../data/types.js';
+import { initBackend, type BackendChoice } from '../backend/index.js';
+import { CovidNetError, optionError } from '../errors.js';
+import { CLASSES, classIndex, type ClassName } from '../types.js';
+import { createRng, rngFromState, type Rng } from '../util/rng.js';
+import type { RunConfig } from '../config.js';
+import { covidNet, embedImages, meanRow, oneShotPredictions, predictRows, disposeModel } from '../model/index.js';
+import { writeJsonAtomic } from '../run/atomic.js';
+import { saveModel } from '../run/modelio.js';
+import { loadRunModel } from '../run/load.js';
+import {
+  readHistory,
+  readRunConfig,
+  runPath,
+  writeHistory,
+  type EpochRecord,
+  type PreprocessInfo,
+  type SavedConfig,
+  type TemplatesFile,
+} from '../run/files.js';
+import { prepareTrainingData, splitsFile, type PrepareProgress, type TrainingData } from './data.js';
+import { getRecipe, type SiameseRecipe } from './recipes.js';
+import { loadLast, saveLast, type TrainState } from './checkpoint.js';
+import { withSeededDropout } from './dropout.js';
+
+export type TrainEvent =
+  | ({ type: 'prepare' } & PrepareProgress)
+  | { type: 'ready'; backend: BackendChoice; counts: Record<'train' | 'val' | 'test', number>; failed: number; resumedFrom: number; epochs: number }
+  | { type: 'epoch-start'; epoch: number; epochs: number; steps: number; samples: number }
+  | { type: 'step'; epoch: number; step: number; steps: number; samples: number; loss: number; tensors: number }
+  | { type: 'validating'; epoch: number }
+  | { type: 'epoch'; record: EpochRecord }
+  | { type: 'templates'; counts: number[] };
+
+export interface TrainOptions {
+  onEvent?: (e: TrainEvent) => void;
+  /** Already prepared data (search reuses it across cells). */
+  data?: TrainingData;
+  /** Continue from `RUN/last/` (the run's saved config wins except for epochs/backend/threads/stopAfter). */
+  resume?: boolean;
+}
+
+export interface TrainResult {
+  run: string;
+  config: SavedConfig;
+  epochsDone: number;
+  bestEpoch: number;
+  bestValAccuracy: number;
+  history: EpochRecord[];
+  /** False when stopped early by `stopAfter` (resume to finish). */
+  complete: boolean;
+  backend: BackendChoice;
+}
+
+/** Options whose change on --resume would make a different run. */
+const FIXED_ON_RESUME = ['model', 'recipe', 'size', 'width', 'fc', 'crop', 'batch', 'lr', 'pairs', 'valFraction', 'testFraction', 'seed'] as const;
+
+async function versions(): Promise<Record<string, string>> {
+  let pkg = 'unknown';
+  try {
+    pkg = (JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    // running from an unusual layout: the version is informative only
+  }
+  return { covidnet: pkg, node: process.version, 'tfjs-core': tf.version_core, 'tfjs-layers': tf.version_layers };
+}
+
+async function resolveConfig(config: RunConfig, resume: boolean, given: Partial<RunConfig>): Promise<RunConfig> {
+  if (!resume) return config;
+  let saved: SavedConfig;
+  try {
+    saved = await readRunConfig(config.out);
+  } catch {
+    return config; // nothing to resume: a fresh run
+  }
+  for (const k of FIXED_ON_RESUME) {
+    if (given[k] !== undefined && given[k] !== saved[k]) {
+      throw optionError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, `${String(saved[k])} (the value of the run being resumed)`, given[k]);
+    }
+  }
+  const { dataRoot: _r, dataName: _n, dataHash: _h, backendUsed: _b, versions: _v, createdAt: _c, ...base } = saved;
+  return {
+    ...base,
+    out: config.out,
+    epochs: given.epochs ?? saved.epochs,
+    backend: config.backend,
+    threads: config.threads,
+    stopAfter: config.stopAfter,
+  };
+}
+
+function chunk<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+function batchTensor(set: PreparedSet, idx: number[], stats: TrainingData['stats']): tf.Tensor4D {
+  return tf.tensor4d(toModelInput(set, idx, stats), [idx.length, set.size, set.size, 1]);
+}
+
+/** One optimizer step on `lossFn`; returns the loss. Gradients are applied in the model's weight order. */
+function step(model: tf.LayersModel, opt: tf.AdamOptimizer, rng: Rng, lossFn: () => tf.Scalar): number {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return withSeededDropout(model, rng, () => {
+    const { value, grads } = tf.variableGrads(lossFn, vars);
+    opt.applyGradients(vars.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
+    tf.dispose(grads);
+    const loss = value.dataSync()[0]!;
+    value.dispose();
+    return loss;
+  });
+}
+
+/** Categorical cross-entropy on softmax probabilities, clipped like Keras (epsilon 1e-7). */
+export function categoricalCrossEntropy(probs: tf.Tensor, oneHot: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7))), -1))) as tf.Scalar);
+}
+
+/** Validation accuracy of the single net (argmax). */
+export async function singleAccuracy(model: tf.LayersModel, set: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<number> {
+  const idx = set.items.map((_, i) => i);
+  const rows = await predictRows(model, set, idx, stats, batch);
+  let ok = 0;
+  rows.forEach((r, i) => {
+    if (argmax(r) === classIndex(set.items[i]!.label)) ok++;
+  });
+  return rows.length ? ok / rows.length : 0;
+}
+
+export function argmax(r: ArrayLike<number>): number {
+  let best = 0;
+  for (let j = 1; j < r.length; j++) if (r[j]! > r[best]!) best = j;
+  return best;
+}
+
+/**
+ * 3-way one-shot accuracy: each trial compares a query with one support image per class and
+ * predicts the class of the closest (smallest P(different)).
+ */
+export async function oneShotAccuracy(
+  model: tf.LayersModel,
+  query: PreparedSet,
+  support: PreparedSet,
+  stats: TrainingData['stats'],
+  trials: number,
+  seed: number,
+  batch: number,
+): Promise<number> {
+  const { truth, pred } = await oneShotPredictions(model, query, support, stats, trials, seed, batch);
+  return truth.length ? truth.filter((t, i) => t === pred[i]).length / truth.length : 0;
+}
+
+/** Mean embedding per class over all training images, with the run's best model. */
+export async function computeTemplates(model: tf.LayersModel, train: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<TemplatesFile> {
+  const idx = train.items.map((_, i) => i);
+  const emb = await embedImages(model, train, idx, stats, batch);
+  const templates: number[][] = [];
+  const counts: number[] = [];
+  for (const c of CLASSES) {
+    const rows = emb.filter((_, i) => train.items[i]!.label === c);
+    counts.push(rows.length);
+    templates.push(Array.from(meanRow(rows)));
+  }
+  return { classes: CLASSES, templates, counts };
+}
+
+/**
+ * Train a run into `config.out`. `given` are the options the user set explicitly (for checking
+ * them against a resumed run); defaults to `config`.
+ */
+export async function train(input: RunConfig, opts: TrainOptions = {}, given: Partial<RunConfig> = input): Promise<TrainResult> {
+  const emit = opts.onEvent ?? (() => {});
+  const config = await resolveConfig(input, opts.resume ?? false, given);
+  const run = config.out;
+  const backend = await initBackend({ backend: config.backend, purpose: 'train', threads: config.threads });
+  const recipe: SiameseRecipe | undefined = config.model === 'siamese' ? getRecipe(config.recipe) : undefined;
+  const data = opts.data ?? (await prepareTrainingData(config, { onProgress: (p) => emit({ type: 'prepare', ...p }) }));
+
+  await mkdir(run, { recursive: true });
+  const last = opts.resume ? await loadLast(runPath(run, 'last')) : undefined;
+  let saved: SavedConfig;
+  if (last) {
+    saved = await readRunConfig(run);
+    if (saved.dataHash !== data.hash) {
+      disposeModel(last.model);
+      throw new CovidNetError('E_RUN', `the data source changed since this run started (content hash ${data.hash.slice(0, 12)} vs ${saved.dataHash.slice(0, 12)}); cannot resume`, { file: runPath(run, 'config') });
+    }
+    saved = { ...saved, epochs: config.epochs, backendUsed: backend.name };
+  } else {
+    saved = {
+      ...config,
+      dataRoot: resolve(data.dataset.root),
+      dataName: data.dataset.name,
+      dataHash: data.hash,
+      backendUsed: backend.name,
+      versions: await versions(),
+      createdAt: new Date().toISOString(),
+    };
+  }
+  delete (saved as Partial<RunConfig>).stopAfter;
+  await writeJsonAtomic(runPath(run, 'config'), saved);
+  const preprocess: PreprocessInfo = { model: config.model, size: config.size, crop: config.crop, mean: data.stats.mean, std: data.stats.std, classes: CLASSES };
+  await writeJsonAtomic(runPath(run, 'preprocess'), preprocess);
+  await writeJsonAtomic(runPath(run, 'splits'), splitsFile(data, config.seed));
+
+  const modelConfig = { size: config.size, width: config.width, fc: config.fc, seed: config.seed };
+  const model = last?.model ?? (recipe ? recipe.buildModel(modelConfig) : covidNet(modelConfig));
+  const opt = tf.train.adam(config.lr);
+  if (last) await last.restoreOptimizer(opt);
+  let state: TrainState = last?.state ?? { epoch: 0, rngState: createRng(config.seed ^ 0x7a11).state(), bestEpoch: 0, bestValAccuracy: -1 };
+  const history = (await readHistory(run)).filter((r) => r.epoch <= state.epoch);
+  await writeHistory(run, history); // a run killed between history and checkpoint wrote one line too many
+
+  emit({
+    type: 'ready',
+    backend,
+    counts: { train: data.train.items.length, val: data.val.items.length, test: data.items.test.length },
+    failed: data.failed.length,
+    resumedFrom: state.epoch,
+    epochs: config.epochs,
+  });
+
+  const labels: ClassName[] = data.train.items.map((it) => it.label);
+  let epochsThisProcess = 0;
+  try {
+    while (state.epoch < config.epochs) {
+      if (config.stopAfter !== undefined && epochsThisProcess >= config.stopAfter) break;
+      const epoch = state.epoch + 1;
+      const rng = rngFromState(state.rngState);
+      const t0 = performance.now();
+      let lossSum = 0;
+      let samples = 0;
+      if (config.model === 'single') {
+        const order = balancedEpoch(labels, rng);
+        const batches = chunk(order, config.batch);
+        emit({ type: 'epoch-start', epoch, epochs: config.epochs, steps: batches.length, samples: order.length });
+        for (const [i, idx] of batches.entries()) {
+          const x = batchTensor(data.train, idx, data.stats);
+          const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(idx.map((j) => classIndex(labels[j]!)), 'int32'), CLASSES.length), 'float32'));
+          const loss = step(model, opt, rng, () => categoricalCrossEntropy(model.apply(x, { training: true }) as tf.Tensor, y));
+          tf.dispose([x, y]);
+          lossSum += loss * idx.length;
+          samples += idx.length;
+          emit({ type: 'step', epoch, step: i + 1, steps: batches.length, samples, loss: lossSum / samples, tensors: tf.memory().numTensors });
+        }
+      } else {
+        const pairs = recipe!.pairs(labels, config.pairs, rng);
+        const batches = chunk(pairs, config.batch);
+        emit({ type: 'epoch-start', epoch, epochs: config.epochs, steps: batches.length, samples: pairs.length });
+        for (const [i, ps] of batches.entries()) {
+          const xa = batchTensor(data.train, ps.map((p) => p.a), data.stats);
+          const xb = batchTensor(data.train, ps.map((p) => p.b), data.stats);
+          const y = tf.tensor2d(ps.map((p) => (p.same ? 0 : 1)), [ps.length, 1]);
+          const loss = step(model, opt, rng, () => recipe!.loss(model.apply([xa, xb], { training: true }) as tf.Tensor, y));
+          tf.dispose([xa, xb, y]);
+          lossSum += loss * ps.length;
+          samples += ps.length;
+          emit({ type: 'step', epoch, step: i + 1, steps: batches.length, samples, loss: lossSum / samples, tensors: tf.memory().numTensors });
+        }
+      }
+      const trainSeconds = (performance.now() - t0) / 1000;
+      emit({ type: 'validating', epoch });
+      const valAcc =
+        config.model === 'single'
+          ? await singleAccuracy(model, data.val, data.stats, config.evalBatch)
+          : await oneShotAccuracy(model, data.val, data.train, data.stats, config.oneShotTrials, config.seed ^ 0x0e5a07, config.evalBatch);
+      const best = valAcc > state.bestValAccuracy;
+      if (best) await saveModel(model, runPath(run, 'model'));
+      const seconds = (performance.now() - t0) / 1000;
+      const record: EpochRecord = {
+        epoch,
+        loss: samples ? lossSum / samples : NaN,
+        val_accuracy: valAcc,
+        val_metric: config.model === 'single' ? 'accuracy' : 'one_shot_accuracy',
+        best,
+        steps: Math.ceil(samples / config.batch),
+        samples,
+        seconds: Math.round(seconds * 100) / 100,
+        samples_per_second: Math.round((samples / trainSeconds) * 100) / 100,
+        lr: config.lr,
+        batch: config.batch,
+      };
+      history.push(record);
+      await writeHistory(run, history);
+      state = {
+        epoch,
+        rngState: rng.state(),
+        bestEpoch: best ? epoch : state.bestEpoch,
+        bestValAccuracy: best ? valAcc : state.bestValAccuracy,
+      };
+      await saveLast(runPath(run, 'last'), model, opt, state);
+      epochsThisProcess++;
+      emit({ type: 'epoch', record });
+    }
+  } finally {
+    opt.dispose();
+    disposeModel(model);
+  }
+
+  const complete = state.epoch >= config.epochs;
+  if (complete && config.model === 'siamese') {
+    const bestModel = await loadRunModel(run);
+    try {
+      const t = await computeTemplates(bestModel, data.train, data.stats, config.evalBatch);
+      await writeJsonAtomic(runPath(run, 'templates'), t);
+      emit({ type: 'templates', counts: t.counts });
+    } finally {
+      disposeModel(bestModel);
+    }
+  }
+  return { run, config: saved, epochsDone: state.epoch, bestEpoch: state.bestEpoch, bestValAccuracy: state.bestValAccuracy, history, complete, backend };
+}
+
