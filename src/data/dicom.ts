@@ -39,7 +39,7 @@ export function parseDicomDataSet(bytes: Uint8Array, file?: string): DataSet {
   } catch (e) {
     // dicom-parser throws strings or objects with an `exception` field
     const msg = typeof e === 'string' ? e : e instanceof Error ? e.message : String((e as { exception?: unknown })?.exception ?? e);
-    const truncated = /buffer overread|beyond end|past end|end of (buffer|stream)/i.test(msg);
+    const truncated = /overrun|overread|beyond end|past end|end of (buffer|stream)/i.test(msg);
     return fail(file, `corrupt DICOM (${msg.replace(/^dicomParser\.\w+: /, '')})`, truncated ? 'E_FILE_TRUNCATED' : 'E_DECODE');
   }
 }

@@ -150,27 +150,29 @@ function areaGeneral(
 ): Uint8Array {
   const xt = areaTab(w, outW, scaleX);
   const yt = areaTab(h, outH, scaleY);
-  // horizontal taps padded to a fixed count K per output pixel (zero weights), for a tight loop
+  // Horizontal taps: consecutive source pixels from x0[dx], padded to a fixed count K per output
+  // pixel with zero weights (kept inside the row), so the inner loop has no indirection.
   let K = 1;
   for (let dx = 0; dx < outW; dx++) K = Math.max(K, xt.start[dx + 1]! - xt.start[dx]!);
-  const xi = new Int32Array(outW * K);
+  const x0 = new Int32Array(outW);
   const xa = new Float32Array(outW * K);
   for (let dx = 0; dx < outW; dx++) {
     const s0 = xt.start[dx]!;
     const n = xt.start[dx + 1]! - s0;
-    for (let t = 0; t < K; t++) {
-      xi[dx * K + t] = t < n ? xt.idx[s0 + t]! : xt.idx[s0]!;
-      xa[dx * K + t] = t < n ? xt.alpha[s0 + t]! : 0;
-    }
+    const first = Math.min(xt.idx[s0]!, w - K);
+    x0[dx] = first;
+    for (let t = 0; t < n; t++) xa[dx * K + (xt.idx[s0 + t]! - first)] = xt.alpha[s0 + t]!;
   }
   // Horizontal pass over every source row once (float sums, as OpenCV), then the vertical pass.
   const hs = new Float32Array(h * outW);
   for (let y = 0; y < h; y++) {
     const r = y * w;
     const o = y * outW;
-    for (let dx = 0, q = 0; dx < outW; dx++) {
+    for (let dx = 0; dx < outW; dx++) {
+      const p = r + x0[dx]!;
+      const q = dx * K;
       let sum = 0;
-      for (let t = 0; t < K; t++, q++) sum += src[r + xi[q]!]! * xa[q]!;
+      for (let t = 0; t < K; t++) sum += src[p + t]! * xa[q + t]!;
       hs[o + dx] = sum;
     }
   }

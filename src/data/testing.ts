@@ -22,3 +22,144 @@ export function testPattern(w: number, h: number, seed: number): Uint8Array {
   }
   return out;
 }
+
+/** Options of the tiny DICOM writer used by the tests (explicit VR little endian data set). */
+export interface DicomSpec {
+  width: number;
+  height: number;
+  bitsAllocated?: 8 | 16;
+  bitsStored?: number;
+  highBit?: number;
+  signed?: boolean;
+  photometric?: 'MONOCHROME1' | 'MONOCHROME2';
+  slope?: number;
+  intercept?: number;
+  window?: { center: number; width: number };
+  /** Stored values (already masked/shifted as they should appear), one per pixel. */
+  values?: ArrayLike<number>;
+  /** JPEG bytes to encapsulate instead (transfer syntax JPEG baseline). */
+  jpeg?: Uint8Array;
+  samplesPerPixel?: number;
+}
+
+function el(group: number, element: number, vr: string, value: Uint8Array): Buffer {
+  const long = ['OB', 'OW', 'OF', 'SQ', 'UT', 'UN'].includes(vr);
+  const head = Buffer.alloc(long ? 12 : 8);
+  head.writeUInt16LE(group, 0);
+  head.writeUInt16LE(element, 2);
+  head.write(vr, 4, 'latin1');
+  if (long) head.writeUInt32LE(value.length, 8);
+  else head.writeUInt16LE(value.length, 6);
+  return Buffer.concat([head, value]);
+}
+
+function str(s: string, pad = ' '): Uint8Array {
+  return Buffer.from(s.length % 2 ? s + pad : s, 'latin1');
+}
+
+function us(v: number): Uint8Array {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(v, 0);
+  return b;
+}
+
+/** A minimal but valid DICOM Part 10 file for the decoder tests (generated, not a real image). */
+export function makeDicom(spec: DicomSpec): Buffer {
+  const ba = spec.bitsAllocated ?? 8;
+  const bs = spec.bitsStored ?? ba;
+  const ts = spec.jpeg ? '1.2.840.10008.1.2.4.50' : '1.2.840.10008.1.2.1';
+  const metaEls = Buffer.concat([
+    el(0x0002, 0x0001, 'OB', Buffer.from([0, 1])),
+    el(0x0002, 0x0002, 'UI', str('1.2.840.10008.5.1.4.1.1.1.1', '\0')),
+    el(0x0002, 0x0003, 'UI', str('1.2.3.4.5.6.7', '\0')),
+    el(0x0002, 0x0010, 'UI', str(ts, '\0')),
+  ]);
+  const gl = Buffer.alloc(4);
+  gl.writeUInt32LE(metaEls.length, 0);
+  const meta = Buffer.concat([el(0x0002, 0x0000, 'UL', gl), metaEls]);
+  const els: Buffer[] = [
+    el(0x0008, 0x0060, 'CS', str('DX')),
+    el(0x0028, 0x0002, 'US', us(spec.samplesPerPixel ?? 1)),
+    el(0x0028, 0x0004, 'CS', str(spec.photometric ?? 'MONOCHROME2')),
+    el(0x0028, 0x0010, 'US', us(spec.height)),
+    el(0x0028, 0x0011, 'US', us(spec.width)),
+    el(0x0028, 0x0100, 'US', us(ba)),
+    el(0x0028, 0x0101, 'US', us(bs)),
+    el(0x0028, 0x0102, 'US', us(spec.highBit ?? bs - 1)),
+    el(0x0028, 0x0103, 'US', us(spec.signed ? 1 : 0)),
+  ];
+  if (spec.window) {
+    els.push(el(0x0028, 0x1050, 'DS', str(String(spec.window.center))));
+    els.push(el(0x0028, 0x1051, 'DS', str(String(spec.window.width))));
+  }
+  if (spec.intercept !== undefined) els.push(el(0x0028, 0x1052, 'DS', str(String(spec.intercept))));
+  if (spec.slope !== undefined) els.push(el(0x0028, 0x1053, 'DS', str(String(spec.slope))));
+  if (spec.jpeg) {
+    const head = Buffer.alloc(12);
+    head.writeUInt16LE(0x7fe0, 0);
+    head.writeUInt16LE(0x0010, 2);
+    head.write('OB', 4, 'latin1');
+    head.writeUInt32LE(0xffffffff, 8);
+    const item = (data: Uint8Array): Buffer => {
+      const padded = data.length % 2 ? Buffer.concat([data, Buffer.from([0])]) : Buffer.from(data);
+      const h = Buffer.alloc(8);
+      h.writeUInt16LE(0xfffe, 0);
+      h.writeUInt16LE(0xe000, 2);
+      h.writeUInt32LE(padded.length, 4);
+      return Buffer.concat([h, padded]);
+    };
+    const end = Buffer.alloc(8);
+    end.writeUInt16LE(0xfffe, 0);
+    end.writeUInt16LE(0xe0dd, 2);
+    els.push(Buffer.concat([head, item(new Uint8Array(0)), item(spec.jpeg), end]));
+  } else {
+    const n = spec.width * spec.height;
+    const px = Buffer.alloc(n * (ba / 8));
+    const vals = spec.values ?? new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = vals[i]!;
+      if (ba === 8) px.writeUInt8(v & 0xff, i);
+      else px.writeUInt16LE(v & 0xffff, 2 * i);
+    }
+    els.push(el(0x7fe0, 0x0010, ba === 8 ? 'OB' : 'OW', px));
+  }
+  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), meta, ...els]);
+}
+
+/** A PNG header claiming width×height (with one empty IDAT): a decompression bomb stand-in. */
+export function pngHeaderOnly(width: number, height: number): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (b: Buffer): number => {
+    let c = 0xffffffff;
+    for (const x of b) c = crcTable[(c ^ x) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length, 0);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td), 0);
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // gray
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Path of the shared cxr-mini folder (../shared/data/cxr-mini from the repository root), if present. */
+export async function cxrMiniPath(): Promise<string | undefined> {
+  const { existsSync } = await import('node:fs');
+  const path = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+  const p = path.resolve(root, '../shared/data/cxr-mini');
+  return existsSync(path.join(p, 'labels.csv')) ? p : undefined;
+}

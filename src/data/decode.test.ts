@@ -1,0 +1,196 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { decodeGray8, decodeImage, readImageHeader, sniffFormat } from './decode.js';
+import { makeDicom, pngHeaderOnly } from './testing.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'covidnet-decode-'));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+function file(name: string, data: Uint8Array | string): string {
+  const p = path.join(tmp, name);
+  writeFileSync(p, data);
+  return p;
+}
+
+const W = 16;
+const H = 12;
+/** Colour test image: every pixel a different colour. */
+function rgbRaw(channels: 3 | 4): Buffer {
+  const b = Buffer.alloc(W * H * channels);
+  for (let i = 0; i < W * H; i++) {
+    b[i * channels] = (i * 37) % 256;
+    b[i * channels + 1] = (i * 91 + 11) % 256;
+    b[i * channels + 2] = (i * 53 + 200) % 256;
+    if (channels === 4) b[i * channels + 3] = (i * 17) % 256;
+  }
+  return b;
+}
+const expectedGray = (rgb: Buffer, ch: number): number[] =>
+  Array.from({ length: W * H }, (_, i) => Math.round(0.299 * rgb[i * ch]! + 0.587 * rgb[i * ch + 1]! + 0.114 * rgb[i * ch + 2]!));
+
+test('8-bit gray PNG decodes unchanged, values in [0, 1]', async () => {
+  const raw = Buffer.from(Array.from({ length: W * H }, (_, i) => (i * 7) % 256));
+  const png = await sharp(raw, { raw: { width: W, height: H, channels: 1 } }).png().toBuffer();
+  assert.equal(sniffFormat(png), 'png');
+  const g = await decodeImage(file('gray.png', png));
+  assert.equal(g.width, W);
+  assert.equal(g.height, H);
+  assert.ok(g.data instanceof Float32Array);
+  assert.deepEqual(Array.from(g.data, (v) => Math.round(v * 255)), Array.from(raw));
+});
+
+test('RGB and RGBA PNG: gray = 0.299 R + 0.587 G + 0.114 B, alpha dropped', async () => {
+  for (const ch of [3, 4] as const) {
+    const raw = rgbRaw(ch);
+    const png = await sharp(raw, { raw: { width: W, height: H, channels: ch } }).png().toBuffer();
+    const g = await decodeGray8(file(`rgb${ch}.png`, png));
+    assert.deepEqual(Array.from(g.data), expectedGray(raw, ch), `${ch} channels`);
+  }
+});
+
+test('palette PNG and gray+alpha PNG decode to gray', async () => {
+  const raw = rgbRaw(3);
+  const pal = await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).png({ palette: true, colours: 256, dither: 0 }).toBuffer();
+  assert.equal((await sharp(pal).metadata()).isPalette, true);
+  // the palette may have moved colours: compare with the file's own RGB
+  const { data } = await sharp(pal).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const g = await decodeGray8(file('pal.png', pal));
+  const ch = data.length / (W * H);
+  assert.deepEqual(Array.from(g.data), expectedGray(data, ch));
+  const ga = Buffer.alloc(W * H * 2);
+  for (let i = 0; i < W * H; i++) {
+    ga[2 * i] = i % 256;
+    ga[2 * i + 1] = 255 - (i % 256);
+  }
+  const gaPng = await sharp(ga, { raw: { width: W, height: H, channels: 2 } }).png().toBuffer();
+  const g2 = await decodeGray8(file('ga.png', gaPng));
+  assert.deepEqual(Array.from(g2.data), Array.from({ length: W * H }, (_, i) => i % 256));
+});
+
+test('16-bit PNG is read at 16 bits', async () => {
+  const v = new Uint16Array(W * H);
+  for (let i = 0; i < v.length; i++) v[i] = i * 300 + 7;
+  const png = await sharp(v, { raw: { width: W, height: H, channels: 1 } }).toColourspace('grey16').png().toBuffer();
+  const meta = await sharp(png).metadata();
+  assert.equal(meta.depth, 'ushort');
+  const g = await decodeImage(file('g16.png', png));
+  for (let i = 0; i < v.length; i++) assert.ok(Math.abs(g.data[i]! - v[i]! / 65535) < 1e-6, `pixel ${i}`);
+});
+
+test('JPEG (gray and colour) decodes; EXIF orientation is applied', async () => {
+  const raw = Buffer.from(Array.from({ length: 64 * 32 }, (_, i) => 60 + ((i % 64) * 2)));
+  const jpg = await sharp(raw, { raw: { width: 64, height: 32, channels: 1 } }).jpeg({ quality: 95 }).toBuffer();
+  assert.equal(sniffFormat(jpg), 'jpeg');
+  const g = await decodeGray8(file('g.jpg', jpg));
+  assert.equal(g.width, 64);
+  let maxErr = 0;
+  for (let i = 0; i < raw.length; i++) maxErr = Math.max(maxErr, Math.abs(g.data[i]! - raw[i]!));
+  assert.ok(maxErr <= 6, `JPEG error ${maxErr}`);
+  // orientation 6: stored 64x32, shown rotated 90° clockwise → 32x64
+  const rotated = await sharp(raw, { raw: { width: 64, height: 32, channels: 1 } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const r = await decodeGray8(file('rot.jpg', rotated));
+  assert.deepEqual([r.width, r.height], [32, 64]);
+  assert.deepEqual(await readImageHeader(file('rot2.jpg', rotated)), { format: 'jpeg', width: 32, height: 64 });
+  // first row of the rotated image is the first column of the stored one, bottom to top
+  assert.ok(Math.abs(r.data[0]! - raw[31 * 64]!) <= 6);
+});
+
+test('a .jpg that is really a PNG is read by content', async () => {
+  const png = await sharp(Buffer.alloc(W * H, 128), { raw: { width: W, height: H, channels: 1 } }).png().toBuffer();
+  const g = await decodeGray8(file('fake.jpg', png));
+  assert.equal(g.data[0], 128);
+});
+
+test('DICOM: 8-bit uncompressed MONOCHROME2 maps v/255', async () => {
+  const values = Array.from({ length: W * H }, (_, i) => i % 256);
+  const g = await decodeGray8(file('a.dcm', makeDicom({ width: W, height: H, values })));
+  assert.deepEqual(Array.from(g.data), values);
+});
+
+test('DICOM: 16-bit signed, BitsStored 12, rescale, min/max window, MONOCHROME1 inverted', async () => {
+  // 12 stored bits, signed: -2048..2047; junk in the top 4 bits must be masked off
+  const stored = Array.from({ length: W * H }, (_, i) => -2048 + i * 21);
+  const values = stored.map((v) => ((v & 0xfff) | 0xa000) >>> 0);
+  const d = makeDicom({ width: W, height: H, bitsAllocated: 16, bitsStored: 12, signed: true, slope: 2, intercept: -100, values });
+  const g = await decodeImage(file('b.dcm', d));
+  const lo = Math.min(...stored);
+  const hi = Math.max(...stored);
+  for (let i = 0; i < stored.length; i++) assert.ok(Math.abs(g.data[i]! - (stored[i]! - lo) / (hi - lo)) < 1e-5, `pixel ${i}`);
+  const m1 = await decodeImage(file('c.dcm', makeDicom({ width: W, height: H, bitsAllocated: 16, bitsStored: 12, signed: true, photometric: 'MONOCHROME1', values })));
+  for (let i = 0; i < stored.length; i++) assert.ok(Math.abs(m1.data[i]! - (1 - (stored[i]! - lo) / (hi - lo))) < 1e-5);
+});
+
+test('DICOM: VOI window (center/width) is used when present', async () => {
+  const values = Array.from({ length: W * H }, (_, i) => i * 20);
+  const g = await decodeImage(file('w.dcm', makeDicom({ width: W, height: H, bitsAllocated: 16, bitsStored: 16, values, window: { center: 1000, width: 1001 } })));
+  // DICOM linear VOI: (x - (c - 0.5)) / (w - 1) + 0.5, clipped
+  for (let i = 0; i < values.length; i++) {
+    const e = Math.min(1, Math.max(0, (values[i]! - 999.5) / 1000 + 0.5));
+    assert.ok(Math.abs(g.data[i]! - e) < 1e-5, `pixel ${i}: ${g.data[i]} vs ${e}`);
+  }
+});
+
+test('DICOM: JPEG-baseline encapsulated pixel data (MONOCHROME1 inverted)', async () => {
+  const raw = Buffer.from(Array.from({ length: 32 * 16 }, (_, i) => 40 + (i % 32) * 5));
+  const jpeg = await sharp(raw, { raw: { width: 32, height: 16, channels: 1 } }).jpeg({ quality: 100 }).toBuffer();
+  const g2 = await decodeGray8(file('j2.dcm', makeDicom({ width: 32, height: 16, jpeg })));
+  const g1 = await decodeGray8(file('j1.dcm', makeDicom({ width: 32, height: 16, jpeg, photometric: 'MONOCHROME1' })));
+  for (let i = 0; i < raw.length; i++) {
+    assert.ok(Math.abs(g2.data[i]! - raw[i]!) <= 3, `pixel ${i}`);
+    assert.ok(Math.abs(g1.data[i]! - (255 - g2.data[i]!)) <= 1);
+  }
+  assert.deepEqual(await readImageHeader(file('j3.dcm', makeDicom({ width: 32, height: 16, jpeg }))), { format: 'dicom', width: 32, height: 16 });
+});
+
+// ------------------------------------------------------------------ bad input: one clear line each
+
+async function rejects(p: string, code: string, re?: RegExp): Promise<void> {
+  await assert.rejects(decodeImage(p), (e: Error & { code?: string }) => {
+    assert.equal(e.code, code, `${e.code}: ${e.message}`);
+    assert.ok(e.message.includes(p), 'names the file');
+    assert.ok(!e.message.includes('\n'), 'one line');
+    if (re) assert.match(e.message, re);
+    return true;
+  });
+}
+
+const noise = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919 + ((i * i) >> 3)) % 256));
+
+test('bad input: zero-byte file', async () => rejects(file('empty.png', ''), 'E_FILE_EMPTY'));
+test('bad input: missing file', async () => rejects(path.join(tmp, 'nope.png'), 'E_FILE_MISSING'));
+test('bad input: text named .png', async () => rejects(file('text.png', 'hello, this is not an image\n'), 'E_FORMAT_UNKNOWN', /not a PNG, JPEG or DICOM/));
+
+test('bad input: truncated PNG and JPEG', async () => {
+  const png = await sharp(noise(200 * 150), { raw: { width: 200, height: 150, channels: 1 } }).png().toBuffer();
+  await rejects(file('trunc.png', png.subarray(0, Math.floor(png.length / 2))), 'E_FILE_TRUNCATED');
+  const jpg = await sharp(noise(200 * 150 * 3), { raw: { width: 200, height: 150, channels: 3 } }).jpeg().toBuffer();
+  await rejects(file('trunc.jpg', jpg.subarray(0, Math.floor(jpg.length / 2))), 'E_FILE_TRUNCATED');
+});
+
+test('bad input: corrupt PNG, JPEG and DICOM', async () => {
+  const png = await sharp(noise(64 * 64), { raw: { width: 64, height: 64, channels: 1 } }).png().toBuffer();
+  const bad = Buffer.from(png);
+  // scramble the compressed data inside IDAT (after the 33-byte signature + IHDR)
+  for (let i = 41; i < bad.length - 20; i++) bad[i] = bad[i]! ^ 0x5a;
+  await rejects(file('corrupt.png', bad), 'E_DECODE');
+  await rejects(file('corrupt.jpg', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), noise(500)])), 'E_DECODE');
+  await rejects(file('corrupt.dcm', Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), noise(300)])), 'E_DECODE');
+  const dcm = makeDicom({ width: 64, height: 64, bitsAllocated: 16, values: new Uint16Array(64 * 64) });
+  await rejects(file('trunc.dcm', dcm.subarray(0, dcm.length - 1000)), 'E_FILE_TRUNCATED');
+});
+
+test('bad input: images over 100 megapixels are refused from the header', async () => {
+  await rejects(file('bomb.png', pngHeaderOnly(20000, 20000)), 'E_TOO_LARGE', /megapixel/);
+  await assert.rejects(readImageHeader(file('bomb2.png', pngHeaderOnly(20000, 20000))), { code: 'E_TOO_LARGE' });
+  // DICOM header of 65535 x 65535 with almost no pixel data
+  const d = makeDicom({ width: 4, height: 4 });
+  const big = Buffer.from(d);
+  // patch Rows/Columns (US values) in place
+  const rowsAt = big.indexOf(Buffer.from([0x28, 0x00, 0x10, 0x00, 0x55, 0x53]));
+  big.writeUInt16LE(65535, rowsAt + 8);
+  big.writeUInt16LE(65535, rowsAt + 8 + 10);
+  await rejects(file('bomb.dcm', big), 'E_TOO_LARGE');
+});
