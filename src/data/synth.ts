@@ -243,6 +243,7 @@ export async function writeSynthDataset(opts: SynthOptions): Promise<SynthResult
         const px = renderPhantom(opts.imageSize, anatomy, blobs, mark, irng);
         const rel = `images/${DIR[label]}/${pid}-${j + 1}.png`;
         const png = await sharp(Buffer.from(px.buffer, px.byteOffset, px.byteLength), { raw: { width: opts.imageSize, height: opts.imageSize, channels: 1 } })
+          .toColourspace('b-w')
           .png({ compressionLevel: 6 })
           .toBuffer();
         await writeFileAtomic(path.join(out, rel), png);

@@ -36,7 +36,7 @@ export function register(program: Command): void {
           for (let k = 2; used.has(name); k++) name = `${stem}-${k}.png`;
           used.add(name);
           const out = path.join(o.out, name);
-          const png = await sharp(Buffer.from(r.pixels.buffer, r.pixels.byteOffset, r.pixels.byteLength), { raw: { width: params.size, height: params.size, channels: 1 } }).png().toBuffer();
+          const png = await sharp(Buffer.from(r.pixels.buffer, r.pixels.byteOffset, r.pixels.byteLength), { raw: { width: params.size, height: params.size, channels: 1 } }).toColourspace('b-w').png().toBuffer();
           await writeFileAtomic(out, png);
           written.push({ input: f, output: out, width: r.width, height: r.height });
         } catch (e) {

@@ -1,0 +1,53 @@
+/** The data commands end to end through bin/covidnet.js (compiled CLI), on generated files. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = path.join(repo, 'bin/covidnet.js');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'covidnet-cli-'));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: repo });
+
+test('covidnet synth → data inspect → preprocess', async () => {
+  const out = path.join(tmp, 'synth');
+  const s = run('synth', '--out', out, '--per-class', '4', '--image-size', '48', '--seed', '2', '--json');
+  assert.equal(s.status, 0, s.stderr);
+  assert.equal(JSON.parse(s.stdout).out, out);
+
+  const i = run('data', 'inspect', out, '--json', '--decode');
+  assert.equal(i.status, 0, i.stderr);
+  const rep = JSON.parse(i.stdout) as { images: number; unreadable: unknown[]; patientOverlap: string | null; size: { maxWidth: number } };
+  assert.equal(rep.images, 12);
+  assert.deepEqual(rep.unreadable, []);
+  assert.equal(rep.patientOverlap, null);
+  assert.equal(rep.size.maxWidth, 48);
+  const human = run('data', 'inspect', out);
+  assert.match(human.stdout, /12 images/);
+
+  const good = path.join(tmp, 'in.png');
+  await sharp(Buffer.alloc(100 * 80, 90), { raw: { width: 100, height: 80, channels: 1 } }).png().toFile(good);
+  const bad = path.join(tmp, 'bad.png');
+  writeFileSync(bad, '');
+  const p = run('preprocess', good, bad, '--out', path.join(tmp, 'pre'), '--size', '32', '--crop', '0.1');
+  assert.equal(p.status, 1, 'exit 1 when something was skipped');
+  assert.match(p.stderr, /skipped .*bad\.png: empty file \(0 bytes\) \[E_FILE_EMPTY\]/);
+  assert.ok(!/\n\s+at /.test(p.stderr), 'no stack trace');
+  const meta = await sharp(path.join(tmp, 'pre', 'in.png')).metadata();
+  assert.deepEqual([meta.width, meta.height, meta.channels], [32, 32, 1]);
+});
+
+test('bad options and sources give one-line errors', () => {
+  const r = run('preprocess', 'x.png', '--out', tmp, '--crop', '0.7');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--crop/);
+  const d = run('data', 'inspect', path.join(tmp, 'nothing-here'));
+  assert.equal(d.status, 1);
+  assert.match(d.stderr, /E_FILE_MISSING/);
+  assert.ok(existsSync(bin));
+});
