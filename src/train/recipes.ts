@@ -4,16 +4,10 @@
  */
 import * as tf from '../tf.js';
 import { optionError } from '../errors.js';
-import { pairEpoch } from '../data/index.js';
+import { pairEpoch, type Pair } from '../data/index.js';
 import type { ClassName } from '../types.js';
 import type { Rng } from '../util/rng.js';
 import { siameseCovidNet, type CovidNetConfig } from '../model/index.js';
-
-export interface Pair {
-  a: number;
-  b: number;
-  same: boolean;
-}
 
 export interface SiameseRecipe {
   name: string;

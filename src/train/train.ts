@@ -142,7 +142,7 @@ export async function singleAccuracy(model: tf.LayersModel, set: PreparedSet, st
   return rows.length ? ok / rows.length : 0;
 }
 
-export function argmax(r: ArrayLike<number>): number {
+function argmax(r: ArrayLike<number>): number {
   let best = 0;
   for (let j = 1; j < r.length; j++) if (r[j]! > r[best]!) best = j;
   return best;
