@@ -89,6 +89,131 @@ struct ConvShape {
   dims padr() const { return {pB, pR}; }
 };
 
+// A 1×1, stride-1, unpadded dense conv on NHWC is a GEMM with the TF.js weights [C, OC] as they
+// are: no weight reorders at all, and the backward passes are plain (transposed) GEMMs.
+bool isPointwise(const ConvShape &s) {
+  return !s.mult && s.KH == 1 && s.KW == 1 && s.sH == 1 && s.sW == 1 && s.pT == 0 && s.pL == 0 && s.pB == 0 &&
+         s.pR == 0 && s.OH == s.H && s.OW == s.W;
+}
+
+void sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+           float beta, float *C, int64_t ldc) {
+  if (dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc) != dnnl_success)
+    throw std::runtime_error("dnnl_sgemm failed");
+}
+
+// Row ranges for a fixed number of chunks per thread count: [begin, end) of chunk t of T.
+inline void chunk(int64_t rows, int t, int T, int64_t &b, int64_t &e) {
+  int64_t per = (rows + T - 1) / T;
+  b = std::min(rows, per * t);
+  e = std::min(rows, b + per);
+}
+
+void pointwiseForward(const ConvShape &s, const float *x, const float *w, const float *b, float *y) {
+  const int64_t M = s.N * s.H * s.W, C = s.C, OC = s.OC;
+  sgemm('N', 'N', M, OC, C, x, C, w, OC, 0.f, y, OC);
+  if (!b && !s.relu) return;
+  const bool relu = s.relu;
+#pragma omp parallel for schedule(static) if (M * OC > (1 << 15))
+  for (int64_t r = 0; r < M; r++) {
+    float *row = y + r * OC;
+#pragma omp simd
+    for (int64_t j = 0; j < OC; j++) {
+      float v = row[j] + (b ? b[j] : 0.f);
+      row[j] = relu && v < 0.f ? 0.f : v;
+    }
+  }
+}
+
+Scratch partScratch;
+
+// dW[C, OC] = Xᵀ G (and db = column sums of G, with G = dy masked by y > 0 when y is given, written
+// to g). Each thread reduces its own rows with a sequential GEMM, then the partials are added in a
+// fixed order, so the result does not depend on scheduling.
+void pointwiseBackwardWeights(const ConvShape &s, const float *x, const float *dy, const float *y, float *g, float *dw,
+                              float *db) {
+  const int64_t M = s.N * s.H * s.W, C = s.C, OC = s.OC;
+  const int T = std::max(1, std::min<int>(omp_get_max_threads(), int(M / 256) + 1));
+  float *part = partScratch.get(size_t(T) * (C * OC + OC));
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num();
+    int64_t r0, r1;
+    chunk(M, t, T, r0, r1);
+    float *pw = part + size_t(t) * (C * OC + OC), *pb = pw + C * OC;
+    const float *gsrc = dy;
+    if (y) {
+      for (int64_t j = 0; j < OC; j++) pb[j] = 0.f;
+      for (int64_t r = r0; r < r1; r++) {
+        const float *dyr = dy + r * OC, *yr = y + r * OC;
+        float *gr = g + r * OC;
+#pragma omp simd
+        for (int64_t j = 0; j < OC; j++) {
+          float v = yr[j] > 0.f ? dyr[j] : 0.f;
+          gr[j] = v;
+          pb[j] += v;
+        }
+      }
+      gsrc = g;
+    }
+    if (r1 > r0) sgemm('T', 'N', C, OC, r1 - r0, x + r0 * C, C, gsrc + r0 * OC, OC, 0.f, pw, OC);
+    else for (int64_t i = 0; i < C * OC; i++) pw[i] = 0.f;
+  }
+  const int64_t nw = C * OC;
+#pragma omp parallel for simd schedule(static) if (nw > (1 << 15))
+  for (int64_t i = 0; i < nw; i++) {
+    float acc = part[i];
+    for (int t = 1; t < T; t++) acc += part[size_t(t) * (nw + OC) + i];
+    dw[i] = acc;
+  }
+  if (db && y) {
+    for (int64_t j = 0; j < OC; j++) {
+      float acc = 0.f;
+      for (int t = 0; t < T; t++) acc += part[size_t(t) * (nw + OC) + nw + j];
+      db[j] = acc;
+    }
+  }
+}
+
+void pointwiseBackwardData(const ConvShape &s, const float *g, const float *w, float *dx) {
+  const int64_t M = s.N * s.H * s.W, C = s.C, OC = s.OC;
+  sgemm('N', 'T', M, C, OC, g, OC, w, OC, 0.f, dx, C);
+}
+
+// Input gradient of a dense conv with few input channels (the 7×7 stem on a gray image): oneDNN's
+// kernels are slow for C = 1. P = G · Wᵀ (W in TF.js layout is [KH·KW·C, OC]), then each input
+// pixel gathers the P entries of the outputs it fed (conflict-free, parallel over pixels).
+bool fewChannels(const ConvShape &s) { return !s.mult && s.C <= 4; }
+
+Scratch colScratch;
+
+void fewChannelsBackwardData(const ConvShape &s, const float *g, const float *w, float *dx) {
+  const int64_t M = s.N * s.OH * s.OW, KK = s.KH * s.KW * s.C;
+  float *P = colScratch.get(size_t(M * KK));
+  sgemm('N', 'T', M, KK, s.OC, g, s.OC, w, s.OC, 0.f, P, KK);
+  const int64_t pixels = s.N * s.H * s.W;
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < pixels; q++) {
+    const int64_t n = q / (s.H * s.W), ih = (q / s.W) % s.H, iw = q % s.W;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int64_t kh = 0; kh < s.KH; kh++) {
+      const int64_t th = ih + s.pT - kh * s.dH;
+      if (th < 0 || th % s.sH) continue;
+      const int64_t oh = th / s.sH;
+      if (oh >= s.OH) continue;
+      for (int64_t kw = 0; kw < s.KW; kw++) {
+        const int64_t tw = iw + s.pL - kw * s.dW;
+        if (tw < 0 || tw % s.sW) continue;
+        const int64_t ow = tw / s.sW;
+        if (ow >= s.OW) continue;
+        const float *src = P + ((n * s.OH + oh) * s.OW + ow) * KK + (kh * s.KW + kw) * s.C;
+        for (int64_t c = 0; c < s.C; c++) acc[c] += src[c];
+      }
+    }
+    for (int64_t c = 0; c < s.C; c++) dx[q * s.C + c] = acc[c];
+  }
+}
+
 struct ConvEntry {
   convolution_forward::primitive_desc fwdPd;  // with bias (+relu when asked)
   convolution_forward::primitive_desc fwdPdNoBias;
@@ -126,12 +251,22 @@ ConvEntry &convEntry(const ConvShape &s, const std::vector<int64_t> &p) {
   return ref;
 }
 
+// Weight tensors are small: reorder them on one thread. Parallel regions for a few KB cost more
+// than the copy, and far more when other processes share the cores.
+struct OneThread {
+  int saved;
+  OneThread() : saved(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~OneThread() { omp_set_num_threads(saved); }
+};
+
 // Weights from the user's TF.js layout into the primitive's preferred format (cached buffer).
 memory weightsFor(const memory::desc &want, const ConvShape &s, float *w, std::unique_ptr<memory> &slot) {
   memory user(s.wuser(), eng(), w);
   if (want == s.wuser()) return user;
   if (!slot) slot.reset(new memory(want, eng()));
+  OneThread one;
   reorder(user, *slot).execute(strm(), user, *slot);
+  strm().wait();
   return *slot;
 }
 
@@ -139,8 +274,12 @@ memory weightsFor(const memory::desc &want, const ConvShape &s, float *w, std::u
 Napi::Value ConvForward(const Napi::CallbackInfo &info) {
   auto p = ints(info[4]);
   ConvShape s(p);
-  auto &e = convEntry(s, p);
   float *x = f32(info[0]), *w = f32(info[1]), *b = f32(info[2]), *y = f32(info[3]);
+  if (isPointwise(s)) {
+    pointwiseForward(s, x, w, b, y);
+    return info.Env().Undefined();
+  }
+  auto &e = convEntry(s, p);
   auto &pd = b ? e.fwdPd : e.fwdPdNoBias;
   memory src(s.src(), eng(), x), dst(s.dst(), eng(), y);
   memory wm = weightsFor(pd.weights_desc(), s, w, e.wFwd);
@@ -175,6 +314,10 @@ void ensureBackwardWeights(ConvEntry &e, const ConvShape &s, bool withBias) {
 }
 
 void runBackwardData(ConvEntry &e, const ConvShape &s, float *dyp, float *w, float *dx) {
+  if (fewChannels(s)) {
+    fewChannelsBackwardData(s, dyp, w, dx);
+    return;
+  }
   ensureBackwardData(e, s);
   memory dy(s.dst(), eng(), dyp), dsrc(s.src(), eng(), dx);
   memory wm = weightsFor(e.bdPd->weights_desc(), s, w, e.wBd);
@@ -192,13 +335,22 @@ void runBackwardWeights(ConvEntry &e, const ConvShape &s, float *xp, float *dyp,
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
   if (db) args.emplace(DNNL_ARG_DIFF_BIAS, memory(s.bias(), eng(), db));
   (db ? *e.bw : *e.bwNoBias).execute(strm(), args);
-  if (!direct) reorder(dwm, user).execute(strm(), dwm, user);
+  if (!direct) {
+    strm().wait();
+    OneThread one;
+    reorder(dwm, user).execute(strm(), dwm, user);
+    strm().wait();
+  }
 }
 
 // convBackwardData(dy, w, dx, params)
 Napi::Value ConvBackwardData(const Napi::CallbackInfo &info) {
   auto p = ints(info[3]);
   ConvShape s(p);
+  if (isPointwise(s)) {
+    pointwiseBackwardData(s, f32(info[0]), f32(info[1]), f32(info[2]));
+    return info.Env().Undefined();
+  }
   auto &e = convEntry(s, p);
   runBackwardData(e, s, f32(info[0]), f32(info[1]), f32(info[2]));
   strm().wait();
@@ -209,6 +361,10 @@ Napi::Value ConvBackwardData(const Napi::CallbackInfo &info) {
 Napi::Value ConvBackwardWeights(const Napi::CallbackInfo &info) {
   auto p = ints(info[4]);
   ConvShape s(p);
+  if (isPointwise(s) && !f32(info[3])) {
+    pointwiseBackwardWeights(s, f32(info[0]), f32(info[1]), nullptr, nullptr, f32(info[2]), nullptr);
+    return info.Env().Undefined();
+  }
   auto &e = convEntry(s, p);
   runBackwardWeights(e, s, f32(info[0]), f32(info[1]), f32(info[2]), f32(info[3]));
   strm().wait();
@@ -220,11 +376,16 @@ Napi::Value ConvBackwardWeights(const Napi::CallbackInfo &info) {
 Napi::Value ConvBiasReluBackward(const Napi::CallbackInfo &info) {
   auto p = ints(info[7]);
   ConvShape s(p);
-  auto &e = convEntry(s, p);
   float *dy = f32(info[0]), *y = f32(info[1]), *x = f32(info[2]), *w = f32(info[3]);
   float *dx = f32(info[4]), *dw = f32(info[5]), *db = f32(info[6]);
   const int64_t n = s.N * s.OH * s.OW * s.OC;
   float *g = maskScratch.get(n);
+  if (isPointwise(s)) {
+    pointwiseBackwardWeights(s, x, dy, y, g, dw, db);
+    if (dx) pointwiseBackwardData(s, g, w, dx);
+    return info.Env().Undefined();
+  }
+  auto &e = convEntry(s, p);
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; i++) g[i] = y[i] > 0.f ? dy[i] : 0.f;
   runBackwardWeights(e, s, x, g, dw, db);
@@ -516,6 +677,8 @@ Napi::Value ClearCache(const Napi::CallbackInfo &info) {
   convCache.clear();
   poolCache.clear();
   maskScratch.buf = std::vector<float>();
+  partScratch.buf = std::vector<float>();
+  colScratch.buf = std::vector<float>();
   return info.Env().Undefined();
 }
 

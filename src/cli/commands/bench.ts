@@ -1,13 +1,82 @@
+/**
+ * `covidnet bench`: training and inference speed of COVID-Net on the active backend, measured as
+ * the PyTorch anchor measures it (shared/anchors/pytorch_covidnet.py). A thin layer over runBench().
+ */
 import type { Command } from 'commander';
-import { CovidNetError } from '../../errors.js';
+import { optionError } from '../../errors.js';
 
-// Placeholder: replaced by the module that implements `covidnet bench`.
+interface BenchCliOptions {
+  model: string;
+  size: number;
+  width: number;
+  fc: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  threads?: number;
+  backend?: string;
+  json?: boolean;
+}
+
+function intOption(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n)) throw optionError(flag, 'an integer', value);
+    return n;
+  };
+}
+
 export function register(program: Command): void {
   program
     .command('bench')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new CovidNetError('E_INTERNAL', '`covidnet bench` is not implemented yet');
+    .description('time forward and training steps of COVID-Net (random inputs; medians after warm-up, per image)')
+    .option('--model <kind>', 'single or siamese', 'single')
+    .option('--size <n>', 'input side in pixels', intOption('--size'), 224)
+    .option('--width <n>', 'first-stage PEPX width', intOption('--width'), 128)
+    .option('--fc <n>', 'units of the first dense layer', intOption('--fc'), 1024)
+    .option('--batch <n>', 'images (single) or pairs (siamese) per step', intOption('--batch'), 8)
+    .option('--steps <n>', 'measured steps', intOption('--steps'), 5)
+    .option('--warmup <n>', 'unmeasured steps first', intOption('--warmup'), 2)
+    .option('--threads <n>', 'threads for native kernels (default: COVIDNET_THREADS or all cores)', intOption('--threads'))
+    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
+    .option('--json', 'print one JSON object')
+    .action(async (o: BenchCliOptions) => {
+      const { runBench } = await import('../../backend/bench.js');
+      const model = o.model === 'siamese' ? 'siamese' : o.model === 'single' ? 'single' : undefined;
+      if (!model) throw optionError('--model', 'single | siamese', o.model);
+      const showBar = !o.json && process.stderr.isTTY;
+      let bar: import('cli-progress').SingleBar | undefined;
+      if (showBar) {
+        const { SingleBar, Presets } = await import('cli-progress');
+        bar = new SingleBar({ format: 'bench {bar} {value}/{total} steps | {rate} s/step | ETA {eta_formatted}', stream: process.stderr }, Presets.shades_classic);
+      }
+      const started = performance.now();
+      const { result, reason } = await runBench({
+        model, size: o.size, width: o.width, fc: o.fc, batch: o.batch, steps: o.steps, warmup: o.warmup,
+        threads: o.threads, backend: o.backend,
+        onStep: (done, total) => {
+          if (!bar) return;
+          if (done === 1) bar.start(total, 0, { rate: '?' });
+          bar.update(done, { rate: ((performance.now() - started) / 1000 / done).toFixed(1) });
+        },
+      });
+      bar?.stop();
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        return;
+      }
+      const rows: [string, string][] = [
+        ['backend', result.backend],
+        ['model', `${result.model} ${result.size}px, width ${result.width}, fc ${result.fc}`],
+        ['parameters', result.params.toLocaleString('en')],
+        ['batch', `${result.batch} ${result.model === 'siamese' ? 'pairs' : 'images'}`],
+        ['threads', String(result.threads)],
+        ['forward', `${result.forward_ms_per_image.toFixed(2)} ms/image`],
+        ['training step', `${result.train_ms_per_image.toFixed(2)} ms/image (forward + backward + Adam)`],
+        ['peak RSS', `${result.peak_rss_mb.toFixed(0)} MB`],
+      ];
+      const w = Math.max(...rows.map(([k]) => k.length));
+      process.stdout.write(`${reason}\n${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n` +
+        `medians of ${o.steps} steps after ${o.warmup} warm-up steps, random inputs\n`);
     });
 }

@@ -1,0 +1,130 @@
+/**
+ * Speed benchmark of the single / siamese COVID-Net on the active backend, with the definitions of
+ * the PyTorch anchor (shared/anchors/pytorch_covidnet.py): random inputs, medians over `steps`
+ * after `warmup` steps, milliseconds per image (a siamese pair counts as 2 images), a training step
+ * = forward + backward + Adam update (lr 1e-4).
+ */
+import * as tf from '../tf.js';
+import { optionError } from '../errors.js';
+import { covidNet, siameseCovidNet, disposeModel } from '../model/covidnet.js';
+import { createRng } from '../util/rng.js';
+import { initBackend, resolveThreads } from './index.js';
+
+export type BenchModel = 'single' | 'siamese';
+
+export interface BenchOptions {
+  model: BenchModel;
+  size: number;
+  width: number;
+  fc: number;
+  /** Images (single) or pairs (siamese) per step. */
+  batch: number;
+  steps: number;
+  warmup: number;
+  threads?: number | undefined;
+  backend?: string | undefined;
+  /** Called after each step (progress display). */
+  onStep?: ((done: number, total: number) => void) | undefined;
+}
+
+/** Exactly the fields of `covidnet bench --json`. */
+export interface BenchResult {
+  backend: string;
+  model: BenchModel;
+  size: number;
+  width: number;
+  fc: number;
+  batch: number;
+  threads: number;
+  params: number;
+  forward_ms_per_image: number;
+  train_ms_per_image: number;
+  peak_rss_mb: number;
+}
+
+export const BENCH_DEFAULTS = { model: 'single', size: 224, width: 128, fc: 1024, batch: 8, steps: 5, warmup: 2 } as const;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+function randomNormal(shape: number[], seed: number): tf.Tensor {
+  const rng = createRng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal();
+  return tf.tensor(v, shape);
+}
+
+export function validateBenchOptions(o: BenchOptions): void {
+  if (o.model !== 'single' && o.model !== 'siamese') throw optionError('model', 'single | siamese', o.model);
+  for (const [k, min] of [['batch', 1], ['steps', 1], ['warmup', 0]] as const) {
+    const v = o[k];
+    if (!Number.isInteger(v) || v < min) throw optionError(k, `an integer of at least ${min}`, v);
+  }
+}
+
+export async function runBench(opts: BenchOptions): Promise<{ result: BenchResult; reason: string }> {
+  validateBenchOptions(opts);
+  const threads = resolveThreads(opts.threads);
+  const choice = await initBackend({ backend: opts.backend, purpose: 'train', threads });
+  const cfg = { size: opts.size, width: opts.width, fc: opts.fc, seed: 1 };
+  const model = opts.model === 'single' ? covidNet(cfg) : siameseCovidNet(cfg);
+  const shape = [opts.batch, opts.size, opts.size, 1];
+  const rng = createRng(7);
+  const inputs = opts.model === 'single' ? [randomNormal(shape, 11)] : [randomNormal(shape, 11), randomNormal(shape, 13)];
+  const target = opts.model === 'single'
+    ? tf.cast(tf.oneHot(tf.tensor1d(Array.from({ length: opts.batch }, () => rng.int(3)), 'int32'), 3), 'float32')
+    : tf.tensor2d(Array.from({ length: opts.batch }, () => rng.int(2)), [opts.batch, 1]);
+  const optimizer = tf.train.adam(1e-4);
+  const images = opts.batch * inputs.length;
+  const fwd: number[] = [], train: number[] = [];
+  const total = opts.warmup + opts.steps;
+  const x = inputs.length === 1 ? inputs[0]! : inputs;
+  try {
+    for (let step = 0; step < total; step++) {
+      let t0 = performance.now();
+      tf.tidy(() => {
+        const y = model.apply(x, { training: false }) as tf.Tensor;
+        y.dataSync();
+      });
+      const f = performance.now() - t0;
+      t0 = performance.now();
+      optimizer.minimize(() => {
+        const y = model.apply(x, { training: true }) as tf.Tensor;
+        return opts.model === 'single'
+          ? tf.mean(tf.metrics.categoricalCrossentropy(target, y)) as tf.Scalar
+          : tf.mean(tf.metrics.binaryCrossentropy(target, y)) as tf.Scalar;
+      }, false);
+      const s = performance.now() - t0;
+      if (step >= opts.warmup) {
+        fwd.push(f / images);
+        train.push(s / images);
+      }
+      opts.onStep?.(step + 1, total);
+    }
+    const result: BenchResult = {
+      backend: choice.name,
+      model: opts.model,
+      size: opts.size,
+      width: opts.width,
+      fc: opts.fc,
+      batch: opts.batch,
+      threads,
+      params: model.countParams(),
+      forward_ms_per_image: round2(median(fwd)),
+      train_ms_per_image: round2(median(train)),
+      // maxRSS is in kilobytes
+      peak_rss_mb: round2(process.resourceUsage().maxRSS / 1024),
+    };
+    return { result, reason: choice.reason };
+  } finally {
+    optimizer.dispose();
+    tf.dispose([...inputs, target]);
+    if (opts.model === 'siamese') disposeModel(model);
+    else model.dispose();
+  }
+}
