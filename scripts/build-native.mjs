@@ -4,7 +4,7 @@
 // Never fails the caller: when something is missing it prints one line (why + what to install)
 // and exits 0, and the project falls back to the JS backends.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,10 +36,24 @@ function findNodeGyp() {
   return candidates.find((c) => c && existsSync(c));
 }
 
+const output = path.join(nativeDir, 'build', 'Release', 'covidnet_onednn.node');
+
+/** The addon is newer than its sources (and the build inputs): nothing to do. */
+function upToDate() {
+  if (process.env.COVIDNET_REBUILD === '1' || !existsSync(output)) return false;
+  const built = statSync(output).mtimeMs;
+  const inputs = [path.join(nativeDir, 'src', 'addon.cc'), path.join(nativeDir, 'binding.gyp'), fileURLToPath(import.meta.url)];
+  return inputs.every((f) => !existsSync(f) || statSync(f).mtimeMs <= built);
+}
+
 function main() {
   const dnnl = ['/usr/include/oneapi/dnnl/dnnl.hpp', '/usr/local/include/oneapi/dnnl/dnnl.hpp'].find(existsSync);
   if (!dnnl) {
     say('native backend not built: oneDNN headers not found (Debian/Ubuntu: sudo apt-get install libdnnl-dev); using the JS backends');
+    return;
+  }
+  if (upToDate()) {
+    say(`native backend up to date: ${path.relative(root, output)}`);
     return;
   }
   const nodedir = findHeaders();
@@ -62,7 +76,7 @@ function main() {
     say(`native backend not built: compiling the addon failed (${lines[0]?.trim() ?? `exit ${r.status}`}); needs g++, make, python3 and libdnnl-dev; using the JS backends`);
     return;
   }
-  say(`native backend built: ${path.relative(root, path.join(nativeDir, 'build', 'Release', 'covidnet_onednn.node'))}`);
+  say(`native backend built: ${path.relative(root, output)}`);
 }
 
 main();

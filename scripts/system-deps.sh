@@ -4,6 +4,10 @@
 set -u
 need=()
 [ -f /usr/include/oneapi/dnnl/dnnl.hpp ] || [ -f /usr/include/dnnl.hpp ] || need+=(libdnnl-dev)
+# node-gyp needs a C++ compiler, make and python3 to build the oneDNN addon
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ "${COVIDNET_BROWSER_TESTS:-1}" = 1 ]; then command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -111,16 +111,26 @@ inline void chunk(int64_t rows, int t, int T, int64_t &b, int64_t &e) {
 
 void pointwiseForward(const ConvShape &s, const float *x, const float *w, const float *b, float *y) {
   const int64_t M = s.N * s.H * s.W, C = s.C, OC = s.OC;
-  sgemm('N', 'N', M, OC, C, x, C, w, OC, 0.f, y, OC);
-  if (!b && !s.relu) return;
+  if (!b && !s.relu) {
+    sgemm('N', 'N', M, OC, C, x, C, w, OC, 0.f, y, OC);
+    return;
+  }
+  // Row blocks, one sequential GEMM each, with bias + ReLU applied while the block is in cache.
+  const int T = omp_get_max_threads();
+  const int64_t rowsPerBlock = std::max<int64_t>(8, std::min<int64_t>(std::max<int64_t>(8, 65536 / std::max<int64_t>(OC, 1)), (M + T - 1) / T));
+  const int64_t blocks = (M + rowsPerBlock - 1) / rowsPerBlock;
   const bool relu = s.relu;
-#pragma omp parallel for schedule(static) if (M * OC > (1 << 15))
-  for (int64_t r = 0; r < M; r++) {
-    float *row = y + r * OC;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t bi = 0; bi < blocks; bi++) {
+    const int64_t r0 = bi * rowsPerBlock, r1 = std::min(M, r0 + rowsPerBlock);
+    sgemm('N', 'N', r1 - r0, OC, C, x + r0 * C, C, w, OC, 0.f, y + r0 * OC, OC);
+    for (int64_t r = r0; r < r1; r++) {
+      float *row = y + r * OC;
 #pragma omp simd
-    for (int64_t j = 0; j < OC; j++) {
-      float v = row[j] + (b ? b[j] : 0.f);
-      row[j] = relu && v < 0.f ? 0.f : v;
+      for (int64_t j = 0; j < OC; j++) {
+        float v = row[j] + (b ? b[j] : 0.f);
+        row[j] = relu && v < 0.f ? 0.f : v;
+      }
     }
   }
 }
