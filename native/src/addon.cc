@@ -137,49 +137,58 @@ void pointwiseForward(const ConvShape &s, const float *x, const float *w, const 
 
 Scratch partScratch;
 
-// dW[C, OC] = Xᵀ G (and db = column sums of G, with G = dy masked by y > 0 when y is given, written
-// to g). Each thread reduces its own rows with a sequential GEMM, then the partials are added in a
-// fixed order, so the result does not depend on scheduling.
-void pointwiseBackwardWeights(const ConvShape &s, const float *x, const float *dy, const float *y, float *g, float *dw,
-                              float *db) {
+// Backward of a pointwise conv. Each thread walks its rows in cache-sized blocks: the masked
+// gradient block g (dy where y > 0, when y is given) is formed, reduced into db, used for its dW
+// contribution (Xᵀg, accumulated) and for dx = g Wᵀ while it is still in cache: dy, y and x are
+// read once and dx written once, g never goes to memory. Per-thread partials are added in a
+// fixed order, so results do not depend on scheduling.
+void pointwiseBackward(const ConvShape &s, const float *x, const float *dy, const float *y, const float *w, float *dx,
+                       float *dw, float *db) {
   const int64_t M = s.N * s.H * s.W, C = s.C, OC = s.OC;
-  const int T = std::max(1, std::min<int>(omp_get_max_threads(), int(M / 256) + 1));
-  float *part = partScratch.get(size_t(T) * (C * OC + OC));
+  const int T = std::max(1, std::min<int>(omp_get_max_threads(), int(M / 64) + 1));
+  const int64_t B = std::max<int64_t>(16, std::min<int64_t>(1024, 65536 / (OC + C)));
+  const size_t stride = size_t(C * OC + OC + B * OC);
+  float *part = partScratch.get(size_t(T) * stride);
 #pragma omp parallel num_threads(T)
   {
     const int t = omp_get_thread_num();
     int64_t r0, r1;
     chunk(M, t, T, r0, r1);
-    float *pw = part + size_t(t) * (C * OC + OC), *pb = pw + C * OC;
-    const float *gsrc = dy;
-    if (y) {
-      for (int64_t j = 0; j < OC; j++) pb[j] = 0.f;
-      for (int64_t r = r0; r < r1; r++) {
-        const float *dyr = dy + r * OC, *yr = y + r * OC;
-        float *gr = g + r * OC;
+    float *pw = part + size_t(t) * stride, *pb = pw + C * OC, *gb = pb + OC;
+    for (int64_t j = 0; j < OC; j++) pb[j] = 0.f;
+    bool first = true;
+    for (int64_t b0 = r0; b0 < r1; b0 += B) {
+      const int64_t n = std::min(B, r1 - b0);
+      const float *g = dy + b0 * OC;
+      if (y) {
+        const float *dyb = dy + b0 * OC, *yb = y + b0 * OC;
+        for (int64_t r = 0; r < n; r++) {
 #pragma omp simd
-        for (int64_t j = 0; j < OC; j++) {
-          float v = yr[j] > 0.f ? dyr[j] : 0.f;
-          gr[j] = v;
-          pb[j] += v;
+          for (int64_t j = 0; j < OC; j++) {
+            float v = yb[r * OC + j] > 0.f ? dyb[r * OC + j] : 0.f;
+            gb[r * OC + j] = v;
+            pb[j] += v;
+          }
         }
+        g = gb;
       }
-      gsrc = g;
+      sgemm('T', 'N', C, OC, n, x + b0 * C, C, g, OC, first ? 0.f : 1.f, pw, OC);
+      first = false;
+      if (dx) sgemm('N', 'T', n, C, OC, g, OC, w, OC, 0.f, dx + b0 * C, C);
     }
-    if (r1 > r0) sgemm('T', 'N', C, OC, r1 - r0, x + r0 * C, C, gsrc + r0 * OC, OC, 0.f, pw, OC);
-    else for (int64_t i = 0; i < C * OC; i++) pw[i] = 0.f;
+    if (first) for (int64_t i = 0; i < C * OC; i++) pw[i] = 0.f;
   }
   const int64_t nw = C * OC;
 #pragma omp parallel for simd schedule(static) if (nw > (1 << 15))
   for (int64_t i = 0; i < nw; i++) {
     float acc = part[i];
-    for (int t = 1; t < T; t++) acc += part[size_t(t) * (nw + OC) + i];
+    for (int t = 1; t < T; t++) acc += part[size_t(t) * stride + i];
     dw[i] = acc;
   }
   if (db && y) {
     for (int64_t j = 0; j < OC; j++) {
       float acc = 0.f;
-      for (int t = 0; t < T; t++) acc += part[size_t(t) * (nw + OC) + nw + j];
+      for (int t = 0; t < T; t++) acc += part[size_t(t) * stride + nw + j];
       db[j] = acc;
     }
   }
@@ -372,7 +381,7 @@ Napi::Value ConvBackwardWeights(const Napi::CallbackInfo &info) {
   auto p = ints(info[4]);
   ConvShape s(p);
   if (isPointwise(s) && !f32(info[3])) {
-    pointwiseBackwardWeights(s, f32(info[0]), f32(info[1]), nullptr, nullptr, f32(info[2]), nullptr);
+    pointwiseBackward(s, f32(info[0]), f32(info[1]), nullptr, nullptr, nullptr, f32(info[2]), nullptr);
     return info.Env().Undefined();
   }
   auto &e = convEntry(s, p);
@@ -388,13 +397,12 @@ Napi::Value ConvBiasReluBackward(const Napi::CallbackInfo &info) {
   ConvShape s(p);
   float *dy = f32(info[0]), *y = f32(info[1]), *x = f32(info[2]), *w = f32(info[3]);
   float *dx = f32(info[4]), *dw = f32(info[5]), *db = f32(info[6]);
-  const int64_t n = s.N * s.OH * s.OW * s.OC;
-  float *g = maskScratch.get(n);
   if (isPointwise(s)) {
-    pointwiseBackwardWeights(s, x, dy, y, g, dw, db);
-    if (dx) pointwiseBackwardData(s, g, w, dx);
+    pointwiseBackward(s, x, dy, y, w, dx, dw, db);
     return info.Env().Undefined();
   }
+  const int64_t n = s.N * s.OH * s.OW * s.OC;
+  float *g = maskScratch.get(n);
   auto &e = convEntry(s, p);
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; i++) g[i] = y[i] > 0.f ? dy[i] : 0.f;
