@@ -210,26 +210,28 @@ void fewChannelsBackwardData(const ConvShape &s, const float *g, const float *w,
   const int64_t M = s.N * s.OH * s.OW, KK = s.KH * s.KW * s.C;
   float *P = colScratch.get(size_t(M * KK));
   sgemm('N', 'T', M, KK, s.OC, g, s.OC, w, s.OC, 0.f, P, KK);
-  const int64_t pixels = s.N * s.H * s.W;
-#pragma omp parallel for schedule(static)
-  for (int64_t q = 0; q < pixels; q++) {
-    const int64_t n = q / (s.H * s.W), ih = (q / s.W) % s.H, iw = q % s.W;
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-    for (int64_t kh = 0; kh < s.KH; kh++) {
-      const int64_t th = ih + s.pT - kh * s.dH;
-      if (th < 0 || th % s.sH) continue;
-      const int64_t oh = th / s.sH;
-      if (oh >= s.OH) continue;
-      for (int64_t kw = 0; kw < s.KW; kw++) {
-        const int64_t tw = iw + s.pL - kw * s.dW;
-        if (tw < 0 || tw % s.sW) continue;
-        const int64_t ow = tw / s.sW;
-        if (ow >= s.OW) continue;
-        const float *src = P + ((n * s.OH + oh) * s.OW + ow) * KK + (kh * s.KW + kw) * s.C;
-        for (int64_t c = 0; c < s.C; c++) acc[c] += src[c];
+  // Scatter-add per image (images in parallel; no modulo in the inner loops).
+  const int64_t C = s.C;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t n = 0; n < s.N; n++) {
+    float *dxn = dx + n * s.H * s.W * C;
+    std::memset(dxn, 0, sizeof(float) * size_t(s.H * s.W * C));
+    for (int64_t oh = 0; oh < s.OH; oh++) {
+      for (int64_t ow = 0; ow < s.OW; ow++) {
+        const float *src = P + ((n * s.OH + oh) * s.OW + ow) * KK;
+        for (int64_t kh = 0; kh < s.KH; kh++) {
+          const int64_t ih = oh * s.sH - s.pT + kh * s.dH;
+          if (ih < 0 || ih >= s.H) continue;
+          float *row = dxn + ih * s.W * C;
+          const float *srow = src + kh * s.KW * C;
+          for (int64_t kw = 0; kw < s.KW; kw++) {
+            const int64_t iw = ow * s.sW - s.pL + kw * s.dW;
+            if (iw < 0 || iw >= s.W) continue;
+            for (int64_t c = 0; c < C; c++) row[iw * C + c] += srow[kw * C + c];
+          }
+        }
       }
     }
-    for (int64_t c = 0; c < s.C; c++) dx[q * s.C + c] = acc[c];
   }
 }
 
