@@ -4,11 +4,12 @@
  * (12-byte header: "CNP1", original width, original height; then size*size bytes), written
  * atomically (temporary name, then rename), so concurrent runs and crashes never leave a half file.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { PreprocessParams } from './types.js';
+import { writeFileAtomic } from './fsutil.js';
 
 /** Bump when preprocessing output changes, so old entries are not reused. */
 export const CACHE_VERSION = 'prep-v1';
@@ -53,13 +54,28 @@ export async function writeCached(file: string, img: CachedImage): Promise<void>
   buf.writeUInt32LE(img.width, 4);
   buf.writeUInt32LE(img.height, 8);
   buf.set(img.pixels, HEADER);
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFileAtomic(file, buf);
+}
+
+/**
+ * Content hash remembered by (absolute path, size, mtime), so a cache hit needs neither reading
+ * nor hashing the image (COVIDx-size data sets are tens of GB). A file rewritten with the same
+ * size within the same mtime tick would be missed; any other change gives a new key.
+ */
+export function statKeyFile(dir: string, file: string, size: number, mtimeMs: number): string {
+  const k = createHash('sha1').update(`${path.resolve(file)}\0${size}\0${mtimeMs}`).digest('hex');
+  return path.join(dir, CACHE_VERSION, 'stat', k.slice(0, 2), `${k}.sha1`);
+}
+
+export async function readStatHash(keyFile: string): Promise<string | undefined> {
   try {
-    await writeFile(tmp, buf);
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
+    const h = (await readFile(keyFile, 'latin1')).trim();
+    return /^[0-9a-f]{40}$/.test(h) ? h : undefined;
+  } catch {
+    return undefined;
   }
+}
+
+export async function writeStatHash(keyFile: string, hash: string): Promise<void> {
+  await writeFileAtomic(keyFile, hash);
 }

@@ -3,7 +3,8 @@
  * Runs inside the worker threads, and in-process when threads = 0.
  */
 import { isCovidNetError } from '../errors.js';
-import { cacheFile, contentHash, readCached, writeCached } from './cache.js';
+import { stat } from 'node:fs/promises';
+import { cacheFile, contentHash, readCached, readStatHash, statKeyFile, writeCached, writeStatHash } from './cache.js';
 import { decodeGray8, readInput } from './decode.js';
 import { preprocessGray8 } from './preprocess.js';
 
@@ -23,10 +24,23 @@ export type PrepareResult =
 export async function prepareOne(job: PrepareJob): Promise<PrepareResult> {
   const params = { size: job.size, crop: job.crop };
   try {
+    let statKey: string | undefined;
+    if (job.cacheDir !== null) {
+      // fast path: hash known from an earlier run for this path/size/mtime → no read, no hash
+      const st = await stat(job.file).catch(() => undefined);
+      if (st?.isFile() && st.size > 0) {
+        statKey = statKeyFile(job.cacheDir, job.file, st.size, st.mtimeMs);
+        const known = await readStatHash(statKey);
+        const hit = known && (await readCached(cacheFile(job.cacheDir, known, params), job.size));
+        if (hit) return { id: job.id, ok: true, pixels: hit.pixels, width: hit.width, height: hit.height, cached: true };
+      }
+    }
     const { buf } = await readInput(job.file);
     let key: string | undefined;
     if (job.cacheDir !== null) {
-      key = cacheFile(job.cacheDir, contentHash(buf), params);
+      const hash = contentHash(buf);
+      key = cacheFile(job.cacheDir, hash, params);
+      if (statKey) await writeStatHash(statKey, hash).catch(() => undefined);
       const hit = await readCached(key, job.size);
       if (hit) return { id: job.id, ok: true, pixels: hit.pixels, width: hit.width, height: hit.height, cached: true };
     }

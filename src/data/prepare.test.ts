@@ -55,7 +55,14 @@ test('prepareImages: workers, bad files to `failed` (never thrown), compacted bl
   assert.equal(d.stats.decoded, 4);
   // no temporary files left behind
   const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [e.name]));
-  assert.ok(walk(cacheDir).every((f) => f.endsWith('.bin')));
+  assert.ok(walk(cacheDir).every((f) => f.endsWith('.bin') || f.endsWith('.sha1')));
+  // a changed file is decoded again (its path/size/mtime key no longer matches), the others are not
+  const changed = items[0]!.file;
+  await sharp(testPattern(300, 240, 99), { raw: { width: 300, height: 240, channels: 1 } }).png().toFile(changed);
+  const e = await prepareImages(items, params, { cacheDir, threads: 2 });
+  assert.deepEqual(e.stats, { cached: 3, decoded: 1, failed: 2 });
+  assert.deepEqual(e.pixels.subarray(0, 1024), (await preprocessFile(changed, params)).pixels);
+  assert.notDeepEqual(e.pixels.subarray(0, 1024), a.pixels.subarray(0, 1024));
 });
 
 test('prepareImages validates its options', async () => {
