@@ -88,14 +88,14 @@ function lungPoint(a: Anatomy, side: number, lat: number, vert: number): { x: nu
 
 function pathology(label: ClassName, a: Anatomy, rng: Rng): Blob[] {
   const blobs: Blob[] = [];
-  const sev = 0.45 + 0.55 * rng.next(); // severity: some cases subtle
+  const sev = 0.55 + 0.45 * rng.next(); // severity: some cases subtle
   if (label === 'pneumonia') {
     const n = rng.next() < 0.7 ? 1 : 2;
     const side = rng.next() < 0.5 ? -1 : 1;
     for (let i = 0; i < n; i++) {
       const p = lungPoint(a, side, (2 * rng.next() - 1) * 0.45, -0.1 + rng.next() * 0.75);
       const r = 0.045 + rng.next() * 0.04;
-      blobs.push({ cx: p.x, cy: p.y, rx: r * (0.8 + 0.4 * rng.next()), ry: r * (0.8 + 0.4 * rng.next()), amp: (0.2 + 0.2 * rng.next()) * sev, rough: 0.25 });
+      blobs.push({ cx: p.x, cy: p.y, rx: r * (0.8 + 0.4 * rng.next()), ry: r * (0.8 + 0.4 * rng.next()), amp: (0.25 + 0.2 * rng.next()) * sev, rough: 0.25 });
     }
   } else if (label === 'COVID-19') {
     const n = 4 + rng.int(4);
@@ -103,8 +103,8 @@ function pathology(label: ClassName, a: Anatomy, rng: Rng): Blob[] {
       // bilateral: alternate sides; peripheral (outer part of the lung), mostly lower zones
       const side = i % 2 === 0 ? -1 : 1;
       const p = lungPoint(a, side, 0.45 + rng.next() * 0.4, 0.05 + rng.next() * 0.75);
-      const r = 0.03 + rng.next() * 0.035;
-      blobs.push({ cx: p.x, cy: p.y, rx: r, ry: r * (1 + rng.next()), amp: (0.1 + 0.1 * rng.next()) * sev, rough: 0.6 });
+      const r = 0.035 + rng.next() * 0.035;
+      blobs.push({ cx: p.x, cy: p.y, rx: r, ry: r * (1 + rng.next()), amp: (0.14 + 0.12 * rng.next()) * sev, rough: 0.6 });
     }
   } else if (rng.next() < 0.2) {
     const p = lungPoint(a, rng.next() < 0.5 ? -1 : 1, (2 * rng.next() - 1) * 0.6, (2 * rng.next() - 1) * 0.6);
