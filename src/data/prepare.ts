@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { optionError } from '../errors.js';
+import { CovidNetError, optionError } from '../errors.js';
 import type { DatasetItem, PreparedSet, PreprocessParams, SkippedEntry } from './types.js';
 import { defaultCacheDir } from './cache.js';
 import { validatePreprocessParams } from './preprocess.js';
@@ -98,7 +98,12 @@ export async function prepareImages(items: DatasetItem[], params: PreprocessPara
   if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw optionError('threads', 'an integer in [0, 256]', threads);
   const cacheDir = opts.cacheDir === false ? null : (opts.cacheDir ?? defaultCacheDir());
   const px = params.size * params.size;
-  const pixels = new Uint8Array(items.length * px);
+  let pixels: Uint8Array;
+  try {
+    pixels = new Uint8Array(items.length * px);
+  } catch (e) {
+    throw new CovidNetError('E_INPUT_RANGE', `${items.length} images of ${params.size}x${params.size} need ${((items.length * px) / 2 ** 30).toFixed(1)} GiB in one block, more than this process can allocate: use a smaller size or fewer images`, { cause: e });
+  }
   const sizes = new Uint32Array(items.length * 2);
   const ok = new Uint8Array(items.length);
   const failed: SkippedEntry[] = [];
