@@ -122,7 +122,8 @@ function markFor(label: ClassName, rng: Rng): Mark {
   return u < 0.05 ? 'tag' : u < 0.1 ? 'bar' : 'none';
 }
 
-const sig = (t: number): number => 1 / (1 + Math.exp(-t));
+// logistic; saturated far from the edge (most pixels), which saves the exp there
+const sig = (t: number): number => (t > 30 ? 1 : t < -30 ? 0 : 1 / (1 + Math.exp(-t)));
 
 /** Render one phantom as 8-bit gray, size×size. */
 export function renderPhantom(size: number, a: Anatomy, blobs: Blob[], mark: Mark, rng: Rng): Uint8Array {
@@ -141,18 +142,16 @@ export function renderPhantom(size: number, a: Anatomy, blobs: Blob[], mark: Mar
       const v0 = (py + 0.5) / size - a.cy;
       const x = (ca * u0 + sa * v0) / a.sx;
       const y = (-sa * u0 + ca * v0) / a.sy;
-      const body = sig((1 - Math.hypot(x / 0.44, y / 0.52)) / edge);
+      const body = sig((1 - Math.sqrt((x / 0.44) ** 2 + (y / 0.52) ** 2)) / edge);
       let val = bg + body * 0.42;
       // spine and mediastinum
       val += body * 0.12 * sig((0.045 - Math.abs(x)) / 0.01);
       // lungs (dark), lower edge domed by the diaphragm
-      let lung = 0;
-      for (const side of [-1, 1]) {
-        const lx = (x - side * a.lungGap) / a.lungRx;
-        const ly = (y - a.lungDy) / a.lungRy;
-        lung = Math.max(lung, sig((1 - Math.hypot(lx, ly)) / 0.06));
-      }
-      const heart = sig((1 - Math.hypot((x - a.heartDx) / a.heartRx, (y - 0.14) / a.heartRy)) / 0.05);
+      const ly = (y - a.lungDy) / a.lungRy;
+      const lungL = sig((1 - Math.sqrt(((x + a.lungGap) / a.lungRx) ** 2 + ly * ly)) / 0.06);
+      const lungR = sig((1 - Math.sqrt(((x - a.lungGap) / a.lungRx) ** 2 + ly * ly)) / 0.06);
+      let lung = lungL > lungR ? lungL : lungR;
+      const heart = sig((1 - Math.sqrt(((x - a.heartDx) / a.heartRx) ** 2 + ((y - 0.14) / a.heartRy) ** 2)) / 0.05);
       lung *= 1 - heart;
       val -= lung * 0.3;
       val += heart * 0.08;
