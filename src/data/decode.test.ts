@@ -194,3 +194,13 @@ test('bad input: images over 100 megapixels are refused from the header', async 
   big.writeUInt16LE(65535, rowsAt + 8 + 10);
   await rejects(file('bomb.dcm', big), 'E_TOO_LARGE');
 });
+
+test('DICOM: explicit big endian and deflated little endian transfer syntaxes', async () => {
+  const values = Array.from({ length: W * H }, (_, i) => i * 300);
+  const le = await decodeImage(file('le.dcm', makeDicom({ width: W, height: H, bitsAllocated: 16, values })));
+  const be = await decodeImage(file('be.dcm', makeDicom({ width: W, height: H, bitsAllocated: 16, values, bigEndian: true })));
+  const df = await decodeImage(file('df.dcm', makeDicom({ width: W, height: H, bitsAllocated: 16, values, deflate: true })));
+  assert.deepEqual(Array.from(be.data), Array.from(le.data));
+  assert.deepEqual(Array.from(df.data), Array.from(le.data));
+  assert.ok(Math.abs(le.data[1]! - 300 / ((W * H - 1) * 300)) < 1e-6);
+});

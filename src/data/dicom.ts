@@ -7,6 +7,8 @@
  * WindowCenter/WindowWidth pair when the file has one (the linear function of C.11.2.1.2), else
  * the min/max of the image; 8-bit unsigned data without rescale or window are already display
  * values and map v/255 → MONOCHROME1 inverted (1 − v). Only the first frame is read.
+ * Transfer syntaxes: implicit/explicit little endian, explicit big endian, deflated explicit little
+ * endian, JPEG baseline.
  */
 import dicomParser from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
@@ -16,6 +18,7 @@ import { MAX_PIXELS } from './limits.js';
 const IMPLICIT_LE = '1.2.840.10008.1.2';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 const EXPLICIT_BE = '1.2.840.10008.1.2.2';
+const DEFLATED_LE = '1.2.840.10008.1.2.1.99'; // dicom-parser inflates it (zlib) before parsing
 const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
 
 export interface DicomGray {
@@ -79,15 +82,17 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
     const img = await jpegToGray(frame);
     if (img.width !== cols || img.height !== rows) fail(file, `JPEG frame is ${img.width}x${img.height}, DICOM says ${cols}x${rows}`);
     stored = Float64Array.from(img.data);
-  } else if (ts === IMPLICIT_LE || ts === EXPLICIT_LE || ts === EXPLICIT_BE) {
+  } else if (ts === IMPLICIT_LE || ts === EXPLICIT_LE || ts === EXPLICIT_BE || ts === DEFLATED_LE) {
     if (pixel.encapsulatedPixelData) fail(file, 'uncompressed transfer syntax but encapsulated pixel data');
     if (bitsAllocated !== 8 && bitsAllocated !== 16) fail(file, `BitsAllocated ${bitsAllocated} is not supported (8 or 16)`, 'E_FORMAT_UNKNOWN');
     if (bitsStored < 1 || bitsStored > bitsAllocated) fail(file, `BitsStored ${bitsStored} does not fit BitsAllocated ${bitsAllocated}`);
     const bpp = bitsAllocated / 8;
     const need = n * bpp;
-    const avail = Math.min(pixel.length, bytes.length - pixel.dataOffset);
+    // offsets refer to the parsed byte array (the inflated one for deflated files)
+    const arr = ds.byteArray;
+    const avail = Math.min(pixel.length, arr.length - pixel.dataOffset);
     if (avail < need) fail(file, `pixel data has ${Math.max(avail, 0)} bytes, ${cols}x${rows}x${bitsAllocated} bit needs ${need}`, 'E_FILE_TRUNCATED');
-    const view = new DataView(bytes.buffer, bytes.byteOffset + pixel.dataOffset, need);
+    const view = new DataView(arr.buffer, arr.byteOffset + pixel.dataOffset, need);
     const highBit = ds.uint16('x00280102') ?? bitsStored - 1;
     const shift = Math.max(0, highBit + 1 - bitsStored);
     const mask = bitsStored >= 32 ? 0xffffffff : (1 << bitsStored) - 1;
@@ -101,7 +106,7 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
       stored[i] = v;
     }
   } else {
-    return fail(file, `DICOM transfer syntax ${ts} is not supported (uncompressed and JPEG baseline only)`, 'E_FORMAT_UNKNOWN');
+    return fail(file, `DICOM transfer syntax ${ts} is not supported (uncompressed, deflated and JPEG baseline only)`, 'E_FORMAT_UNKNOWN');
   }
 
   const slope = ds.floatString('x00281053') ?? 1;

@@ -2,6 +2,7 @@
  * Helpers for the data tests: generated inputs, never real images. Not exported from the
  * package index.
  */
+import { deflateRawSync } from 'node:zlib';
 
 /** The generated test pattern of scripts/make-fixtures-inter-area.py (same integer hash). */
 export function testPattern(w: number, h: number, seed: number): Uint8Array {
@@ -40,16 +41,25 @@ export interface DicomSpec {
   /** JPEG bytes to encapsulate instead (transfer syntax JPEG baseline). */
   jpeg?: Uint8Array;
   samplesPerPixel?: number;
+  /** Deflated explicit VR little endian (the data set after the meta header raw-deflated). */
+  deflate?: boolean;
+  /** Explicit VR big endian. */
+  bigEndian?: boolean;
 }
 
-function el(group: number, element: number, vr: string, value: Uint8Array): Buffer {
+function el(group: number, element: number, vr: string, value: Uint8Array, be = false): Buffer {
   const long = ['OB', 'OW', 'OF', 'SQ', 'UT', 'UN'].includes(vr);
   const head = Buffer.alloc(long ? 12 : 8);
-  head.writeUInt16LE(group, 0);
-  head.writeUInt16LE(element, 2);
+  if (be) {
+    head.writeUInt16BE(group, 0);
+    head.writeUInt16BE(element, 2);
+  } else {
+    head.writeUInt16LE(group, 0);
+    head.writeUInt16LE(element, 2);
+  }
   head.write(vr, 4, 'latin1');
-  if (long) head.writeUInt32LE(value.length, 8);
-  else head.writeUInt16LE(value.length, 6);
+  if (long) be ? head.writeUInt32BE(value.length, 8) : head.writeUInt32LE(value.length, 8);
+  else be ? head.writeUInt16BE(value.length, 6) : head.writeUInt16LE(value.length, 6);
   return Buffer.concat([head, value]);
 }
 
@@ -57,9 +67,10 @@ function str(s: string, pad = ' '): Uint8Array {
   return Buffer.from(s.length % 2 ? s + pad : s, 'latin1');
 }
 
-function us(v: number): Uint8Array {
+function us(v: number, be = false): Uint8Array {
   const b = Buffer.alloc(2);
-  b.writeUInt16LE(v, 0);
+  if (be) b.writeUInt16BE(v, 0);
+  else b.writeUInt16LE(v, 0);
   return b;
 }
 
@@ -67,7 +78,8 @@ function us(v: number): Uint8Array {
 export function makeDicom(spec: DicomSpec): Buffer {
   const ba = spec.bitsAllocated ?? 8;
   const bs = spec.bitsStored ?? ba;
-  const ts = spec.jpeg ? '1.2.840.10008.1.2.4.50' : '1.2.840.10008.1.2.1';
+  const ts = spec.jpeg ? '1.2.840.10008.1.2.4.50' : spec.deflate ? '1.2.840.10008.1.2.1.99' : spec.bigEndian ? '1.2.840.10008.1.2.2' : '1.2.840.10008.1.2.1';
+  const be = !!spec.bigEndian;
   const metaEls = Buffer.concat([
     el(0x0002, 0x0001, 'OB', Buffer.from([0, 1])),
     el(0x0002, 0x0002, 'UI', str('1.2.840.10008.5.1.4.1.1.1.1', '\0')),
@@ -78,22 +90,22 @@ export function makeDicom(spec: DicomSpec): Buffer {
   gl.writeUInt32LE(metaEls.length, 0);
   const meta = Buffer.concat([el(0x0002, 0x0000, 'UL', gl), metaEls]);
   const els: Buffer[] = [
-    el(0x0008, 0x0060, 'CS', str('DX')),
-    el(0x0028, 0x0002, 'US', us(spec.samplesPerPixel ?? 1)),
-    el(0x0028, 0x0004, 'CS', str(spec.photometric ?? 'MONOCHROME2')),
-    el(0x0028, 0x0010, 'US', us(spec.height)),
-    el(0x0028, 0x0011, 'US', us(spec.width)),
-    el(0x0028, 0x0100, 'US', us(ba)),
-    el(0x0028, 0x0101, 'US', us(bs)),
-    el(0x0028, 0x0102, 'US', us(spec.highBit ?? bs - 1)),
-    el(0x0028, 0x0103, 'US', us(spec.signed ? 1 : 0)),
+    el(0x0008, 0x0060, 'CS', str('DX'), be),
+    el(0x0028, 0x0002, 'US', us(spec.samplesPerPixel ?? 1, be), be),
+    el(0x0028, 0x0004, 'CS', str(spec.photometric ?? 'MONOCHROME2'), be),
+    el(0x0028, 0x0010, 'US', us(spec.height, be), be),
+    el(0x0028, 0x0011, 'US', us(spec.width, be), be),
+    el(0x0028, 0x0100, 'US', us(ba, be), be),
+    el(0x0028, 0x0101, 'US', us(bs, be), be),
+    el(0x0028, 0x0102, 'US', us(spec.highBit ?? bs - 1, be), be),
+    el(0x0028, 0x0103, 'US', us(spec.signed ? 1 : 0, be), be),
   ];
   if (spec.window) {
-    els.push(el(0x0028, 0x1050, 'DS', str(String(spec.window.center))));
-    els.push(el(0x0028, 0x1051, 'DS', str(String(spec.window.width))));
+    els.push(el(0x0028, 0x1050, 'DS', str(String(spec.window.center)), be));
+    els.push(el(0x0028, 0x1051, 'DS', str(String(spec.window.width)), be));
   }
-  if (spec.intercept !== undefined) els.push(el(0x0028, 0x1052, 'DS', str(String(spec.intercept))));
-  if (spec.slope !== undefined) els.push(el(0x0028, 0x1053, 'DS', str(String(spec.slope))));
+  if (spec.intercept !== undefined) els.push(el(0x0028, 0x1052, 'DS', str(String(spec.intercept)), be));
+  if (spec.slope !== undefined) els.push(el(0x0028, 0x1053, 'DS', str(String(spec.slope)), be));
   if (spec.jpeg) {
     const head = Buffer.alloc(12);
     head.writeUInt16LE(0x7fe0, 0);
@@ -119,11 +131,13 @@ export function makeDicom(spec: DicomSpec): Buffer {
     for (let i = 0; i < n; i++) {
       const v = vals[i]!;
       if (ba === 8) px.writeUInt8(v & 0xff, i);
+      else if (be) px.writeUInt16BE(v & 0xffff, 2 * i);
       else px.writeUInt16LE(v & 0xffff, 2 * i);
     }
-    els.push(el(0x7fe0, 0x0010, ba === 8 ? 'OB' : 'OW', px));
+    els.push(el(0x7fe0, 0x0010, ba === 8 ? 'OB' : 'OW', px, be));
   }
-  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), meta, ...els]);
+  const body = Buffer.concat(els);
+  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), meta, spec.deflate ? deflateRawSync(body) : body]);
 }
 
 /** A PNG header claiming width×height (with one empty IDAT): a decompression bomb stand-in. */
