@@ -191,14 +191,15 @@ import json, sys, time
 import numpy as np, cv2
 from PIL import Image
 files, size, repeat = json.load(sys.stdin)
-times = []
+times, cpu = [], []
 for _ in range(repeat):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for f in files:
         g = np.asarray(Image.open(f).convert('L'))
         cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA)
     times.append(time.perf_counter() - t)
-print(json.dumps({"n": len(files), "times": times}))
+    cpu.append(time.process_time() - c)
+print(json.dumps({"n": len(files), "times": times, "cpu": cpu}))
 `;
 
 function median(xs: number[]): number {
@@ -223,23 +224,28 @@ async function bench(src: string, opts: BenchOpts): Promise<void> {
   if (opts.limit !== undefined) items = items.slice(0, opts.limit);
   const threads = opts.threads ?? os.availableParallelism();
   const times: number[] = [];
+  const cpu: number[] = [];
   let failed = 0;
   for (let r = 0; r < opts.repeat; r++) {
     const bar = await progress(`run ${r + 1}/${opts.repeat}`, !!opts.json);
     const t = performance.now();
+    // CPU time of the whole process (all threads): less sensitive to other load than wall time
+    const c = process.cpuUsage();
     const set = await data.prepareImages(items, { size: opts.size, crop: 0 }, { cacheDir: false, threads, onProgress: bar.update });
+    const u = process.cpuUsage(c);
     times.push((performance.now() - t) / 1000);
+    cpu.push((u.user + u.system) / 1e6);
     bar.stop();
     failed = set.failed.length;
   }
-  const ours = { images: items.length, failed, threads, seconds: times, imagesPerSecond: items.length / median(times) };
-  let python: { images: number; seconds: number[]; imagesPerSecond: number; command: string } | undefined;
+  const ours = { images: items.length, failed, threads, seconds: times, imagesPerSecond: items.length / median(times), cpuMsPerImage: (1000 * median(cpu)) / items.length };
+  let python: { images: number; seconds: number[]; imagesPerSecond: number; cpuMsPerImage: number; command: string } | undefined;
   if (opts.python) {
     const { spawnSync } = await import('node:child_process');
     const r = spawnSync('/usr/bin/python3', ['-c', PYTHON_LOOP], { input: JSON.stringify([items.map((i) => i.file), opts.size, opts.repeat]), encoding: 'utf8', maxBuffer: 1 << 24 });
     if (r.status !== 0) throw optionError('--python', 'a working /usr/bin/python3 with PIL, numpy and cv2', (r.stderr || r.error?.message || '').trim().split('\n').pop());
-    const out = JSON.parse(r.stdout) as { n: number; times: number[] };
-    python = { images: out.n, seconds: out.times, imagesPerSecond: out.n / median(out.times), command: '/usr/bin/python3: PIL Image.open(f).convert("L") + cv2.resize(INTER_AREA), one process' };
+    const out = JSON.parse(r.stdout) as { n: number; times: number[]; cpu: number[] };
+    python = { images: out.n, seconds: out.times, imagesPerSecond: out.n / median(out.times), cpuMsPerImage: (1000 * median(out.cpu)) / out.n, command: '/usr/bin/python3: PIL Image.open(f).convert("L") + cv2.resize(INTER_AREA), one process' };
   }
   const result = { source: ds.root, size: opts.size, cache: false, covidnet: ours, python, ratio: python ? ours.imagesPerSecond / python.imagesPerSecond : undefined };
   if (opts.json) {
@@ -248,10 +254,10 @@ async function bench(src: string, opts: BenchOpts): Promise<void> {
   }
   const lines = [
     `decode + preprocess to ${opts.size}x${opts.size}, no cache, ${items.length} images, median of ${opts.repeat} runs`,
-    `covidnet (${threads} worker thread${threads === 1 ? '' : 's'}): ${ours.imagesPerSecond.toFixed(1)} images/s${failed ? ` (${failed} unreadable)` : ''}`,
+    `covidnet (${threads} worker thread${threads === 1 ? '' : 's'}): ${ours.imagesPerSecond.toFixed(1)} images/s, ${ours.cpuMsPerImage.toFixed(2)} ms CPU per image${failed ? ` (${failed} unreadable)` : ''}`,
   ];
   if (python) {
-    lines.push(`python (PIL + cv2 INTER_AREA, single process): ${python.imagesPerSecond.toFixed(1)} images/s`);
+    lines.push(`python (PIL + cv2 INTER_AREA, single process): ${python.imagesPerSecond.toFixed(1)} images/s, ${python.cpuMsPerImage.toFixed(2)} ms CPU per image`);
     lines.push(`ratio: ${(ours.imagesPerSecond / python.imagesPerSecond).toFixed(2)}x`);
   }
   process.stdout.write(lines.join('\n') + '\n');
