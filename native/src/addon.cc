@@ -61,6 +61,28 @@ struct Scratch {
   }
 };
 
+// Weight tensors are small: reorder them on one thread. Parallel regions for a few KB cost more
+// than the copy, and far more when other processes share the cores.
+struct OneThread {
+  int saved;
+  OneThread() : saved(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~OneThread() { omp_set_num_threads(saved); }
+};
+
+// Small work runs on the calling thread alone. A parallel region costs microseconds on an idle
+// machine but up to a scheduler slice per region when other processes share the cores (measured:
+// a tiny siamese net trained 30x slower on 2 threads than on 1 under load). Primitives are
+// cached per thread count, since oneDNN plans its work decomposition at creation.
+constexpr double kSmallMacs = 4e6;        // multiply-adds
+constexpr int64_t kParallelMin = 1 << 16;  // elements for memory-bound loops
+
+struct MaybeOneThread {
+  std::unique_ptr<OneThread> guard;
+  explicit MaybeOneThread(double work, double threshold = kSmallMacs) {
+    if (work < threshold && omp_get_max_threads() > 1) guard.reset(new OneThread());
+  }
+};
+
 // ---------------------------------------------------------------- convolution
 // p = [N,H,W,C, OH,OW,OC, KH,KW, sH,sW, pT,pL,pB,pR, dH,dW, depthMult(0 = dense conv), relu]
 struct ConvShape {
@@ -71,6 +93,7 @@ struct ConvShape {
     sH = p[9]; sW = p[10]; pT = p[11]; pL = p[12]; pB = p[13]; pR = p[14]; dH = p[15]; dW = p[16];
     mult = p[17]; relu = p[18];
   }
+  double macs() const { return double(N) * OH * OW * OC * KH * KW * (mult ? 1 : C); }
   memory::desc src() const { return memory::desc({N, C, H, W}, dt::f32, tag::nhwc); }
   memory::desc dst() const { return memory::desc({N, OC, OH, OW}, dt::f32, tag::nhwc); }
   dims wdims() const {
@@ -250,7 +273,7 @@ std::unordered_map<std::string, std::unique_ptr<ConvEntry>> convCache;
 Scratch maskScratch;
 
 ConvEntry &convEntry(const ConvShape &s, const std::vector<int64_t> &p) {
-  auto key = keyOf("conv", p);
+  auto key = keyOf("conv", p) + ",t" + std::to_string(omp_get_max_threads());
   auto it = convCache.find(key);
   if (it != convCache.end()) return *it->second;
   primitive_attr attr;
@@ -272,14 +295,6 @@ ConvEntry &convEntry(const ConvShape &s, const std::vector<int64_t> &p) {
   return ref;
 }
 
-// Weight tensors are small: reorder them on one thread. Parallel regions for a few KB cost more
-// than the copy, and far more when other processes share the cores.
-struct OneThread {
-  int saved;
-  OneThread() : saved(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~OneThread() { omp_set_num_threads(saved); }
-};
-
 // Weights from the user's TF.js layout into the primitive's preferred format (cached buffer).
 memory weightsFor(const memory::desc &want, const ConvShape &s, float *w, std::unique_ptr<memory> &slot) {
   memory user(s.wuser(), eng(), w);
@@ -295,6 +310,7 @@ memory weightsFor(const memory::desc &want, const ConvShape &s, float *w, std::u
 Napi::Value ConvForward(const Napi::CallbackInfo &info) {
   auto p = ints(info[4]);
   ConvShape s(p);
+  MaybeOneThread small(s.macs());
   float *x = f32(info[0]), *w = f32(info[1]), *b = f32(info[2]), *y = f32(info[3]);
   if (isPointwise(s)) {
     pointwiseForward(s, x, w, b, y);
@@ -368,6 +384,7 @@ void runBackwardWeights(ConvEntry &e, const ConvShape &s, float *xp, float *dyp,
 Napi::Value ConvBackwardData(const Napi::CallbackInfo &info) {
   auto p = ints(info[3]);
   ConvShape s(p);
+  MaybeOneThread small(s.macs());
   if (isPointwise(s)) {
     pointwiseBackwardData(s, f32(info[0]), f32(info[1]), f32(info[2]));
     return info.Env().Undefined();
@@ -382,6 +399,7 @@ Napi::Value ConvBackwardData(const Napi::CallbackInfo &info) {
 Napi::Value ConvBackwardWeights(const Napi::CallbackInfo &info) {
   auto p = ints(info[4]);
   ConvShape s(p);
+  MaybeOneThread small(s.macs());
   if (isPointwise(s) && !f32(info[3])) {
     pointwiseBackward(s, f32(info[0]), f32(info[1]), nullptr, nullptr, nullptr, f32(info[2]), nullptr);
     return info.Env().Undefined();
@@ -397,6 +415,7 @@ Napi::Value ConvBackwardWeights(const Napi::CallbackInfo &info) {
 Napi::Value ConvBiasReluBackward(const Napi::CallbackInfo &info) {
   auto p = ints(info[7]);
   ConvShape s(p);
+  MaybeOneThread small(s.macs());
   float *dy = f32(info[0]), *y = f32(info[1]), *x = f32(info[2]), *w = f32(info[3]);
   float *dx = f32(info[4]), *dw = f32(info[5]), *db = f32(info[6]);
   if (isPointwise(s)) {
@@ -427,7 +446,7 @@ std::unordered_map<std::string, std::unique_ptr<PoolEntry>> poolCache;
 
 PoolEntry &poolEntry(const std::vector<int64_t> &p) {
   if (p.size() != 14) throw std::runtime_error("maxPool: expected 14 shape parameters");
-  auto key = keyOf("pool", p);
+  auto key = keyOf("pool", p) + ",t" + std::to_string(omp_get_max_threads());
   auto it = poolCache.find(key);
   if (it != poolCache.end()) return *it->second;
   memory::desc src({p[0], p[3], p[1], p[2]}, dt::f32, tag::nhwc), dst({p[0], p[3], p[4], p[5]}, dt::f32, tag::nhwc);
@@ -449,8 +468,12 @@ PoolEntry &poolEntry(const std::vector<int64_t> &p) {
 }
 
 // maxPoolForward(x, y, params, training) -> workspace ArrayBuffer (training) or undefined
+double poolWork(const std::vector<int64_t> &p) { return double(p[0]) * p[1] * p[2] * p[3]; }
+
 Napi::Value MaxPoolForward(const Napi::CallbackInfo &info) {
-  auto &e = poolEntry(ints(info[2]));
+  auto pp = ints(info[2]);
+  MaybeOneThread small(poolWork(pp), double(kParallelMin));
+  auto &e = poolEntry(pp);
   bool training = info[3].ToBoolean();
   memory src(e.src, eng(), f32(info[0])), dst(e.dst, eng(), f32(info[1]));
   if (!training) {
@@ -468,7 +491,9 @@ Napi::Value MaxPoolForward(const Napi::CallbackInfo &info) {
 
 // maxPoolBackward(dy, workspace, dx, params)
 Napi::Value MaxPoolBackward(const Napi::CallbackInfo &info) {
-  auto &e = poolEntry(ints(info[3]));
+  auto pp = ints(info[3]);
+  MaybeOneThread small(poolWork(pp), double(kParallelMin));
+  auto &e = poolEntry(pp);
   auto ab = info[1].As<Napi::ArrayBuffer>();
   memory dy(e.dst, eng(), f32(info[0])), dx(e.src, eng(), f32(info[2]));
   memory ws(e.train.workspace_desc(), eng(), ab.Data());
@@ -488,6 +513,7 @@ Napi::Value MatMul(const Napi::CallbackInfo &info) {
   int64_t bA = p[0], bB = p[1], M = p[2], K = p[3], N = p[4];
   bool tA = p[5], tB = p[6], relu = p[7];
   int64_t batch = std::max(bA, bB);
+  MaybeOneThread small(double(batch) * M * N * K);
   for (int64_t i = 0; i < batch; i++) {
     const float *ai = a + (bA == 1 ? 0 : i) * M * K;
     const float *bi = b + (bB == 1 ? 0 : i) * K * N;
@@ -510,7 +536,6 @@ Napi::Value MatMul(const Napi::CallbackInfo &info) {
 }
 
 // ---------------------------------------------------------------- elementwise
-constexpr int64_t kParallelMin = 1 << 15;
 
 // binary(op, a, b, out, mode): op 0 add, 1 sub, 2 mul, 3 div; mode 0 same shape, 1 b scalar,
 // 2 a scalar, 3 b broadcast over the last axis (b.length = inner), 4 a broadcast over the last axis.
