@@ -1,13 +1,118 @@
+/**
+ * `covidnet explain`: Grad-CAM heat maps for a run's predictions, on files or on a data source's
+ * split (a thin layer over `explainRun` in src/explain).
+ */
 import type { Command } from 'commander';
-import { CovidNetError } from '../../errors.js';
+import { numberOption } from '../../config.js';
 
-// Placeholder: replaced by the module that implements `covidnet explain`.
+interface ExplainCliOptions {
+  run?: string;
+  data?: string;
+  split?: string;
+  limit?: number;
+  out?: string;
+  class?: string;
+  contrast?: string;
+  band?: number;
+  colormap?: string;
+  sheet?: number;
+  batch?: number;
+  backend?: string;
+  threads?: number;
+  json?: boolean;
+}
+
 export function register(program: Command): void {
   program
     .command('explain')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new CovidNetError('E_INTERNAL', '`covidnet explain` is not implemented yet');
+    .description('Grad-CAM heat maps on the original images: overlay PNGs, raw heat maps, peak and border mass (research use only)')
+    .argument('[files...]', 'image files (PNG, JPEG, DICOM); or use --data')
+    .option('--run <run>', 'run folder (single or siamese)')
+    .option('--data <src>', 'data source instead of files (the run\'s own source uses its held-out split)')
+    .option('--split <split>', 'with --data: train, val or test (default test)')
+    .option('--limit <n>', 'with --data: at most this many images', numberOption('--limit', 'int'))
+    .option('--out <dir>', 'output folder')
+    .option('--class <name>', 'class to explain: normal, pneumonia or COVID-19 (default: the predicted class)')
+    .option('--contrast <name>', 'siamese: explain similarity to --class minus similarity to this class\'s template')
+    .option('--band <fraction>', 'outer band for border_mass, fraction of width/height per side', numberOption('--band', 'float'), 0.1)
+    .option('--colormap <name>', 'inferno, viridis, magma, plasma or turbo', 'inferno')
+    .option('--sheet <n>', 'with --data: overlays on the contact sheet', numberOption('--sheet', 'int'), 24)
+    .option('--batch <n>', 'images per Grad-CAM batch', numberOption('--batch', 'int'))
+    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
+    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .option('--json', 'one JSON line per image: {"file","predicted","target","score","peak":{"x","y"},"border_mass"}')
+    .action(async (files: string[], o: ExplainCliOptions) => {
+      const { optionError } = await import('../../errors.js');
+      const { CLASSES, RESEARCH_NOTICE, isClassName, isSplit } = await import('../../types.js');
+      const { COLORMAPS } = await import('../../explain/colormap.js');
+      if (!o.run) throw optionError('--run', 'a run folder', o.run);
+      if (!o.out) throw optionError('--out', 'an output folder', o.out);
+      if (files.length > 0 && o.data !== undefined) throw optionError('FILE... / --data', 'image files or --data, not both', o.data);
+      if (files.length === 0 && o.data === undefined) throw optionError('FILE... / --data', 'image files or --data SRC', '');
+      if (o.data === undefined && (o.split !== undefined || o.limit !== undefined)) throw optionError(o.split !== undefined ? '--split' : '--limit', 'to be used with --data', o.split ?? o.limit);
+      if (o.split !== undefined && !isSplit(o.split)) throw optionError('--split', 'train, val or test', o.split);
+      if (o.limit !== undefined && o.limit < 1) throw optionError('--limit', 'a positive integer', o.limit);
+      if (o.class !== undefined && !isClassName(o.class)) throw optionError('--class', CLASSES.join(', '), o.class);
+      if (o.contrast !== undefined && !isClassName(o.contrast)) throw optionError('--contrast', CLASSES.join(', '), o.contrast);
+      if (o.band !== undefined && !(o.band >= 0 && o.band < 0.5)) throw optionError('--band', 'a fraction in [0, 0.5)', o.band);
+      if (o.colormap !== undefined && !(COLORMAPS as readonly string[]).includes(o.colormap)) throw optionError('--colormap', COLORMAPS.join(', '), o.colormap);
+      if (o.sheet !== undefined && o.sheet < 0) throw optionError('--sheet', 'a number of images, 0 or more', o.sheet);
+      if (o.batch !== undefined && o.batch < 1) throw optionError('--batch', 'a positive integer', o.batch);
+
+      const { explainRun, jsonLine, shown } = await import('../../explain/explain.js');
+      const { progress } = await import('./data.js');
+      const bar = await progress('explain', o.json === true);
+      let failed = 0;
+      const r = await explainRun({
+        run: o.run,
+        files: files.length > 0 ? files : undefined,
+        data: o.data,
+        split: o.split as 'test' | undefined,
+        limit: o.limit,
+        out: o.out,
+        target: o.class as 'normal' | undefined,
+        contrast: o.contrast as 'normal' | undefined,
+        band: o.band,
+        colormap: o.colormap as 'inferno' | undefined,
+        sheet: o.sheet,
+        batch: o.batch,
+        backend: o.backend,
+        threads: o.threads,
+        onProgress: bar.update,
+        onRecord: (rec) => {
+          if (!rec.ok) failed++;
+          if (o.json) process.stdout.write(JSON.stringify(jsonLine(rec)) + '\n');
+        },
+      });
+      bar.stop();
+      if (o.json) {
+        if (failed > 0) process.exitCode = 1;
+        return;
+      }
+      const lines: string[] = [];
+      for (const rec of r.records) {
+        if (!rec.ok) {
+          lines.push(`${shown(rec.file)}: cannot explain [${rec.code}]: ${rec.error}`);
+          continue;
+        }
+        const bm = rec.border_mass === null ? '–' : rec.border_mass.toFixed(3);
+        lines.push(
+          `${shown(rec.file)}: predicted ${rec.predicted}${rec.label ? ` (true ${rec.label})` : ''}, Grad-CAM for ${rec.target} (score ${rec.score.toFixed(3)}), ` +
+            `peak (${rec.peak.x}, ${rec.peak.y}), border mass ${bm} → ${shown(rec.overlay)}`,
+        );
+      }
+      if (r.summary) {
+        const s = r.summary;
+        const f = (g: { n: number; mean: number | null; median: number | null }) => (g.mean === null ? `n=${g.n}` : `n=${g.n} mean ${g.mean.toFixed(3)} median ${g.median!.toFixed(3)}`);
+        lines.push('', `border mass (outer ${Math.round(s.band * 100)}% band of the original image), ${r.split} split:`);
+        lines.push(`  all images        ${f(s.overall)}`);
+        for (const c of CLASSES) lines.push(`  true ${c.padEnd(12)} ${f(s.by_true_class[c]!)}`);
+        lines.push(`  correct           ${f(s.by_outcome.correct)}`, `  incorrect         ${f(s.by_outcome.incorrect)}`);
+        if (r.sheet) lines.push(`contact sheet: ${shown(r.sheet)}`);
+        if (r.summaryFile) lines.push(`summary: ${shown(r.summaryFile)}`);
+      }
+      lines.push(`${r.records.length - failed} heat maps in ${shown(r.out)}${failed ? `, ${failed} files could not be explained` : ''}`, RESEARCH_NOTICE);
+      process.stdout.write(lines.join('\n') + '\n');
+      if (failed > 0) process.exitCode = 1;
     });
 }

@@ -1,0 +1,424 @@
+/**
+ * Explain a run's predictions: Grad-CAM for files or for a data source's split, written as
+ * overlay PNGs, 16-bit heat-map PNGs and JSON, with the heat map placed on the ORIGINAL image
+ * (the crop and the resize undone), its peak in original pixels and its border mass.
+ *
+ *   const ex = await Explainer.open(run);           // model, preprocessing, templates
+ *   const r = await ex.explainFiles(files);          // in memory: cams, geometry, images
+ *   await ex.close();
+ *   await explainRun({ run, data, split: 'test', out }) // files on disk + contact sheet + summary
+ */
+import { mkdir } from 'node:fs/promises';
+import { basename, extname, join, relative, resolve } from 'node:path';
+import * as tf from '../tf.js';
+import { cropBox, decodeImage, loadDataset, preprocessImage } from '../data/index.js';
+import type { GrayImage } from '../data/types.js';
+import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
+import { CLASSES, RESEARCH_NOTICE, isClassName, isSplit, type ClassName, type ModelKind, type Split } from '../types.js';
+import { initBackend } from '../backend/index.js';
+import { disposeModel } from '../model/index.js';
+import { loadRunModel } from '../run/load.js';
+import { readPreprocess, readSplits, readTemplates, type PreprocessInfo } from '../run/files.js';
+import { writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
+import { selectItems } from '../evaluate/evaluate.js';
+import { sourceBase } from '../train/data.js';
+import { GradCam } from './gradcam.js';
+import { makeGeometry, resampleToInput, resampleToOriginal, type CamGeometry } from './geometry.js';
+import { borderMass, camPeak, DEFAULT_BORDER_BAND } from './stats.js';
+import { contactSheet, heatmapPng16, renderOverlay } from './render.js';
+import type { ColormapName } from './colormap.js';
+
+/** One explained image, in memory. */
+export interface Explained {
+  file: string;
+  /** True class where known (with a data source). */
+  label?: ClassName | undefined;
+  predicted: ClassName;
+  target: ClassName;
+  /** The target's probability (single) or similarity to its template (siamese). */
+  score: number;
+  scores: number[];
+  /** Heat-map maximum in original pixel coordinates. */
+  peak: { x: number; y: number };
+  /** Share of heat in the outer band of the original image; null for an all-zero map. */
+  border_mass: number | null;
+  /** The same over the network's input (the cropped, resized view), for comparing crops. */
+  border_mass_input: number | null;
+  cam: Float32Array;
+  geometry: CamGeometry;
+  image: GrayImage;
+}
+
+export interface ExplainFailure {
+  file: string;
+  code: string;
+  error: string;
+}
+
+export interface ExplainerOptions {
+  backend?: string | undefined;
+  threads?: number | undefined;
+  /** Outer band for border_mass, fraction per side (default 0.1). */
+  band?: number | undefined;
+}
+
+export interface CamRequest {
+  /** Class to explain; default the predicted one. */
+  target?: ClassName | undefined;
+  /** Siamese: explain similarity to the target minus similarity to this class. */
+  contrast?: ClassName | undefined;
+}
+
+/** A loaded run, ready to explain images. Call `close()` to free the model. */
+export class Explainer {
+  private constructor(
+    readonly run: string,
+    readonly model: ModelKind,
+    readonly pre: PreprocessInfo,
+    private readonly net: tf.LayersModel,
+    private readonly cam: GradCam,
+    readonly band: number,
+  ) {}
+
+  static async open(run: string, opts: ExplainerOptions = {}): Promise<Explainer> {
+    const band = opts.band ?? DEFAULT_BORDER_BAND;
+    if (!(band >= 0 && band < 0.5)) throw optionError('--band', 'a fraction in [0, 0.5)', band);
+    const pre = await readPreprocess(run);
+    const templates = pre.model === 'siamese' ? await readTemplates(run) : undefined;
+    await initBackend({ backend: opts.backend, purpose: 'infer', threads: opts.threads });
+    const net = await loadRunModel(run);
+    try {
+      const cam = pre.model === 'siamese' ? GradCam.siamese(net, templates!.templates) : GradCam.single(net);
+      if (cam.size !== pre.size) throw new CovidNetError('E_RUN', `model input ${cam.size} differs from preprocess.json size ${pre.size}`, { file: run });
+      return new Explainer(run, pre.model, pre, net, cam, band);
+    } catch (e) {
+      disposeModel(net);
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.cam.dispose();
+    disposeModel(this.net);
+  }
+
+  /**
+   * Grad-CAM for each file; unreadable files come back as failures, the others are explained.
+   * `labels` (same order) are carried into the results.
+   */
+  async explainFiles(
+    files: readonly string[],
+    req: CamRequest = {},
+    labels?: readonly (ClassName | undefined)[],
+    batch = 8,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<(Explained | ExplainFailure)[]> {
+    if (req.contrast !== undefined && this.model !== 'siamese') throw optionError('--contrast', 'a siamese run', `a ${this.model} run`);
+    const out: (Explained | ExplainFailure)[] = new Array(files.length);
+    const per = this.pre.size * this.pre.size;
+    const lut = new Float32Array(256);
+    for (let v = 0; v < 256; v++) lut[v] = (v / 255 - this.pre.mean) / this.pre.std;
+    for (let start = 0; start < files.length; start += batch) {
+      const chunk: { i: number; image: GrayImage; pixels: Uint8Array }[] = [];
+      for (let i = start; i < Math.min(files.length, start + batch); i++) {
+        const file = files[i]!;
+        try {
+          const image = await decodeImage(file);
+          chunk.push({ i, image, pixels: preprocessImage(image, { size: this.pre.size, crop: this.pre.crop }) });
+        } catch (e) {
+          out[i] = { file, code: isCovidNetError(e) ? e.code : 'E_DECODE', error: e instanceof Error ? e.message : String(e) };
+        }
+      }
+      if (chunk.length > 0) {
+        const buf = new Float32Array(chunk.length * per);
+        chunk.forEach((c, k) => {
+          for (let p = 0; p < per; p++) buf[k * per + p] = lut[c.pixels[p]!]!;
+        });
+        const x = tf.tensor4d(buf, [chunk.length, this.pre.size, this.pre.size, 1]);
+        let res;
+        try {
+          res = this.cam.compute(x, { target: req.target, contrast: req.contrast });
+        } finally {
+          x.dispose();
+        }
+        chunk.forEach((c, k) => {
+          const r = res[k]!;
+          const box = cropBox(c.image.width, c.image.height, this.pre.crop);
+          const g = makeGeometry(c.image.width, c.image.height, box, this.pre.size, r.grid);
+          const peak = camPeak(r.cam, g);
+          out[c.i] = {
+            file: files[c.i]!,
+            label: labels?.[c.i],
+            predicted: r.predicted,
+            target: r.target,
+            score: r.score,
+            scores: r.scores,
+            peak: { x: peak.x, y: peak.y },
+            border_mass: borderMass(resampleToOriginal(r.cam, g), g.width, g.height, this.band),
+            border_mass_input: borderMass(resampleToInput(r.cam, g), g.size, g.size, this.band),
+            cam: r.cam,
+            geometry: g,
+            image: c.image,
+          };
+        });
+      }
+      onProgress?.(Math.min(files.length, start + batch), files.length);
+    }
+    return out;
+  }
+}
+
+export function isExplained(r: Explained | ExplainFailure): r is Explained {
+  return (r as Explained).cam !== undefined;
+}
+
+/** The caption lines of an overlay (the renderer adds the research notice). */
+export function captionFor(r: Explained, model: ModelKind): string[] {
+  const what = model === 'single' ? 'p' : 'similarity';
+  const pi = CLASSES.indexOf(r.predicted);
+  const l1 = `predicted ${r.predicted} (${what} ${fmt(r.scores[pi]!)})` + (r.label ? ` · true ${r.label}` : '');
+  const l2 = `Grad-CAM for ${r.target}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${fmt(r.score)})`} · ${model} net · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
+  return [l1, l2, basename(r.file)];
+}
+
+function fmt(v: number): string {
+  return v.toFixed(2);
+}
+
+/** Overlay PNG of one explained image. */
+export async function overlayPng(r: Explained, model: ModelKind, colormap?: ColormapName): Promise<Buffer> {
+  return renderOverlay(r.image, r.cam, r.geometry, captionFor(r, model), { peak: r.peak, colormap });
+}
+
+/** The line `covidnet explain --json` prints per image (the issue's format); failures: {file, error, code}. */
+export function jsonLine(r: Explained | ExplainFailure | ExplainRecord): Record<string, unknown> {
+  if ('ok' in r ? !r.ok : !isExplained(r)) {
+    const f = r as ExplainFailure;
+    return { file: f.file, error: f.error, code: f.code };
+  }
+  r = r as Explained;
+  return {
+    file: r.file,
+    predicted: r.predicted,
+    target: r.target,
+    score: round(r.score),
+    peak: r.peak,
+    border_mass: r.border_mass === null ? null : round(r.border_mass),
+  };
+}
+
+function round(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
+}
+
+// ---------------------------------------------------------------- files on disk
+
+export interface ExplainRunOptions extends ExplainerOptions, CamRequest {
+  run: string;
+  /** Explicit image files … */
+  files?: readonly string[] | undefined;
+  /** … or a data source (with the run's splits where it is the run's own source). */
+  data?: string | undefined;
+  split?: Split | undefined;
+  /** At most this many images of the data source (in its order). */
+  limit?: number | undefined;
+  out: string;
+  colormap?: ColormapName | undefined;
+  /** Overlays on the contact sheet (with --data); default 24. */
+  sheet?: number | undefined;
+  batch?: number | undefined;
+  onProgress?: (done: number, total: number) => void;
+  /** Called per image as soon as its files are written (the CLI prints JSON lines from here). */
+  onRecord?: (r: ExplainRecord) => void;
+}
+
+/** What is written per image. */
+export type ExplainRecord =
+  | (Omit<Explained, 'cam' | 'geometry' | 'image'> & { ok: true; overlay: string; heatmap: string; heatmap_json: string })
+  | (ExplainFailure & { ok: false });
+
+export interface GroupStats {
+  n: number;
+  mean: number | null;
+  median: number | null;
+}
+
+export interface BorderSummary {
+  band: number;
+  overall: GroupStats;
+  by_true_class: Record<string, GroupStats>;
+  by_outcome: { correct: GroupStats; incorrect: GroupStats };
+  /** The same over the network's input view. */
+  input_view: { overall: GroupStats; by_true_class: Record<string, GroupStats>; by_outcome: { correct: GroupStats; incorrect: GroupStats } };
+}
+
+export interface ExplainRunResult {
+  run: string;
+  model: ModelKind;
+  out: string;
+  records: ExplainRecord[];
+  /** With a data source: */
+  split?: Split | 'all';
+  sheet?: string;
+  summary?: BorderSummary;
+  summaryFile?: string;
+  notice: string;
+}
+
+/** The files to explain: explicit files, or a data source's split (the run's split when it is the run's source). */
+export async function selectExplainItems(run: string, data: string, split: Split | undefined, limit: number | undefined): Promise<{ files: string[]; labels: ClassName[]; split: Split | 'all' }> {
+  if (split !== undefined && !isSplit(split)) throw optionError('--split', 'train, val or test', split);
+  const dataset = await loadDataset(data);
+  const splits = await readSplits(run).catch(() => undefined);
+  const base = await sourceBase(dataset.root);
+  const s = selectItems(dataset.items, dataset.root, base, splits, split);
+  let items = s.items;
+  if (limit !== undefined) items = items.slice(0, limit);
+  return { files: items.map((i) => i.file), labels: items.map((i) => i.label), split: s.split };
+}
+
+export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunResult> {
+  if ((opts.files?.length ?? 0) > 0 === (opts.data !== undefined)) throw optionError('FILE... | --data', 'image files or --data SRC (one of them)', opts.data ?? opts.files);
+  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > 0)) throw optionError('--limit', 'a positive integer', opts.limit);
+  if (opts.target !== undefined && !isClassName(opts.target)) throw optionError('--class', CLASSES.join(', '), opts.target);
+  let files: string[];
+  let labels: (ClassName | undefined)[] | undefined;
+  let split: Split | 'all' | undefined;
+  if (opts.data !== undefined) {
+    const sel = await selectExplainItems(opts.run, opts.data, opts.split, opts.limit);
+    if (sel.files.length === 0) throw new CovidNetError('E_SOURCE', `no images in split ${sel.split}`, { file: opts.data });
+    ({ files, labels, split } = sel);
+  } else {
+    files = opts.files!.map((f) => resolve(f));
+  }
+  const out = resolve(opts.out);
+  await mkdir(out, { recursive: true });
+  const ex = await Explainer.open(opts.run, opts);
+  const records: ExplainRecord[] = [];
+  const tiles: { png: Buffer; label: string }[] = [];
+  const sheetN = opts.sheet ?? 24;
+  const done: Explained[] = [];
+  try {
+    // explain in chunks so images are not all held in memory at once
+    const chunk = 16;
+    for (let start = 0; start < files.length; start += chunk) {
+      const part = files.slice(start, start + chunk);
+      const res = await ex.explainFiles(part, opts, labels?.slice(start, start + chunk), opts.batch ?? 8);
+      for (const [k, r] of res.entries()) {
+        const i = start + k;
+        let rec: ExplainRecord;
+        if (!isExplained(r)) {
+          rec = { ...r, ok: false };
+        } else {
+          const stem = `${String(i + 1).padStart(4, '0')}-${safeStem(r.file)}`;
+          const overlay = join(out, `${stem}.overlay.png`);
+          const heatmap = join(out, `${stem}.heat.png`);
+          const heatJson = join(out, `${stem}.heat.json`);
+          const png = await overlayPng(r, ex.model, opts.colormap);
+          await writeFileAtomic(overlay, png);
+          await writeFileAtomic(heatmap, await heatmapPng16(r.cam, r.geometry));
+          await writeJsonAtomic(heatJson, heatJsonOf(r, ex));
+          if (opts.data !== undefined && tiles.length < sheetN) {
+            const bm = r.border_mass === null ? '–' : r.border_mass.toFixed(2);
+            tiles.push({ png, label: `${r.label ?? '?'} → ${r.predicted} (${r.scores[CLASSES.indexOf(r.predicted)]!.toFixed(2)}), border ${bm}` });
+          }
+          const { cam: _c, geometry: _g, image: _i, ...plain } = r;
+          rec = { ...plain, ok: true, overlay, heatmap, heatmap_json: heatJson };
+          done.push({ ...r, image: { width: r.image.width, height: r.image.height, data: new Float32Array(0) } });
+        }
+        records.push(rec);
+        opts.onRecord?.(rec);
+      }
+      opts.onProgress?.(Math.min(files.length, start + chunk), files.length);
+    }
+  } finally {
+    ex.close();
+  }
+  const result: ExplainRunResult = { run: resolve(opts.run), model: ex.model, out, records, notice: RESEARCH_NOTICE };
+  if (opts.data !== undefined) {
+    result.split = split!;
+    const summary = summariseBorderMass(done, ex.band);
+    result.summary = summary;
+    result.summaryFile = join(out, 'summary.json');
+    await writeJsonAtomic(result.summaryFile, {
+      run: result.run,
+      model: ex.model,
+      data: resolve(opts.data),
+      split,
+      images: records.length,
+      failed: records.filter((r) => !r.ok).length,
+      summary,
+      records,
+      notice: RESEARCH_NOTICE,
+    });
+    if (tiles.length > 0) {
+      result.sheet = join(out, 'contact-sheet.png');
+      const title = `Grad-CAM, ${ex.model} net, ${basename(resolve(opts.run))}, ${split} split: true → predicted (score), border mass`;
+      await writeFileAtomic(result.sheet, await contactSheet(tiles, title, { columns: 6, tile: 220 }));
+    }
+  }
+  return result;
+}
+
+function heatJsonOf(r: Explained, ex: Explainer): Record<string, unknown> {
+  let max = 0;
+  for (const v of r.cam) if (v > max) max = v;
+  return {
+    file: r.file,
+    run: resolve(ex.run),
+    model: ex.model,
+    predicted: r.predicted,
+    target: r.target,
+    score: r.score,
+    scores: Object.fromEntries(CLASSES.map((c, j) => [c, r.scores[j]])),
+    peak: r.peak,
+    border_mass: r.border_mass,
+    border_mass_input: r.border_mass_input,
+    band: ex.band,
+    geometry: r.geometry,
+    /** Grad-CAM on the feature grid (row-major, grid × grid), unnormalised; the PNGs are this / max. */
+    cam: Array.from(r.cam),
+    cam_max: max,
+    note: 'heat.png: this map resampled onto the original image (bilinear between cell centres, 0 outside the crop box), scaled to 0..65535 by cam_max',
+    notice: RESEARCH_NOTICE,
+  };
+}
+
+function safeStem(file: string): string {
+  return basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60) || 'image';
+}
+
+function stats(values: readonly number[]): GroupStats {
+  if (values.length === 0) return { n: 0, mean: null, median: null };
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { n: s.length, mean: round(s.reduce((a, b) => a + b, 0) / s.length), median: round(median) };
+}
+
+/** Mean and median border mass overall, per true class and per correct/incorrect prediction. */
+export function summariseBorderMass(rs: readonly Pick<Explained, 'label' | 'predicted' | 'border_mass' | 'border_mass_input'>[], band = DEFAULT_BORDER_BAND): BorderSummary {
+  const group = (key: 'border_mass' | 'border_mass_input') => {
+    const val = (r: (typeof rs)[number]) => r[key];
+    const ok = rs.filter((r) => val(r) !== null);
+    const byClass: Record<string, GroupStats> = {};
+    for (const c of CLASSES) byClass[c] = stats(ok.filter((r) => r.label === c).map((r) => val(r)!));
+    const labelled = ok.filter((r) => r.label !== undefined);
+    return {
+      overall: stats(ok.map((r) => val(r)!)),
+      by_true_class: byClass,
+      by_outcome: {
+        correct: stats(labelled.filter((r) => r.label === r.predicted).map((r) => val(r)!)),
+        incorrect: stats(labelled.filter((r) => r.label !== r.predicted).map((r) => val(r)!)),
+      },
+    };
+  };
+  const orig = group('border_mass');
+  return { band, ...orig, input_view: group('border_mass_input') };
+}
+
+/** Relative path for display. */
+export function shown(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r.startsWith('..') ? p : r;
+}
