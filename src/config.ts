@@ -35,6 +35,7 @@ export const FLAG_NAMES: Record<string, string> = {
   threads: '--threads',
   cacheDir: '--cache-dir',
   evalBatch: '--eval-batch',
+  initFrom: '--init-from',
 };
 
 const positiveInt = z.number().int().positive();
@@ -76,6 +77,11 @@ export const RunConfigSchema = z
     cacheDir: z.string().optional(),
     /** Images per inference batch (validation, templates, evaluation). */
     evalBatch: positiveInt.default(32),
+    /**
+     * A single-net run folder whose trained weights start the siamese encoder (every layer of the
+     * same name and shape; issue 6). Ignored on --resume (the checkpoint wins).
+     */
+    initFrom: z.string().min(1).optional(),
     /** Stop after this many epochs in this process (used by tests to simulate a killed run). */
     stopAfter: positiveInt.optional(),
   })

@@ -6,7 +6,7 @@
  */
 import * as tf from '../tf.js';
 import { optionError } from '../errors.js';
-import { AbsDiff, registerCustomLayers } from './layers.js';
+import { AbsDiff, L2Normalize, registerCustomLayers } from './layers.js';
 
 export interface CovidNetConfig {
   /** Input side in pixels, at least 32 (five halvings down to the last stage, floor(size/32)). Study: 224. */
@@ -19,6 +19,13 @@ export interface CovidNetConfig {
   seed?: number | undefined;
   /** Dropout rates of the head (after flatten, after fc, after the 256-unit layer). Study: 0.5, 0.2, 0.2. */
   dropout?: readonly [number, number, number] | undefined;
+  /** L2-normalise the embedding (layer `embedding_l2`) so pair distances are bounded; default off (study). */
+  normalizeEmbedding?: boolean | undefined;
+  /**
+   * Siamese distance head: `free` (study: Glorot kernel of either sign) or `metric` (kernel kept
+   * non-negative and started at 0.25, bias −1, so P(different) grows with every |aᵢ − bᵢ| from the first step).
+   */
+  distanceHead?: 'free' | 'metric' | undefined;
 }
 
 export const STUDY_MODEL: Readonly<CovidNetConfig> = { size: 224, width: 128, fc: 1024 };
@@ -39,7 +46,9 @@ export function validateModelConfig(c: Partial<CovidNetConfig>): CovidNetConfig 
   if (!Number.isInteger(fc) || fc < 1) throw optionError('fc', 'a positive integer', fc);
   const dropout = c.dropout ?? [0.5, 0.2, 0.2];
   for (const r of dropout) if (!(r >= 0 && r < 1)) throw optionError('dropout', 'rates in [0, 1)', dropout);
-  return { size, width, fc, seed: c.seed, dropout };
+  const distanceHead = c.distanceHead ?? 'free';
+  if (distanceHead !== 'free' && distanceHead !== 'metric') throw optionError('distanceHead', 'free or metric', distanceHead);
+  return { size, width, fc, seed: c.seed, dropout, normalizeEmbedding: c.normalizeEmbedding ?? false, distanceHead };
 }
 
 type Sym = tf.SymbolicTensor;
@@ -126,7 +135,8 @@ function head(b: Builder, features: Sym, c: CovidNetConfig): Sym {
   h = b.dense(h, c.fc, 'relu', 'fc1');
   h = tf.layers.dropout({ rate: d2, name: 'dropout2' }).apply(h) as Sym;
   h = b.dense(h, EMBEDDING_UNITS, 'relu', 'fc2');
-  return tf.layers.dropout({ rate: d3, name: 'dropout3' }).apply(h) as Sym;
+  h = tf.layers.dropout({ rate: d3, name: 'dropout3' }).apply(h) as Sym;
+  return c.normalizeEmbedding ? (new L2Normalize({ name: 'embedding_l2' }).apply(h) as Sym) : h;
 }
 
 function imageInput(size: number, name: string): Sym {
@@ -146,6 +156,7 @@ export function covidNet(config: Partial<CovidNetConfig> = {}): tf.LayersModel {
 
 /** The shared encoder of the siamese net: image → 256-d embedding (model name `encoder`). */
 export function covidEncoder(config: Partial<CovidNetConfig> = {}): tf.LayersModel {
+  registerCustomLayers();
   const c = validateModelConfig(config);
   const b = new Builder(c.seed);
   const input = imageInput(c.size, 'image');
@@ -167,9 +178,12 @@ export function siameseCovidNet(config: Partial<CovidNetConfig> = {}): tf.Layers
   const eb = encoder.apply(bIn) as Sym;
   const diff = new AbsDiff({ name: 'abs_diff' }).apply([ea, eb]) as Sym;
   const seed = c.seed === undefined ? undefined : c.seed + 104729;
-  const out = tf.layers
-    .dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform(seed === undefined ? {} : { seed }), name: 'distance' })
-    .apply(diff) as Sym;
+  const kernel =
+    c.distanceHead === 'metric'
+      ? // 0.25 per unit: for unit embeddings Σ|aᵢ − bᵢ| ≤ 16√2, so the logit starts within about ±5 (no float32 saturation of P)
+        { kernelInitializer: tf.initializers.constant({ value: 0.25 }), biasInitializer: tf.initializers.constant({ value: -1 }), kernelConstraint: tf.constraints.nonNeg() }
+      : { kernelInitializer: tf.initializers.glorotUniform(seed === undefined ? {} : { seed }) };
+  const out = tf.layers.dense({ units: 1, activation: 'sigmoid', ...kernel, name: 'distance' }).apply(diff) as Sym;
   return tf.model({ inputs: [a, bIn], outputs: out, name: 'siamese_covidnet' });
 }
 

@@ -12,6 +12,6 @@ export {
   STAGE_DEPTHS,
   type CovidNetConfig,
 } from './covidnet.js';
-export { AbsDiff, registerCustomLayers, type AbsDiffConfig } from './layers.js';
+export { AbsDiff, L2Normalize, registerCustomLayers, type AbsDiffConfig } from './layers.js';
 export { assertModelInput, MAX_ABS_INPUT } from './input.js';
 export { predictRows, embedImages, pairDistances, distanceTable, meanRow, oneShotPredictions } from './infer.js';

@@ -33,10 +33,31 @@ export class AbsDiff extends tf.layers.Layer {
   }
 }
 
+/**
+ * Row-wise x / √(‖x‖₂² + 1e-12): unit-length embeddings (issue 6's metric recipe), so the distance
+ * of a pair is bounded and cannot shrink or grow just by rescaling the encoder output. (No
+ * `maximum`: its gradient casts a bool mask, which the onednn backend got wrong when this was written.)
+ */
+export class L2Normalize extends tf.layers.Layer {
+  static className = 'L2Normalize';
+
+  constructor(config: LayerArgs = {}) {
+    super(config);
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+      return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12)));
+    });
+  }
+}
+
 let registered = false;
 /** Register the custom layers for (de)serialization; idempotent. */
 export function registerCustomLayers(): void {
   if (registered) return;
   tf.serialization.registerClass(AbsDiff);
+  tf.serialization.registerClass(L2Normalize);
   registered = true;
 }

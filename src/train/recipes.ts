@@ -8,6 +8,7 @@ import { pairEpoch, type Pair } from '../data/index.js';
 import type { ClassName } from '../types.js';
 import type { Rng } from '../util/rng.js';
 import { siameseCovidNet, type CovidNetConfig } from '../model/index.js';
+import { CONTRASTIVE_RECIPE } from './siamese/contrastive.js';
 
 export interface SiameseRecipe {
   name: string;
@@ -17,6 +18,12 @@ export interface SiameseRecipe {
   pairs(labels: readonly ClassName[], n: number, rng: Rng): Pair[];
   /** Scalar loss from the model output [B, 1] (P(different)) and targets [B, 1] (same 0, different 1). */
   loss(pDifferent: tf.Tensor, target: tf.Tensor): tf.Scalar;
+  /**
+   * Optional (issue 6): train on class-balanced batches of `--batch` images instead of pairs, the
+   * loss taken over every pair inside the batch (`classes` are CLASSES indices). When present the
+   * loop ignores `pairs`/`loss` and an epoch is one balanced epoch of images.
+   */
+  batchLoss?(model: tf.LayersModel, images: tf.Tensor4D, classes: readonly number[]): tf.Scalar;
 }
 
 /** Binary cross-entropy on probabilities, clipped as Keras does (epsilon 1e-7). */
@@ -38,7 +45,10 @@ export const STUDY_RECIPE: SiameseRecipe = {
   loss: binaryCrossEntropy,
 };
 
-const recipes = new Map<string, SiameseRecipe>([[STUDY_RECIPE.name, STUDY_RECIPE]]);
+const recipes = new Map<string, SiameseRecipe>([
+  [STUDY_RECIPE.name, STUDY_RECIPE],
+  [CONTRASTIVE_RECIPE.name, CONTRASTIVE_RECIPE],
+]);
 
 /** Add a recipe (e.g. from issue 6's improved training); the name selects it in `RunConfig.recipe`. */
 export function registerRecipe(r: SiameseRecipe): void {

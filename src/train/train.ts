@@ -36,6 +36,7 @@ import { prepareTrainingData, splitsFile, type PrepareProgress, type TrainingDat
 import { getRecipe, type SiameseRecipe } from './recipes.js';
 import { loadLast, saveLast, type TrainState } from './checkpoint.js';
 import { withSeededDropout } from './dropout.js';
+import { initFromRun } from './siamese/init.js';
 
 export type TrainEvent =
   | ({ type: 'prepare' } & PrepareProgress)
@@ -120,6 +121,8 @@ function step(model: tf.LayersModel, opt: tf.AdamOptimizer, rng: Rng, lossFn: ()
     const { value, grads } = tf.variableGrads(lossFn, vars);
     opt.applyGradients(vars.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
     tf.dispose(grads);
+    // weight constraints (e.g. the metric distance head's non-negative kernel) hold after each update, as in Keras
+    for (const w of model.trainableWeights) if (w.constraint) tf.tidy(() => (w.read() as tf.Variable).assign(w.constraint.apply(w.read())));
     const loss = value.dataSync()[0]!;
     value.dispose();
     return loss;
@@ -223,6 +226,7 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
   const opt = tf.train.adam(config.lr);
   if (last) await last.restoreOptimizer(opt);
   let state: TrainState = last?.state ?? { epoch: 0, rngState: createRng(config.seed ^ 0x7a11).state(), bestEpoch: 0, bestValAccuracy: -1 };
+  if (!last && config.initFrom !== undefined) await initFromRun(model, config.initFrom);
   const history = (await readHistory(run)).filter((r) => r.epoch <= state.epoch);
   await writeHistory(run, history); // a run killed between history and checkpoint wrote one line too many
 
@@ -260,6 +264,21 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
         }
       } else {
         const pairs = recipe!.pairs(labels, config.pairs, rng);
+        }
+      } else if (recipe!.batchLoss) {
+        // every pair inside a balanced batch of images: B(B−1)/2 pairs for B encoder passes
+        const batches = chunk(balancedEpoch(labels, rng), config.batch).filter((b) => b.length > 1);
+        const nPairs = batches.reduce((n, b) => n + (b.length * (b.length - 1)) / 2, 0);
+        emit({ type: 'epoch-start', epoch, epochs: config.epochs, steps: batches.length, samples: nPairs });
+        for (const [i, idx] of batches.entries()) {
+          const x = batchTensor(data.train, idx, data.stats);
+          const cls = idx.map((j) => classIndex(labels[j]!));
+          const loss = step(model, opt, rng, () => recipe!.batchLoss!(model, x, cls));
+          x.dispose();
+          const n = (idx.length * (idx.length - 1)) / 2;
+          lossSum += loss * n;
+          samples += n;
+          emit({ type: 'step', epoch, step: i + 1, steps: batches.length, samples, loss: lossSum / samples, tensors: tf.memory().numTensors });
         const batches = chunk(pairs, config.batch);
         emit({ type: 'epoch-start', epoch, epochs: config.epochs, steps: batches.length, samples: pairs.length });
         for (const [i, ps] of batches.entries()) {

@@ -11,8 +11,9 @@ import { register as explain } from './explain.js';
 import { register as experiment } from './experiment.js';
 import { register as report } from './report.js';
 import { register as demo } from './demo.js';
+import { register as diagnose } from './diagnose.js';
 
 /** Every command, in the order `covidnet --help` lists them. */
 export const commands: ((program: Command) => void)[] = [
-  demo, synth, preprocess, data, train, evaluate, predict, search, explain, experiment, report, bench,
+  demo, synth, preprocess, data, train, evaluate, predict, search, explain, experiment, report, bench, diagnose,
 ];

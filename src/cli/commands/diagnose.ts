@@ -1,0 +1,90 @@
+/**
+ * `covidnet diagnose`: train siamese recipes for a few steps and record why they do or do not
+ * learn (activations, dead units, logit spread, gradient norms; issue 6), as JSON and PNG figures.
+ */
+import type { Command } from 'commander';
+import { numberOption, parseRunConfig } from '../../config.js';
+
+interface DiagnoseCli {
+  data: string;
+  out: string;
+  recipe: string;
+  size: number;
+  width: number;
+  fc: number;
+  lr: number;
+  batch?: number;
+  steps: number;
+  every: number;
+  probePairs: number;
+  seed: number;
+  backend?: string;
+  threads?: number;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('diagnose')
+    .description('train siamese recipes for a few steps and plot activations, dead units, logit spread and gradient norms')
+    .requiredOption('--data <src>', 'data source (split by patient as `train` does)')
+    .requiredOption('--out <dir>', 'folder for diagnose.json and the PNG figures')
+    .option('--recipe <names>', 'comma-separated siamese recipes', 'study,contrastive')
+    .option('--size <n>', 'input side', numberOption('--size', 'int'), 112)
+    .option('--width <n>', 'first-stage width', numberOption('--width', 'int'), 32)
+    .option('--fc <n>', 'first dense layer units', numberOption('--fc', 'int'), 256)
+    .option('--lr <l>', 'Adam learning rate', numberOption('--lr', 'float'), 1e-4)
+    .option('--batch <n>', 'pairs (pair recipes) or images (batch recipes) per step (default 16 / 32)', numberOption('--batch', 'int'))
+    .option('--steps <n>', 'training steps per recipe', numberOption('--steps', 'int'), 40)
+    .option('--every <n>', 'probe every n steps', numberOption('--every', 'int'), 5)
+    .option('--probe-pairs <n>', 'fixed probe pairs (half same, half different)', numberOption('--probe-pairs', 'int'), 16)
+    .option('--seed <n>', 'seed', numberOption('--seed', 'int'), 1)
+    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
+    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .option('--json', 'one JSON object per probe on stdout')
+    .action(async (o: DiagnoseCli) => {
+      const { mkdir, writeFile } = await import('node:fs/promises');
+      const { join } = await import('node:path');
+      const { initBackend } = await import('../../backend/index.js');
+      const { prepareTrainingData } = await import('../../train/data.js');
+      const { getRecipe } = await import('../../train/recipes.js');
+      const { diagnoseRecipe } = await import('../../train/siamese/diagnostics.js');
+      const { diagnosticFigures } = await import('../../train/siamese/plots.js');
+      const { writeJsonAtomic } = await import('../../run/atomic.js');
+      const recipes = o.recipe.split(',').map((s) => s.trim()).filter(Boolean);
+      for (const r of recipes) getRecipe(r); // fail on a bad name before any work
+      const config = parseRunConfig({ model: 'siamese', data: o.data, out: o.out, size: o.size, width: o.width, fc: o.fc, seed: o.seed, ...(o.threads ? { threads: o.threads } : {}) });
+      const backend = await initBackend({ backend: o.backend, purpose: 'train', threads: o.threads });
+      if (!o.json) process.stderr.write(`backend: ${backend.reason}\n`);
+      const data = await prepareTrainingData(config);
+      await mkdir(o.out, { recursive: true });
+      const runs: Record<string, ReturnType<typeof diagnoseRecipe>> = {};
+      for (const name of recipes) {
+        const batch = o.batch ?? (getRecipe(name).batchLoss ? 32 : 16);
+        const t0 = performance.now();
+        runs[name] = diagnoseRecipe(data.train, data.stats, {
+          recipe: name,
+          modelConfig: { size: o.size, width: o.width, fc: o.fc, seed: o.seed },
+          lr: o.lr,
+          batch,
+          steps: o.steps,
+          every: o.every,
+          probePairs: o.probePairs,
+          seed: o.seed,
+          onProbe: (p) => {
+            if (o.json) process.stdout.write(JSON.stringify({ recipe: name, ...p }) + '\n');
+            else
+              process.stderr.write(
+                `[${name}] step ${p.step}: loss ${p.loss.toFixed(4)} | logit same ${p.logitSame.mean.toFixed(3)}±${p.logitSame.std.toFixed(3)} ` +
+                  `diff ${p.logitDifferent.mean.toFixed(3)}±${p.logitDifferent.std.toFixed(3)} | dead ${(100 * p.embedding.deadUnits).toFixed(0)}% | ` +
+                  `‖g_emb‖ ${p.grad.embedding.toExponential(2)} ‖g_enc‖ ${p.grad.encoderWeights.toExponential(2)} | ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,
+              );
+          },
+        });
+      }
+      await writeJsonAtomic(join(o.out, 'diagnose.json'), { data: config.data, size: o.size, width: o.width, fc: o.fc, lr: o.lr, steps: o.steps, every: o.every, backend: backend.name, runs });
+      const figs = await diagnosticFigures(runs);
+      for (const [name, png] of Object.entries(figs)) await writeFile(join(o.out, name), png);
+      if (!o.json) process.stderr.write(`wrote ${join(o.out, 'diagnose.json')} and ${Object.keys(figs).join(', ')}\n`);
+    });
+}
