@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { numberOption, parseRunConfig } from '../../config.js';
+import type { ProbeStats } from '../../train/siamese/diagnostics.js';
 
 interface DiagnoseCli {
   data: string;
@@ -28,7 +29,7 @@ export function register(program: Command): void {
     .command('diagnose')
     .description('train siamese recipes for a few steps and plot activations, dead units, logit spread and gradient norms')
     .requiredOption('--data <src>', 'data source (split by patient as `train` does)')
-    .requiredOption('--out <dir>', 'folder for diagnose.json and the PNG figures')
+    .requiredOption('--out <dir>', 'folder for diagnose-<recipe>.json and the PNG figures (of every recipe diagnosed there)')
     .option('--recipe <names>', 'comma-separated siamese recipes', 'study,contrastive')
     .option('--size <n>', 'input side', numberOption('--size', 'int'), 112)
     .option('--width <n>', 'first-stage width', numberOption('--width', 'int'), 32)
@@ -43,7 +44,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
     .option('--json', 'one JSON object per probe on stdout')
     .action(async (o: DiagnoseCli) => {
-      const { mkdir, writeFile } = await import('node:fs/promises');
+      const { mkdir, readdir, readFile, writeFile } = await import('node:fs/promises');
       const { join } = await import('node:path');
       const { initBackend } = await import('../../backend/index.js');
       const { prepareTrainingData } = await import('../../train/data.js');
@@ -81,10 +82,16 @@ export function register(program: Command): void {
               );
           },
         });
+        await writeJsonAtomic(join(o.out, `diagnose-${name}.json`), { recipe: name, data: config.data, size: o.size, width: o.width, fc: o.fc, lr: o.lr, batch, steps: o.steps, every: o.every, backend: backend.name, probes: runs[name] });
       }
-      await writeJsonAtomic(join(o.out, 'diagnose.json'), { data: config.data, size: o.size, width: o.width, fc: o.fc, lr: o.lr, steps: o.steps, every: o.every, backend: backend.name, runs });
-      const figs = await diagnosticFigures(runs);
+      // figures from every recipe diagnosed into this folder (earlier calls too), so recipes can be run one at a time
+      const all: Record<string, ProbeStats[]> = {};
+      for (const f of (await readdir(o.out)).filter((f) => /^diagnose-.+\.json$/.test(f)).sort()) {
+        const j = JSON.parse(await readFile(join(o.out, f), 'utf8')) as { recipe: string; probes: ProbeStats[] };
+        all[j.recipe] = j.probes;
+      }
+      const figs = await diagnosticFigures(all);
       for (const [name, png] of Object.entries(figs)) await writeFile(join(o.out, name), png);
-      if (!o.json) process.stderr.write(`wrote ${join(o.out, 'diagnose.json')} and ${Object.keys(figs).join(', ')}\n`);
+      if (!o.json) process.stderr.write(`wrote diagnose-<recipe>.json and ${Object.keys(figs).join(', ')} to ${o.out}\n`);
     });
 }

@@ -26,6 +26,7 @@ export interface TrainCliOptions {
   threads?: number;
   oneShotTrials?: number;
   recipe?: string;
+  initFrom?: string;
   cacheDir?: string;
   resume?: boolean;
   json?: boolean;
@@ -48,6 +49,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--seed <n>', 'seed of initialisation, split and samplers (default 1)', numberOption('--seed', 'int'))
     .option('--one-shot-trials <n>', 'siamese 3-way one-shot validation trials (default 129)', numberOption('--one-shot-trials', 'int'))
     .option('--recipe <name>', 'siamese training recipe (default study)')
+    .option('--init-from <run>', 'siamese: start the encoder from this single-net run\'s trained weights')
     .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
     .option('--threads <n>', 'threads for native kernels and image decoding', numberOption('--threads', 'int'))
     .option('--cache-dir <dir>', 'cache of preprocessed images')
