@@ -14,10 +14,8 @@ export const fmtInterval = (i: Interval) => (Number.isFinite(i.value) ? `${f3(i.
 
 export function formatMetrics(m: Metrics): string {
   const out: string[] = [];
-  out.push(table([
-    ['accuracy', fmtInterval(m.accuracy), `(${m.accuracy.x}/${m.n})`],
-    ['balanced accuracy', f3(m.balanced_accuracy), '(mean sensitivity)'],
-  ]));
+  out.push(`accuracy           ${fmtInterval(m.accuracy)}  (${m.accuracy.x}/${m.n})`);
+  out.push(`balanced accuracy  ${f3(m.balanced_accuracy)}  (mean per-class sensitivity)`);
   out.push('');
   out.push('confusion matrix (rows: true class, columns: predicted), counts | row-normalised');
   const head = ['true \\ predicted', ...m.classes, '|', ...m.classes];

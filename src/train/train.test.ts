@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '../tf.js';
@@ -135,7 +135,16 @@ test('resume after a stop reaches the same weights and history as an uninterrupt
   }
 });
 
-test('resume refuses changed settings and changed data', async () => {
+test('resume refuses changed settings and changed data; a used folder needs --resume', async () => {
   const out = join(dir, 'single');
   await assert.rejects(train(parseRunConfig({ ...base(), model: 'single', out, epochs: 2, lr: 0.5 }), { resume: true }, { lr: 0.5 }), /--lr: expected 0.0001/);
+  await assert.rejects(train(parseRunConfig({ ...base(), model: 'single', out, epochs: 2 })), { code: 'E_RUN', message: /already holds a run/ });
+  const copy = join(dir, 'data-copy');
+  await cp(data, copy, { recursive: true });
+  const run = join(dir, 'changed');
+  await train(parseRunConfig({ ...base(), data: copy, model: 'single', out: run, epochs: 2, stopAfter: 1 }));
+  const imgs = join(copy, 'images', 'normal');
+  const [f1, f2] = (await readdir(imgs)).sort();
+  await cp(join(imgs, f2!), join(imgs, f1!));
+  await assert.rejects(train(parseRunConfig({ ...base(), data: copy, model: 'single', out: run, epochs: 2 }), { resume: true }), { code: 'E_RUN', message: /data source changed/ });
 });

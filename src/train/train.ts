@@ -192,6 +192,9 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
   const run = config.out;
   const backend = await initBackend({ backend: config.backend, purpose: 'train', threads: config.threads });
   const recipe: SiameseRecipe | undefined = config.model === 'siamese' ? getRecipe(config.recipe) : undefined;
+  if (!opts.resume && (await readRunConfig(run).then(() => true, () => false))) {
+    throw new CovidNetError('E_RUN', 'this folder already holds a run: continue it with --resume, or choose another --out (or delete it)', { file: run });
+  }
   const data = opts.data ?? (await prepareTrainingData(config, { onProgress: (p) => emit({ type: 'prepare', ...p }) }));
 
   await mkdir(run, { recursive: true });
@@ -223,10 +226,10 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
 
   const modelConfig = { size: config.size, width: config.width, fc: config.fc, seed: config.seed };
   const model = last?.model ?? (recipe ? recipe.buildModel(modelConfig) : covidNet(modelConfig));
+  if (!last && config.initFrom !== undefined) await initFromRun(model, config.initFrom);
   const opt = tf.train.adam(config.lr);
   if (last) await last.restoreOptimizer(opt);
   let state: TrainState = last?.state ?? { epoch: 0, rngState: createRng(config.seed ^ 0x7a11).state(), bestEpoch: 0, bestValAccuracy: -1 };
-  if (!last && config.initFrom !== undefined) await initFromRun(model, config.initFrom);
   const history = (await readHistory(run)).filter((r) => r.epoch <= state.epoch);
   await writeHistory(run, history); // a run killed between history and checkpoint wrote one line too many
 
@@ -262,9 +265,6 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
           samples += idx.length;
           emit({ type: 'step', epoch, step: i + 1, steps: batches.length, samples, loss: lossSum / samples, tensors: tf.memory().numTensors });
         }
-      } else {
-        const pairs = recipe!.pairs(labels, config.pairs, rng);
-        }
       } else if (recipe!.batchLoss) {
         // every pair inside a balanced batch of images: B(B−1)/2 pairs for B encoder passes
         const batches = chunk(balancedEpoch(labels, rng), config.batch).filter((b) => b.length > 1);
@@ -279,6 +279,9 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
           lossSum += loss * n;
           samples += n;
           emit({ type: 'step', epoch, step: i + 1, steps: batches.length, samples, loss: lossSum / samples, tensors: tf.memory().numTensors });
+        }
+      } else {
+        const pairs = recipe!.pairs(labels, config.pairs, rng);
         const batches = chunk(pairs, config.batch);
         emit({ type: 'epoch-start', epoch, epochs: config.epochs, steps: batches.length, samples: pairs.length });
         for (const [i, ps] of batches.entries()) {
