@@ -1,13 +1,49 @@
+/** `covidnet report RUN [RUN...]`: HTML report per run (+ PNG figures), and a comparison page for several. */
 import type { Command } from 'commander';
-import { CovidNetError } from '../../errors.js';
+import { numberOption } from '../../config.js';
 
-// Placeholder: replaced by the module that implements `covidnet report`.
+interface ReportCliOptions {
+  out?: string;
+  gradcam?: number;
+  backend?: string;
+  threads?: number;
+  json?: boolean;
+}
+
 export function register(program: Command): void {
   program
     .command('report')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new CovidNetError('E_INTERNAL', '`covidnet report` is not implemented yet');
+    .description('self-contained HTML report per run (training curves, confusion matrices, per-class rates, Grad-CAM samples, config) and a comparison page for several runs')
+    .argument('<runs...>', 'run folders')
+    .option('--out <dir>', 'folder of the comparison page (several runs; default: <first run>/../comparison)')
+    .option('--gradcam <n>', 'Grad-CAM samples per class and outcome (0 = none)', numberOption('--gradcam', 'int'), 1)
+    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
+    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .option('--json', 'print the written paths as JSON')
+    .action(async (runs: string[], o: ReportCliOptions) => {
+      const { optionError } = await import('../../errors.js');
+      const { RESEARCH_NOTICE } = await import('../../types.js');
+      if (o.gradcam !== undefined && o.gradcam < 0) throw optionError('--gradcam', 'a number of samples, 0 or more', o.gradcam);
+      const { writeRunReport, writeComparisonReport } = await import('../../report/index.js');
+      const { dirname, join, resolve } = await import('node:path');
+      const reports = [];
+      for (const run of runs) reports.push(await writeRunReport(run, { gradcam: o.gradcam, backend: o.backend, threads: o.threads }));
+      let comparison: { html: string; figures: string[] } | undefined;
+      if (runs.length > 1) {
+        const out = o.out ?? join(dirname(resolve(runs[0]!)), 'comparison');
+        comparison = await writeComparisonReport(runs, { out });
+      }
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ reports, comparison, notice: RESEARCH_NOTICE }) + '\n');
+        return;
+      }
+      const lines: string[] = [];
+      for (const r of reports) {
+        lines.push(`report: ${r.html} (${r.figures.length} PNG figures)`);
+        for (const n of r.notes) lines.push(`  note: ${n}`);
+      }
+      if (comparison) lines.push(`comparison: ${comparison.html}`);
+      lines.push(RESEARCH_NOTICE);
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }

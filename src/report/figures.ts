@@ -1,0 +1,157 @@
+/**
+ * Report figures as Vega-Lite specifications rendered server-side: Vega → SVG → PNG (sharp).
+ * No hand-drawn charts; the specs are plain data a reader can reuse.
+ */
+import sharp from 'sharp';
+import type { EpochRecord } from '../run/files.js';
+
+type Spec = Record<string, unknown>;
+const CLASS_ORDER = ['normal', 'pneumonia', 'COVID-19'];
+
+const FONT = 'DejaVu Sans';
+const CONFIG = { font: FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 }, title: { fontSize: 14 } };
+
+/** Render a Vega-Lite spec to PNG (2× scale, white background). */
+export async function renderSpec(spec: Spec, scale = 2): Promise<Buffer> {
+  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
+  const clean = JSON.parse(JSON.stringify(spec)) as Spec; // drops undefined channels
+  const compiled = vl.compile({ ...clean, config: { ...CONFIG, ...((clean['config'] as Spec | undefined) ?? {}) } } as never).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    const svg = await view.toSVG(scale);
+    return await sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).png().toBuffer();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Training curves: one panel per metric the history has (loss; validation accuracy; …), best epoch marked. */
+export function trainingCurvesSpec(history: readonly EpochRecord[], title: string): Spec {
+  const rows: { epoch: number; metric: string; series: string; value: number }[] = [];
+  const add = (epoch: number, metric: string, series: string, v: unknown): void => {
+    if (typeof v === 'number' && Number.isFinite(v)) rows.push({ epoch, metric, series, value: v });
+  };
+  for (const h of history) {
+    const r = h as unknown as Record<string, unknown>;
+    add(h.epoch, 'loss', 'train', r['loss']);
+    add(h.epoch, 'loss', 'validation', r['val_loss']);
+    add(h.epoch, 'accuracy', 'train', r['accuracy'] ?? r['train_accuracy']);
+    add(h.epoch, 'accuracy', 'validation', r['val_accuracy']);
+  }
+  const bestEpoch = [...history].reverse().find((h) => h.best)?.epoch;
+  const metrics = [...new Set(rows.map((r) => r.metric))];
+  const layer: Spec[] = [
+    {
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+        color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['train', 'validation'], range: ['#1f77b4', '#d62728'] } },
+      },
+    },
+  ];
+  if (bestEpoch !== undefined) {
+    layer.push({
+      data: { values: [{ epoch: bestEpoch, label: `best epoch ${bestEpoch}` }] },
+      layer: [
+        { mark: { type: 'rule', strokeDash: [4, 3], color: '#2ca02c' }, encoding: { x: { field: 'epoch', type: 'quantitative' } } },
+        { mark: { type: 'text', align: 'left', dx: 3, dy: -4, color: '#2ca02c', fontSize: 10, baseline: 'top' }, encoding: { x: { field: 'epoch', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } } },
+      ],
+    });
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values: rows },
+    facet: { column: { field: 'metric', type: 'nominal', title: null, sort: metrics } },
+    spec: { width: 260, height: 180, layer },
+    resolve: { scale: { y: 'independent' } },
+  };
+}
+
+/** Confusion matrix as a coloured grid: counts and row rates in each cell (rows: true class). */
+export function confusionSpec(classes: readonly string[], confusion: readonly (readonly number[])[], title: string): Spec {
+  const values: { truth: string; predicted: string; count: number; rate: number; label: string }[] = [];
+  confusion.forEach((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    row.forEach((count, j) => {
+      const rate = total > 0 ? count / total : 0;
+      values.push({ truth: classes[i]!, predicted: classes[j]!, count, rate, label: `${count}\n${(rate * 100).toFixed(0)}%` });
+    });
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    width: 70 * classes.length,
+    height: 70 * classes.length,
+    encoding: {
+      x: { field: 'predicted', type: 'nominal', sort: classes, title: 'predicted', axis: { labelAngle: 0 } },
+      y: { field: 'truth', type: 'nominal', sort: classes, title: 'true class' },
+    },
+    layer: [
+      { mark: 'rect', encoding: { color: { field: 'rate', type: 'quantitative', title: 'row rate', scale: { scheme: 'blues', domain: [0, 1] } } } },
+      {
+        mark: { type: 'text', fontSize: 12, lineBreak: '\n' },
+        encoding: {
+          text: { field: 'label' },
+          color: { condition: { test: 'datum.rate > 0.5', value: 'white' }, value: 'black' },
+        },
+      },
+    ],
+  };
+}
+
+export interface MetricPoint {
+  group: string;
+  cls: string;
+  metric: string;
+  value: number;
+  lo: number;
+  hi: number;
+}
+
+/** Per-class rates with 95% intervals as points with error bars, one panel per metric. */
+export function metricsSpec(points: readonly MetricPoint[], title: string): Spec {
+  const groups = [...new Set(points.map((p) => p.group))];
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values: points },
+    facet: { column: { field: 'metric', type: 'nominal', title: null } },
+    spec: {
+      width: 150,
+      height: 120,
+      encoding: {
+        y: { field: 'cls', type: 'nominal', title: null, sort: CLASS_ORDER },
+        yOffset: groups.length > 1 ? { field: 'group' } : undefined,
+        color: { field: 'group', type: 'nominal', title: null, legend: groups.length > 1 ? {} : null },
+      },
+      layer: [
+        { mark: { type: 'rule' }, encoding: { x: { field: 'lo', type: 'quantitative', scale: { domain: [0, 1] }, title: null }, x2: { field: 'hi' } } },
+        { mark: { type: 'point', filled: true, size: 50 }, encoding: { x: { field: 'value', type: 'quantitative' } } },
+      ],
+    },
+  };
+}
+
+/** Grouped bars (e.g. accuracy per run). */
+export function barsSpec(values: readonly { group: string; metric: string; value: number }[], title: string): Spec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    facet: { column: { field: 'metric', type: 'nominal', title: null } },
+    spec: {
+      width: 140,
+      height: 160,
+      encoding: {
+        x: { field: 'group', type: 'nominal', title: null, axis: { labelAngle: -30 } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { domain: [0, 1] } },
+        color: { field: 'group', type: 'nominal', legend: null },
+      },
+      layer: [{ mark: 'bar' }, { mark: { type: 'text', dy: -6, fontSize: 10 }, encoding: { text: { field: 'value', type: 'quantitative', format: '.2f' } } }],
+    },
+    resolve: { scale: { y: 'shared' } },
+  };
+}

@@ -1,0 +1,2 @@
+export { writeRunReport, writeComparisonReport, readEvals, metricTable, dataUri, figureImg, page, type RunReport, type RunReportOptions, type ComparisonOptions, type EvalFile } from './report.js';
+export { renderSpec, trainingCurvesSpec, confusionSpec, metricsSpec, barsSpec } from './figures.js';
