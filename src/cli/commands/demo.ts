@@ -17,6 +17,8 @@ import { numberOption } from '../../config.js';
 export const DEMO_PLANS = {
   fast: { size: 112, width: 32, fc: 256, perClass: 100, singleEpochs: 10, siameseEpochs: 6, pairs: 200, batch: 8, lr: 1e-3 },
   slow: { size: 32, width: 8, fc: 32, perClass: 40, singleEpochs: 4, siameseEpochs: 3, pairs: 60, batch: 8, lr: 1e-3 },
+  /** `--quick`: a smoke test of the whole pipeline in seconds (numbers meaningless). */
+  quick: { size: 32, width: 4, fc: 8, perClass: 9, singleEpochs: 1, siameseEpochs: 1, pairs: 16, batch: 8, lr: 1e-3 },
 } as const;
 
 interface DemoOptions {
@@ -25,6 +27,7 @@ interface DemoOptions {
   threads?: number;
   seed?: number;
   shortcuts?: boolean;
+  quick?: boolean;
   json?: boolean;
 }
 
@@ -37,6 +40,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
     .option('--seed <n>', 'seed (default 1)', numberOption('--seed', 'int'))
     .option('--no-shortcuts', 'phantoms without the class-correlated border marks (the study\'s artifacts)')
+    .option('--quick', 'a tiny smoke run of the whole pipeline (seconds; the numbers mean nothing)')
     .option('--json', 'machine-readable output: one JSON object per epoch and a final summary')
     .action(async (o: DemoOptions) => {
       const { join } = await import('node:path');
@@ -54,8 +58,8 @@ export function register(program: Command): void {
       const seed = o.seed ?? 1;
       const backend = await initBackend({ backend: o.backend, purpose: 'train', threads: o.threads });
       log(`backend: ${backend.reason}`);
-      const plan = backend.fast ? DEMO_PLANS.fast : DEMO_PLANS.slow;
-      if (!backend.fast) {
+      const plan = o.quick ? DEMO_PLANS.quick : backend.fast ? DEMO_PLANS.fast : DEMO_PLANS.slow;
+      if (!backend.fast && !o.quick) {
         log(
           `note: no fast native backend, so the demo runs a reduced configuration (size ${plan.size}, width ${plan.width}, fc ${plan.fc}, ` +
             `${plan.singleEpochs}/${plan.siameseEpochs} epochs) instead of the CPU config (112/32/256). Build the native backend ` +

@@ -78,3 +78,11 @@ test('train --json → evaluate → predict through the CLI', async () => {
   assert.equal(obj.ok, true);
   assert.deepEqual(Object.keys(obj.scores), ['normal', 'pneumonia', 'COVID-19']);
 });
+
+test('demo --quick runs the whole pipeline and prints the comparison', () => {
+  const r = cli('demo', '--quick', '--out', join(dir, 'demo'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /single \(argmax\)\s+siamese \(templates\)/);
+  assert.match(r.stdout, /balanced accuracy/);
+  assert.match(r.stdout, /not a medical device/);
+});
