@@ -1,13 +1,98 @@
+/**
+ * `covidnet experiment crop`: the study's cropping experiment in one command (a thin layer over
+ * `cropExperiment` in src/explain).
+ */
 import type { Command } from 'commander';
-import { CovidNetError } from '../../errors.js';
+import { numberOption } from '../../config.js';
 
-// Placeholder: replaced by the module that implements `covidnet experiment`.
+interface CropCliOptions {
+  data?: string;
+  out?: string;
+  crop?: number;
+  size?: number;
+  width?: number;
+  fc?: number;
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  seed?: number;
+  valFraction?: number;
+  testFraction?: number;
+  limit?: number;
+  backend?: string;
+  threads?: number;
+  cacheDir?: string;
+  json?: boolean;
+}
+
 export function register(program: Command): void {
-  program
-    .command('experiment')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new CovidNetError('E_INTERNAL', '`covidnet experiment` is not implemented yet');
+  const exp = program.command('experiment').description('experiments of the study (crop: retrain on border-cropped images and compare)');
+  exp
+    .command('crop')
+    .description('train the single net on original and on border-cropped images (same seed and recipe), evaluate both on the same test split, Grad-CAM both, write a comparison page')
+    .option('--data <src>', 'data source')
+    .option('--out <dir>', 'experiment folder (runs original/ and cropped/ go inside)')
+    .option('--crop <f>', 'fraction cut from each side', numberOption('--crop', 'float'), 0.1)
+    .option('--size <n>', 'input side in pixels', numberOption('--size', 'int'))
+    .option('--width <n>', 'first-stage PEPX width', numberOption('--width', 'int'))
+    .option('--fc <n>', 'units of the first dense layer', numberOption('--fc', 'int'))
+    .option('--epochs <n>', 'epochs per run', numberOption('--epochs', 'int'))
+    .option('--batch <n>', 'images per step', numberOption('--batch', 'int'))
+    .option('--lr <l>', 'Adam learning rate', numberOption('--lr', 'float'))
+    .option('--seed <n>', 'seed (the same for both runs)', numberOption('--seed', 'int'))
+    .option('--val-fraction <f>', 'validation fraction when the source has no split column', numberOption('--val-fraction', 'float'))
+    .option('--test-fraction <f>', 'test fraction when the source has no split column', numberOption('--test-fraction', 'float'))
+    .option('--limit <n>', 'Grad-CAM on at most this many test images per run', numberOption('--limit', 'int'), 60)
+    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
+    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .option('--cache-dir <dir>', 'cache of preprocessed images')
+    .option('--json', 'print the result as one JSON object (no progress)')
+    .action(async (o: CropCliOptions) => {
+      const { optionError } = await import('../../errors.js');
+      const { RESEARCH_NOTICE } = await import('../../types.js');
+      if (!o.data) throw optionError('--data', 'a data source path', o.data);
+      if (!o.out) throw optionError('--out', 'an experiment folder', o.out);
+      if (o.limit !== undefined && o.limit < 1) throw optionError('--limit', 'a positive integer', o.limit);
+      const { cropExperiment } = await import('../../explain/experiment.js');
+      const trainOpts = Object.fromEntries(
+        Object.entries({
+          size: o.size, width: o.width, fc: o.fc, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed,
+          valFraction: o.valFraction, testFraction: o.testFraction, backend: o.backend, threads: o.threads, cacheDir: o.cacheDir,
+        }).filter(([, v]) => v !== undefined),
+      );
+      const quiet = o.json === true;
+      const say = (s: string) => {
+        if (!quiet) process.stderr.write(s + '\n');
+      };
+      const r = await cropExperiment({
+        data: o.data,
+        out: o.out,
+        crop: o.crop,
+        train: trainOpts,
+        limit: o.limit,
+        onEvent: (e) => {
+          if (e.type === 'phase') say(`[${e.arm}] ${e.phase}…`);
+          else if (e.event.type === 'epoch') {
+            const h = e.event.record;
+            say(`[${e.arm}] epoch ${h.epoch}: loss ${h.loss.toFixed(4)}, val ${h.val_metric} ${h.val_accuracy.toFixed(3)}${h.best ? ' (best)' : ''}, ${h.seconds.toFixed(1)} s`);
+          }
+        },
+      });
+      if (quiet) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return;
+      }
+      const f = (v: number | null) => (v === null ? '–' : v.toFixed(3));
+      const lines = [`cropping experiment (crop ${r.crop} per side), same test split: ${r.same_test_split ? 'yes' : 'no'}`];
+      lines.push('run        n_test  accuracy  balanced  sens normal  sens pneumonia  sens COVID-19  border mass (orig)  border mass (input)');
+      for (const [name, a] of [['original', r.original], ['cropped', r.cropped]] as const) {
+        lines.push(
+          `${name.padEnd(10)} ${String(a.n_test).padStart(6)}  ${f(a.accuracy).padStart(8)}  ${f(a.balanced_accuracy).padStart(8)}  ${f(a.sensitivity.normal).padStart(11)}  ${f(a.sensitivity.pneumonia).padStart(14)}  ${f(a.sensitivity['COVID-19']).padStart(13)}  ${f(a.border_mass.overall.mean).padStart(18)}  ${f(a.border_mass.input_view.overall.mean).padStart(19)}`,
+        );
+      }
+      lines.push(`comparison: ${r.comparison}`);
+      for (const ex of r.examples.slice(0, 4)) lines.push(`  overlays: ${ex.original}  |  ${ex.cropped}`);
+      lines.push(RESEARCH_NOTICE);
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }
