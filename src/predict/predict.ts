@@ -44,7 +44,9 @@ export async function predictFiles(run: string, files: readonly string[], opts: 
       good.push({ i, pixels: img.pixels });
     } catch (e) {
       const code = isCovidNetError(e) ? e.code : 'E_DECODE';
-      const msg = e instanceof Error ? e.message : String(e);
+      let msg = e instanceof Error ? e.message : String(e);
+      // the entry already names the file
+      if (isCovidNetError(e) && e.file !== undefined && msg.startsWith(`${e.file}: `)) msg = msg.slice(e.file.length + 2);
       results[i] = { file, ok: false, code, error: msg };
     }
   }
