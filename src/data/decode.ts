@@ -1,7 +1,8 @@
 /**
  * Image files (PNG, JPEG, DICOM; format from the content, never the name) to one gray image.
  *
- * - PNG/JPEG through sharp (libvips): EXIF orientation applied; header read first and images over
+ * - PNG/JPEG through sharp (libvips), except simple 8-bit PNGs (./png-fast.ts, same pixels): EXIF
+ *   orientation applied; header read first and images over
  *   MAX_PIXELS refused before any decoding; 16-bit PNG read at 16 bits.
  * - Colour to gray: 0.299 R + 0.587 G + 0.114 B (the OpenCV/PIL weights), computed here from the raw
  *   RGB, not with libvips' own greyscale conversion (other weights). Alpha is dropped, not
@@ -16,6 +17,7 @@ import { CovidNetError, isCovidNetError, type ErrorCode } from '../errors.js';
 import type { GrayImage } from './types.js';
 import { decodeDicom, dicomSize } from './dicom.js';
 import { MAX_PIXELS } from './limits.js';
+import { decodePngFast } from './png-fast.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'dicom';
 
@@ -116,6 +118,10 @@ function rgbToGray16(src: Uint16Array, n: number, ch: number): Float32Array {
 }
 
 async function decodeRaster(buf: Buffer, format: 'png' | 'jpeg', file: string | undefined): Promise<DecodedGray> {
+  if (format === 'png') {
+    const fast = decodePngFast(buf);
+    if (fast) return { width: fast.width, height: fast.height, format, u8: fast.data };
+  }
   configureSharp();
   try {
     const img = sharp(buf, SHARP_OPTS);

@@ -2,7 +2,7 @@
  * Helpers for the data tests: generated inputs, never real images. Not exported from the
  * package index.
  */
-import { deflateRawSync } from 'node:zlib';
+import { deflateRawSync, deflateSync } from 'node:zlib';
 
 /** The generated test pattern of scripts/make-fixtures-inter-area.py (same integer hash). */
 export function testPattern(w: number, h: number, seed: number): Uint8Array {
@@ -141,31 +141,75 @@ export function makeDicom(spec: DicomSpec): Buffer {
 }
 
 /** A PNG header claiming width×height (with one empty IDAT): a decompression bomb stand-in. */
+function crc32(b: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const x of b) c = CRC_TABLE[(c ^ x) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+/** One PNG chunk: length, type, data, CRC. */
+export function pngChunk(type: string, data: Uint8Array): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length, 0);
+  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const c = Buffer.alloc(4);
+  c.writeUInt32BE(crc32(td), 0);
+  return Buffer.concat([len, td, c]);
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
 export function pngHeaderOnly(width: number, height: number): Buffer {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (b: Buffer): number => {
-    let c = 0xffffffff;
-    for (const x of b) c = crcTable[(c ^ x) & 0xff]! ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length, 0);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const c = Buffer.alloc(4);
-    c.writeUInt32BE(crc(td), 0);
-    return Buffer.concat([len, td, c]);
-  };
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 0; // gray
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+/**
+ * An 8-bit PNG with the given row filter per row (0 none, 1 sub, 2 up, 3 average, 4 Paeth), so
+ * that every filter is exercised (encoders pick them adaptively). `extra` chunks go before IDAT.
+ */
+export function encodePngFiltered(
+  pixels: Uint8Array, width: number, height: number, channels: 1 | 2 | 3 | 4,
+  filterOf: (y: number) => number, extra: Buffer[] = [], idatParts = 1,
+): Buffer {
+  const stride = width * channels;
+  const rows = Buffer.alloc(height * (stride + 1));
+  for (let y = 0; y < height; y++) {
+    const f = filterOf(y);
+    rows[y * (stride + 1)] = f;
+    for (let i = 0; i < stride; i++) {
+      const x = pixels[y * stride + i]!;
+      const a = i >= channels ? pixels[y * stride + i - channels]! : 0;
+      const b = y > 0 ? pixels[(y - 1) * stride + i]! : 0;
+      const c = y > 0 && i >= channels ? pixels[(y - 1) * stride + i - channels]! : 0;
+      const p = a + b - c;
+      const pa = Math.abs(p - a);
+      const pb = Math.abs(p - b);
+      const pc = Math.abs(p - c);
+      const pred = f === 0 ? 0 : f === 1 ? a : f === 2 ? b : f === 3 ? (a + b) >> 1 : pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      rows[y * (stride + 1) + 1 + i] = (x - pred) & 255;
+    }
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = { 1: 0, 2: 4, 3: 2, 4: 6 }[channels];
+  const z = deflateSync(rows);
+  const parts: Buffer[] = [];
+  const step = Math.ceil(z.length / idatParts);
+  for (let o = 0; o < z.length; o += step) parts.push(pngChunk('IDAT', z.subarray(o, o + step)));
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), ...extra, ...parts, pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 /** Path of the shared cxr-mini folder (../shared/data/cxr-mini from the repository root), if present. */
