@@ -107,8 +107,10 @@ export class GradCam {
       const targets = predicted.map((p, i) => classIndex(targetFor(opts.target, i) ?? CLASSES[p]!));
       const contrast = opts.contrast === undefined ? -1 : CLASSES.indexOf(opts.contrast);
       if (contrast >= 0 && this.kind !== 'siamese') throw new CovidNetError('E_OPTION', 'contrast is for the siamese net only');
-      const mask = tf.cast(tf.oneHot(tf.tensor1d(targets, 'int32'), CLASSES.length), 'float32');
-      const cmask = contrast >= 0 ? tf.cast(tf.oneHot(tf.fill([n], contrast, 'int32') as tf.Tensor1D, CLASSES.length), 'float32') : undefined;
+      // masks built as float32 in JS: no int32 tensors enter the float maths (backends differ in
+      // how they treat mixed dtypes)
+      const mask = oneHotF32(targets);
+      const cmask = contrast >= 0 ? oneHotF32(new Array<number>(n).fill(contrast)) : undefined;
       // Samples are independent (no batch statistics), so the gradient of the summed scores gives
       // each sample's own gradient.
       const grads = tf.grad((a: tf.Tensor) => {
@@ -191,6 +193,12 @@ export function layerChain(from: tf.layers.Layer, to: string): tf.layers.Layer[]
     if (chain.length > 64) throw new CovidNetError('E_RUN', `no chain of layers from \`${from.name}\` to \`${to}\``);
   }
   return chain;
+}
+
+function oneHotF32(idx: readonly number[]): tf.Tensor2D {
+  const a = new Float32Array(idx.length * CLASSES.length);
+  idx.forEach((k, i) => (a[i * CLASSES.length + k] = 1));
+  return tf.tensor2d(a, [idx.length, CLASSES.length]);
 }
 
 function argmax(a: readonly number[]): number {
