@@ -47,7 +47,7 @@ export async function lineChartPng(rows: readonly Row[], opts: { title: string; 
     facet: { column: { field: 'recipe', type: 'nominal', title: null } },
     spec: { width: opts.width ?? 260, height: 170, layer: layers },
     resolve: { scale: { y: 'independent' } },
-    config: { font: 'DejaVu Sans', background: 'white' },
+    config: { font: 'DejaVu Sans', background: 'white', legend: { labelLimit: 320 } },
   };
   const compiled = vl.compile(spec as Parameters<typeof vl.compile>[0]).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
