@@ -102,6 +102,7 @@ export async function renderOverlay(
       { input: Buffer.from(bar.buffer), raw: { width: 14, height: barH, channels: 3 }, left: d.width + 12, top: 10 },
       { input: Buffer.from(svg), left: 0, top: 0 },
     ])
+    .removeAlpha()
     .png()
     .toBuffer();
 }
@@ -185,5 +186,5 @@ export async function contactSheet(tiles: readonly SheetTile[], title: string, o
   }
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="${FONT}" fill="#111">${texts.join('')}</svg>`;
   comps.push({ input: Buffer.from(svg), left: 0, top: 0 });
-  return sharp({ create: { width: W, height: H, channels: 3, background: { r: 255, g: 255, b: 255 } } }).composite(comps).png().toBuffer();
+  return sharp({ create: { width: W, height: H, channels: 3, background: { r: 255, g: 255, b: 255 } } }).composite(comps).removeAlpha().png().toBuffer();
 }

@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import * as tf from '../tf.js';
+import { makeTinyRun } from '../report/testing.js';
+import { explainRun, jsonLine } from './explain.js';
+
+test('explainRun: files and --data, overlay + 16-bit heat map + JSON per image, --json line format, bad file reported', async (t) => {
+  await tf.setBackend('cpu');
+  const dir = await mkdtemp(join(tmpdir(), 'covidnet-explain-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { run, data, images } = await makeTinyRun(dir);
+  const bad = join(dir, 'broken.png');
+  await writeFile(bad, 'not an image');
+  const before = tf.memory().numTensors;
+  const lines: Record<string, unknown>[] = [];
+  const r = await explainRun({ run, files: [images[0]!, bad, images[3]!], out: join(dir, 'out1'), target: 'pneumonia', onRecord: (rec) => lines.push(jsonLine(rec)) });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(r.records.length, 3);
+  assert.equal(r.records[1]!.ok, false);
+  assert.deepEqual(Object.keys(lines[0]!), ['file', 'predicted', 'target', 'score', 'peak', 'border_mass']);
+  assert.deepEqual(Object.keys(lines[1]!), ['file', 'error', 'code']);
+  const rec = r.records[0]!;
+  assert.ok(rec.ok);
+  if (!rec.ok) return;
+  assert.equal(rec.target, 'pneumonia');
+  // the first image is 90×80: peak inside it, heat map PNG in its geometry, 16 bits
+  assert.ok(rec.peak.x >= 0 && rec.peak.x < 90 && rec.peak.y >= 0 && rec.peak.y < 80);
+  const heat = await sharp(rec.heatmap).metadata();
+  assert.deepEqual([heat.width, heat.height, heat.depth, heat.channels], [90, 80, 'ushort', 1]);
+  const ov = await sharp(rec.overlay).metadata();
+  assert.ok((ov.width ?? 0) > 384 && ov.channels === 3);
+  const hj = JSON.parse(await readFile(rec.heatmap_json, 'utf8')) as { geometry: { box: { left: number; width: number } }; cam: number[] };
+  assert.deepEqual(hj.geometry.box, { left: 9, top: 8, width: 72, height: 64 });
+  assert.equal(hj.cam.length, 4); // 64² input → 2×2 grid
+
+  const d = await explainRun({ run, data: join(data, 'labels.csv'), split: 'test', limit: 4, out: join(dir, 'out2') });
+  assert.equal(d.records.length, 4);
+  assert.ok(d.sheet && d.summary && d.summaryFile);
+  assert.equal(d.summary.overall.n + d.records.filter((x) => x.ok && x.border_mass === null).length, 4);
+  assert.equal(d.summary.by_outcome.correct.n + d.summary.by_outcome.incorrect.n, d.summary.overall.n);
+  const sheet = await sharp(d.sheet).metadata();
+  assert.ok((sheet.width ?? 0) > 400);
+});
