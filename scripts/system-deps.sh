@@ -10,6 +10,8 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ "${COVIDNET_BROWSER_TESTS:-1}" = 1 ]; then command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
+# text in report figures and heat-map captions (SVG rendered by sharp through fontconfig)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "covidnet: installing Debian packages: ${need[*]}"
