@@ -18,6 +18,9 @@ using dt = memory::data_type;
 using tag = memory::format_tag;
 using dims = memory::dims;
 
+// Data-pipeline kernels (image_ops.cc, used by src/data), registered at the end of Init.
+void RegisterImageOps(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 engine &eng() {
@@ -756,6 +759,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New<Guard<GetThreads>>(env));
   exports.Set("version", Napi::Function::New<Guard<Version>>(env));
   exports.Set("clearCache", Napi::Function::New<Guard<ClearCache>>(env));
+  RegisterImageOps(env, exports);
   return exports;
 }
 

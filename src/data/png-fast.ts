@@ -11,6 +11,7 @@
  */
 import zlib from 'node:zlib';
 import { MAX_PIXELS } from './limits.js';
+import { imageOps } from './native-ops.js';
 
 // Node ≥ 20.15 has zlib.crc32; without it the fast path is off (sharp checks CRCs itself)
 const crc32 = (zlib as unknown as { crc32?: (data: Uint8Array) => number }).crc32;
@@ -70,7 +71,9 @@ export function decodePngFast(buf: Uint8Array): { width: number; height: number;
   const stride = w * ch;
   let raw: Buffer;
   try {
-    raw = zlib.inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat));
+    // one output chunk of the expected size: the default 16 KiB chunks cost a third more
+    const size = h * (stride + 1);
+    raw = zlib.inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat), { chunkSize: Math.max(64, size + 1), maxOutputLength: size + 1 });
   } catch {
     return undefined;
   }
@@ -128,6 +131,8 @@ function unfilterToGray(buf: Buffer, w: number, h: number, ch: number): { width:
   // a plain Uint8Array view keeps the loops monomorphic (Buffer is a subclass)
   const raw = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
   const out = new Uint8Array(w * h);
+  const native = imageOps();
+  if (native) return native.pngUnfilterGray(raw, w, h, ch, out) ? { width: w, height: h, data: out } : undefined;
   for (let y = 0; y < h; y++) {
     const f = raw[y * (stride + 1)]!;
     const r = y * (stride + 1) + 1;

@@ -13,6 +13,7 @@
  *   its own "area mode" coefficients, in 11-bit fixed point.
  */
 import { optionError } from '../errors.js';
+import { imageOps } from './native-ops.js';
 
 export interface CropBox {
   left: number;
@@ -163,6 +164,12 @@ function areaGeneral(
     x0[dx] = first;
     for (let t = 0; t < n; t++) xa[dx * K + (xt.idx[s0 + t]! - first)] = xt.alpha[s0 + t]!;
   }
+  const out = new Uint8Array(outW * outH);
+  const native = imageOps();
+  if (native) {
+    native.resizeAreaU8(src, w, h, outW, outH, x0, xa, K, yt.start, yt.idx, yt.alpha, out);
+    return out;
+  }
   // Horizontal pass over every source row once (float sums, as OpenCV), then the vertical pass.
   const hs = new Float32Array(h * outW);
   for (let y = 0; y < h; y++) {
@@ -176,7 +183,6 @@ function areaGeneral(
       hs[o + dx] = sum;
     }
   }
-  const out = new Uint8Array(outW * outH);
   const acc = new Float32Array(outW);
   for (let dy = 0; dy < outH; dy++) {
     acc.fill(0);
