@@ -252,6 +252,7 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
       const t0 = performance.now();
       let lossSum = 0;
       let samples = 0;
+      let imageBatchSteps: number | undefined; // batch recipes: samples counts pairs, not steps × batch
       if (config.model === 'single') {
         const order = balancedEpoch(labels, rng);
         const batches = chunk(order, config.batch);
@@ -270,6 +271,7 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
         const batches = chunk(balancedEpoch(labels, rng), config.batch).filter((b) => b.length > 1);
         const nPairs = batches.reduce((n, b) => n + (b.length * (b.length - 1)) / 2, 0);
         emit({ type: 'epoch-start', epoch, epochs: config.epochs, steps: batches.length, samples: nPairs });
+        imageBatchSteps = batches.length;
         for (const [i, idx] of batches.entries()) {
           const x = batchTensor(data.train, idx, data.stats);
           const cls = idx.map((j) => classIndex(labels[j]!));
@@ -310,7 +312,7 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
         val_accuracy: valAcc,
         val_metric: config.model === 'single' ? 'accuracy' : 'one_shot_accuracy',
         best,
-        steps: Math.ceil(samples / config.batch),
+        steps: imageBatchSteps ?? Math.ceil(samples / config.batch),
         samples,
         seconds: Math.round(seconds * 100) / 100,
         samples_per_second: Math.round((samples / trainSeconds) * 100) / 100,
