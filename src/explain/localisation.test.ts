@@ -23,7 +23,7 @@ const ORIG = 160;
 const CROP = 16;
 const SIZE = 128;
 const MARK = 12;
-const MAX_EPOCHS = Number(process.env['COVIDNET_TEST_EPOCHS'] ?? 15);
+const MAX_EPOCHS = Number(process.env['COVIDNET_TEST_EPOCHS'] ?? 20);
 
 interface Sample {
   orig: Float32Array;
