@@ -1,2 +1,3 @@
 export { writeRunReport, writeComparisonReport, readEvals, metricTable, dataUri, figureImg, page, type RunReport, type RunReportOptions, type ComparisonOptions, type EvalFile } from './report.js';
 export { renderSpec, trainingCurvesSpec, confusionSpec, metricsSpec, barsSpec } from './figures.js';
+export { refreshRunReport, refreshReports, refreshLine, type RefreshResult } from './refresh.js';

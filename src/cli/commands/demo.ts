@@ -117,10 +117,11 @@ export function register(program: Command): void {
         process.stdout.write(`next: npx covidnet predict --run ${runs.single} ${dataDir}/<image>; npx covidnet evaluate --run ${runs.siamese} --data ${dataDir}\n`);
         process.stdout.write(`Phantoms are synthetic: these numbers show the pipeline works, not how well it reads real X-rays.\n${RESEARCH_NOTICE}\n`);
       }
-      // ---------------------------------------------------------------------------------------
-      // DEMO END HOOK (reports): the report engineer adds the report of both runs here, e.g.
-      //   await writeReport({ runs: [runs.single, runs.siamese], out: join(o.out, 'report') });
-      // ---------------------------------------------------------------------------------------
+      // reports of both runs and their comparison page; never fails the demo
+      const { refreshReports, refreshLine } = await import('../../report/refresh.js');
+      const report = await refreshReports([runs.single, runs.siamese], join(o.out, 'report'), { backend: o.backend, threads: o.threads });
+      if (o.json) process.stdout.write(JSON.stringify({ event: 'report', ...report }) + '\n');
+      else process.stdout.write(refreshLine(report) + '\n');
     });
 }
 

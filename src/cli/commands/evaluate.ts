@@ -47,5 +47,9 @@ export function register(program: Command): void {
       });
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(formatEval(r) + '\n');
+      // refresh the run's report (never fails the command)
+      const { refreshRunReport, refreshLine } = await import('../../report/refresh.js');
+      const report = await refreshRunReport(o.run, { backend: o.backend, threads: o.threads });
+      if (!o.json) process.stdout.write(refreshLine(report) + '\n');
     });
 }

@@ -188,5 +188,9 @@ export function register(program: Command): void {
           `run folder: ${result.run} (model/ = best checkpoint, last/ = resume state, history.jsonl)\n${RESEARCH_NOTICE}\n`,
       );
     }
+    // refresh the run's report (never fails the command)
+    const { refreshRunReport, refreshLine } = await import('../../report/refresh.js');
+    const report = await refreshRunReport(result.run, { backend: config.backend, threads: config.threads });
+    if (!o.json) process.stdout.write(refreshLine(report) + '\n');
   });
 }
