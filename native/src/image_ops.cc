@@ -23,6 +23,19 @@ T* Data(const Napi::Value& v, size_t need, const char* name) {
 
 int Int(const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(); }
 
+// One source row's horizontal taps with the tap count fixed at compile time (unrolled); the sum is
+// accumulated in the same order as the JS loop.
+template <int K>
+void HorizontalRow(const double* row, const int32_t* x0, const float* xa, int outW, float* o) {
+  for (int dx = 0; dx < outW; dx++) {
+    const double* p = row + x0[dx];
+    const float* a = xa + size_t(dx) * K;
+    double sum = 0;
+    for (int t = 0; t < K; t++) sum += p[t] * double(a[t]);
+    o[dx] = float(sum);
+  }
+}
+
 // areaGeneral of src/data/resize.ts: horizontal taps (K consecutive pixels from x0[dx], weights
 // xa[dx*K + t]) over every source row, then the vertical taps (yStart/yIdx/yAlpha), rounding half
 // to even and clamping to [0, 255].
@@ -47,15 +60,25 @@ Napi::Value ResizeAreaU8(const Napi::CallbackInfo& info) {
     if (yi[k] < 0 || yi[k] >= h) throw Napi::RangeError::New(env, "resizeAreaU8: yIdx out of range");
   }
   std::vector<float> hs(size_t(h) * outW);
+  std::vector<double> rowd(w);
   for (int y = 0; y < h; y++) {
     const uint8_t* row = src + size_t(y) * w;
+    // each source pixel converted once (not once per tap)
+    for (int x = 0; x < w; x++) rowd[x] = row[x];
     float* o = hs.data() + size_t(y) * outW;
-    for (int dx = 0; dx < outW; dx++) {
-      const uint8_t* p = row + x0[dx];
-      const float* a = xa + size_t(dx) * K;
-      double sum = 0;
-      for (int t = 0; t < K; t++) sum += double(p[t]) * double(a[t]);
-      o[dx] = float(sum);
+    switch (K) {
+      case 2: HorizontalRow<2>(rowd.data(), x0, xa, outW, o); break;
+      case 3: HorizontalRow<3>(rowd.data(), x0, xa, outW, o); break;
+      case 4: HorizontalRow<4>(rowd.data(), x0, xa, outW, o); break;
+      case 5: HorizontalRow<5>(rowd.data(), x0, xa, outW, o); break;
+      default:
+        for (int dx = 0; dx < outW; dx++) {
+          const double* p = rowd.data() + x0[dx];
+          const float* a = xa + size_t(dx) * K;
+          double sum = 0;
+          for (int t = 0; t < K; t++) sum += p[t] * double(a[t]);
+          o[dx] = float(sum);
+        }
     }
   }
   std::vector<float> acc(outW);
