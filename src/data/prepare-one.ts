@@ -5,7 +5,7 @@
 import { isCovidNetError } from '../errors.js';
 import { stat } from 'node:fs/promises';
 import { cacheFile, contentHash, readCached, readStatHash, statKeyFile, writeCached, writeStatHash } from './cache.js';
-import { decodeGray8, readInput } from './decode.js';
+import { decodeGray8, readInput, readInputSync } from './decode.js';
 import { preprocessGray8 } from './preprocess.js';
 
 export interface PrepareJob {
@@ -21,7 +21,8 @@ export type PrepareResult =
   | { id: number; ok: true; pixels: Uint8Array; width: number; height: number; cached: boolean }
   | { id: number; ok: false; code: string; reason: string };
 
-export async function prepareOne(job: PrepareJob): Promise<PrepareResult> {
+/** `syncRead`: read files with blocking calls (worker threads, where nothing else waits). */
+export async function prepareOne(job: PrepareJob, opts: { syncRead?: boolean } = {}): Promise<PrepareResult> {
   const params = { size: job.size, crop: job.crop };
   try {
     let statKey: string | undefined;
@@ -35,7 +36,7 @@ export async function prepareOne(job: PrepareJob): Promise<PrepareResult> {
         if (hit) return { id: job.id, ok: true, pixels: hit.pixels, width: hit.width, height: hit.height, cached: true };
       }
     }
-    const { buf } = await readInput(job.file);
+    const { buf } = opts.syncRead ? readInputSync(job.file) : await readInput(job.file);
     let key: string | undefined;
     if (job.cacheDir !== null) {
       const hash = contentHash(buf);

@@ -7,7 +7,7 @@ import { prepareOne, type PrepareJob } from './prepare-one.js';
 sharp.concurrency(1);
 
 parentPort?.on('message', (job: PrepareJob) => {
-  void prepareOne(job).then((r) => {
+  void prepareOne(job, { syncRead: true }).then((r) => {
     if (r.ok) {
       // copy into an own buffer (cache reads are views into a larger pooled one) and transfer it
       const px = r.pixels.byteOffset === 0 && r.pixels.byteLength === r.pixels.buffer.byteLength ? r.pixels : r.pixels.slice();

@@ -38,6 +38,40 @@ function workerUrl(): URL {
   return new URL('./prepare-worker.js', import.meta.url);
 }
 
+/**
+ * Idle workers kept for the next call: starting one (a V8 isolate, sharp and libvips, the addon)
+ * costs about 130 ms of CPU, as much as decoding 40 images. Idle ones are unref'd, so they never
+ * keep the process alive; at most one per core is kept.
+ */
+const idle: Worker[] = [];
+
+function onIdleExit(this: Worker): void {
+  const i = idle.indexOf(this);
+  if (i >= 0) idle.splice(i, 1);
+}
+
+function takeWorker(): Worker {
+  const w = idle.pop();
+  if (w) {
+    w.off('exit', onIdleExit);
+    w.off('error', onIdleExit);
+    w.ref();
+    return w;
+  }
+  return new Worker(workerUrl());
+}
+
+function releaseWorker(w: Worker): void {
+  if (idle.length >= os.availableParallelism()) {
+    void w.terminate();
+    return;
+  }
+  w.unref();
+  w.on('exit', onIdleExit);
+  w.on('error', onIdleExit);
+  idle.push(w);
+}
+
 async function runPool(jobs: PrepareJob[], threads: number, onResult: (r: PrepareResult) => void): Promise<void> {
   if (jobs.length === 0) return;
   if (threads === 0) {
@@ -49,17 +83,21 @@ async function runPool(jobs: PrepareJob[], threads: number, onResult: (r: Prepar
   await new Promise<void>((resolve, reject) => {
     let live = n;
     const start = (): void => {
-      const w = new Worker(workerUrl());
+      const w = takeWorker();
       // two jobs in flight per worker keeps it busy while the main thread copies results
       const inFlight = new Map<number, PrepareJob>();
       let closed = false;
       const close = (failure?: string): void => {
         if (closed) return;
         closed = true;
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
         // a crashed worker fails its jobs (not the run) and is replaced
         for (const j of inFlight.values()) onResult({ id: j.id, ok: false, code: 'E_INTERNAL', reason: failure ?? 'worker stopped' });
         inFlight.clear();
-        void w.terminate();
+        if (failure === undefined) releaseWorker(w);
+        else void w.terminate();
         if (failure !== undefined && next < jobs.length) start();
         else if (--live === 0) resolve();
       };
@@ -71,13 +109,16 @@ async function runPool(jobs: PrepareJob[], threads: number, onResult: (r: Prepar
         }
         if (inFlight.size === 0) close();
       };
-      w.on('message', (r: PrepareResult) => {
+      const onMessage = (r: PrepareResult): void => {
         inFlight.delete(r.id);
         onResult(r);
         feed();
-      });
-      w.on('error', (e) => close(`worker failed: ${e.message}`));
-      w.on('exit', (code) => close(`worker exited (code ${code})`));
+      };
+      const onError = (e: Error): void => close(`worker failed: ${e.message}`);
+      const onExit = (code: number): void => close(`worker exited (code ${code})`);
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', onExit);
       feed();
     };
     try {
