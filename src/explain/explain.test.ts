@@ -28,7 +28,9 @@ test('explainRun: files and --data, overlay + 16-bit heat map + JSON per image, 
   if (!rec.ok) return;
   assert.equal(rec.target, 'pneumonia');
   // the first image is 90×80: peak inside it, heat map PNG in its geometry, 16 bits
-  assert.ok(rec.peak.x >= 0 && rec.peak.x < 90 && rec.peak.y >= 0 && rec.peak.y < 80);
+  // an untrained net may give an all-zero map (peak null); otherwise the peak lies inside the image
+  if (rec.peak) assert.ok(rec.peak.x >= 0 && rec.peak.x < 90 && rec.peak.y >= 0 && rec.peak.y < 80);
+  else assert.equal(rec.border_mass, null);
   const heat = await sharp(rec.heatmap).metadata();
   assert.deepEqual([heat.width, heat.height, heat.depth, heat.channels], [90, 80, 'ushort', 1]);
   const ov = await sharp(rec.overlay).metadata();

@@ -38,8 +38,8 @@ export interface Explained {
   /** The target's probability (single) or similarity to its template (siamese). */
   score: number;
   scores: number[];
-  /** Heat-map maximum in original pixel coordinates. */
-  peak: { x: number; y: number };
+  /** Heat-map maximum in original pixel coordinates; null when the map is all zero (no positive evidence at this layer). */
+  peak: { x: number; y: number } | null;
   /** Share of heat in the outer band of the original image; null for an all-zero map. */
   border_mass: number | null;
   /** The same over the network's input (the cropped, resized view), for comparing crops. */
@@ -145,7 +145,7 @@ export class Explainer {
           const r = res[k]!;
           const box = cropBox(c.image.width, c.image.height, this.pre.crop);
           const g = makeGeometry(c.image.width, c.image.height, box, this.pre.size, r.grid);
-          const peak = camPeak(r.cam, g);
+          const peak = r.cam.some((v) => v > 0) ? camPeak(r.cam, g) : null;
           out[c.i] = {
             file: files[c.i]!,
             label: labels?.[c.i],
@@ -153,7 +153,7 @@ export class Explainer {
             target: r.target,
             score: r.score,
             scores: r.scores,
-            peak: { x: peak.x, y: peak.y },
+            peak: peak && { x: peak.x, y: peak.y },
             border_mass: borderMass(resampleToOriginal(r.cam, g), g.width, g.height, this.band),
             border_mass_input: borderMass(resampleToInput(r.cam, g), g.size, g.size, this.band),
             cam: r.cam,
@@ -178,7 +178,8 @@ export function captionFor(r: Explained, model: ModelKind): string[] {
   const pi = CLASSES.indexOf(r.predicted);
   const l1 = `predicted ${r.predicted} (${what} ${fmt(r.scores[pi]!)})` + (r.label ? ` · true ${r.label}` : '');
   const l2 = `Grad-CAM for ${r.target}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${fmt(r.score)})`} · ${model} net · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
-  return [l1, l2, basename(r.file)];
+  const zero = r.peak === null ? ' · map is zero: no positive evidence at this layer' : '';
+  return [l1, l2, basename(r.file) + zero];
 }
 
 function fmt(v: number): string {
@@ -187,7 +188,7 @@ function fmt(v: number): string {
 
 /** Overlay PNG of one explained image. */
 export async function overlayPng(r: Explained, model: ModelKind, colormap?: ColormapName): Promise<Buffer> {
-  return renderOverlay(r.image, r.cam, r.geometry, captionFor(r, model), { peak: r.peak, colormap });
+  return renderOverlay(r.image, r.cam, r.geometry, captionFor(r, model), { peak: r.peak ?? undefined, colormap });
 }
 
 /** The line `covidnet explain --json` prints per image (the issue's format); failures: {file, error, code}. */

@@ -36,6 +36,7 @@ async function grayAt(image: GrayImage, width: number, height: number): Promise<
   for (let i = 0; i < u8.length; i++) u8[i] = Math.round(Math.min(1, Math.max(0, image.data[i]!)) * 255);
   const buf = await sharp(u8, { raw: { width: image.width, height: image.height, channels: 1 } })
     .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+    .extractChannel(0) // sharp hands back sRGB (3 bands) even for 1-band input
     .raw()
     .toBuffer();
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);

@@ -98,7 +98,7 @@ export function register(program: Command): void {
         const bm = rec.border_mass === null ? '–' : rec.border_mass.toFixed(3);
         lines.push(
           `${shown(rec.file)}: predicted ${rec.predicted}${rec.label ? ` (true ${rec.label})` : ''}, Grad-CAM for ${rec.target} (score ${rec.score.toFixed(3)}), ` +
-            `peak (${rec.peak.x}, ${rec.peak.y}), border mass ${bm} → ${shown(rec.overlay)}`,
+            `peak ${rec.peak ? `(${rec.peak.x}, ${rec.peak.y})` : '– (zero map)'}, border mass ${bm} → ${shown(rec.overlay)}`,
         );
       }
       if (r.summary) {
