@@ -177,9 +177,9 @@ export function captionFor(r: Explained, model: ModelKind): string[] {
   const what = model === 'single' ? 'p' : 'similarity';
   const pi = CLASSES.indexOf(r.predicted);
   const l1 = `predicted ${r.predicted} (${what} ${fmt(r.scores[pi]!)})` + (r.label ? ` · true ${r.label}` : '');
-  const l2 = `Grad-CAM for ${r.target}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${fmt(r.score)})`} · ${model} net · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
-  const zero = r.peak === null ? ' · map is zero: no positive evidence at this layer' : '';
-  return [l1, l2, basename(r.file) + zero];
+  const l2 = `Grad-CAM for ${r.target}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${fmt(r.score)})`} · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
+  const zero = r.peak === null ? ' · zero map: no positive evidence at this layer' : '';
+  return [l1, l2, `${basename(r.file)} · ${model} net${zero}`];
 }
 
 function fmt(v: number): string {
