@@ -1,0 +1,26 @@
+/** Grad-CAM for both nets, heat maps on the original image, border mass, the cropping experiment. */
+export { GradCam, FEATURE_LAYER, layerChain, type CamOptions, type CamResult } from './gradcam.js';
+export { makeGeometry, inputToOriginal, originalToInput, cellCentre, resampleToOriginal, resampleToInput, FEATURE_STRIDE, type Box, type CamGeometry } from './geometry.js';
+export { camPeak, borderMass, DEFAULT_BORDER_BAND } from './stats.js';
+export { colormapTable, COLORMAPS, type ColormapName } from './colormap.js';
+export { renderOverlay, heatmapPng16, contactSheet, displaySize, type OverlayOptions, type SheetTile } from './render.js';
+export {
+  Explainer,
+  explainRun,
+  selectExplainItems,
+  summariseBorderMass,
+  overlayPng,
+  captionFor,
+  jsonLine,
+  isExplained,
+  type Explained,
+  type ExplainFailure,
+  type ExplainerOptions,
+  type CamRequest,
+  type ExplainRunOptions,
+  type ExplainRunResult,
+  type ExplainRecord,
+  type BorderSummary,
+  type GroupStats,
+} from './explain.js';
+export { cropExperiment, type CropExperimentOptions, type CropExperimentResult, type ArmResult, type CropTrainOptions, type ExperimentEvent } from './experiment.js';
