@@ -35,6 +35,14 @@ test('native PNG unfilter + gray is bit-identical to the TypeScript path', { ski
     assert.ok(js && nat);
     assert.deepEqual(nat.data, js.data, `${ch} channels`);
   }
+  // runs of Paeth rows (the native code does four gray rows at once), with breaks and remainders
+  for (const [w, h, filt] of [[53, 19, (): number => 4], [8, 17, (y: number): number => (y === 10 || y === 5 ? 2 : 4)], [1, 9, (): number => 4], [300, 6, (y: number): number => (y < 5 ? 4 : 1)]] as const) {
+    const png = encodePngFiltered(testPattern(w, h, w), w, h, 1, filt);
+    const { js, nat } = both(() => decodePngFast(Buffer.from(png)));
+    assert.ok(js && nat);
+    assert.deepEqual(nat.data, js.data, `Paeth runs ${w}x${h}`);
+    assert.deepEqual(js.data, testPattern(w, h, w));
+  }
   const bad = encodePngFiltered(testPattern(W, H, 1), W, H, 1, (y) => (y === 5 ? 7 : 1));
   assert.equal(decodePngFast(bad), undefined);
 });
