@@ -172,14 +172,25 @@ function areaGeneral(
   }
   // Horizontal pass over every source row once (float sums, as OpenCV), then the vertical pass.
   const hs = new Float32Array(h * outW);
+  // taps as doubles (the products and sums are double in JS anyway); 4 taps (factors 2 to 3,
+  // the common case) unrolled, same summation order as the general loop
+  const xd = Float64Array.from(xa);
   for (let y = 0; y < h; y++) {
     const r = y * w;
     const o = y * outW;
+    if (K === 4) {
+      for (let dx = 0; dx < outW; dx++) {
+        const p = r + x0[dx]!;
+        const q = dx * 4;
+        hs[o + dx] = 0 + src[p]! * xd[q]! + src[p + 1]! * xd[q + 1]! + src[p + 2]! * xd[q + 2]! + src[p + 3]! * xd[q + 3]!;
+      }
+      continue;
+    }
     for (let dx = 0; dx < outW; dx++) {
       const p = r + x0[dx]!;
       const q = dx * K;
       let sum = 0;
-      for (let t = 0; t < K; t++) sum += src[p + t]! * xa[q + t]!;
+      for (let t = 0; t < K; t++) sum += src[p + t]! * xd[q + t]!;
       hs[o + dx] = sum;
     }
   }
