@@ -16,7 +16,7 @@ test('defaults reproduce the study', () => {
   assert.equal(m.batch, 32);
   assert.equal(m.pairs, 12000);
   assert.equal(m.oneShotTrials, 129);
-  assert.equal(m.recipe, 'study');
+  assert.equal(m.recipe, 'contrastive');
 });
 
 test('bad values name the flag, the expectation and the value', () => {

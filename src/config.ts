@@ -45,9 +45,10 @@ export const RunConfigSchema = z
     model: z.enum(['single', 'siamese']),
     /**
      * Training recipe (loss, pair sampler, model options) for the siamese net; `study` is the
-     * published one. Other recipes register in src/train/recipes.ts.
+     * published one, `contrastive` (default) the one that learns at CPU scale (issue 6,
+     * docs/siamese.md). Other recipes register in src/train/recipes.ts.
      */
-    recipe: z.string().min(1).default('study'),
+    recipe: z.string().min(1).default('contrastive'),
     /** Data source (folder, CSV manifest or COVIDx split file), as the user gave it. */
     data: z.string().min(1),
     /** Run folder. */

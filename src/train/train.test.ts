@@ -92,7 +92,7 @@ test('single net: train → evaluate → predict, memory flat per step', async (
 test('siamese net: one-shot validation, templates, evaluate (templates and one-shot), predict', async () => {
   const before = tf.memory().numTensors;
   const out = join(dir, 'siamese');
-  const config = parseRunConfig({ ...base(), model: 'siamese', out, epochs: 2, pairs: 24, oneShotTrials: 9 });
+  const config = parseRunConfig({ ...base(), model: 'siamese', recipe: 'study', out, epochs: 2, pairs: 24, oneShotTrials: 9 });
   const r = await train(config);
   assert.equal(r.complete, true);
   const hist = await readHistory(out);
@@ -115,7 +115,7 @@ test('siamese net: one-shot validation, templates, evaluate (templates and one-s
 
 test('resume after a stop reaches the same weights and history as an uninterrupted run', async () => {
   for (const model of ['single', 'siamese'] as const) {
-    const extra = model === 'siamese' ? { pairs: 16, oneShotTrials: 6 } : {};
+    const extra = model === 'siamese' ? { recipe: 'study', pairs: 16, oneShotTrials: 6 } : {};
     const a = join(dir, `resume-${model}-a`);
     const b = join(dir, `resume-${model}-b`);
     await train(parseRunConfig({ ...base(), ...extra, model, out: a, epochs: 3 }));

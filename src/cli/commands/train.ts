@@ -48,7 +48,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--crop <f>', 'fraction cut from each side before resizing (default 0)', numberOption('--crop', 'float'))
     .option('--seed <n>', 'seed of initialisation, split and samplers (default 1)', numberOption('--seed', 'int'))
     .option('--one-shot-trials <n>', 'siamese 3-way one-shot validation trials (default 129)', numberOption('--one-shot-trials', 'int'))
-    .option('--recipe <name>', 'siamese training recipe (default study)')
+    .option('--recipe <name>', 'siamese training recipe: contrastive (default) or study (the published one)')
     .option('--init-from <run>', 'siamese: start the encoder from this single-net run\'s trained weights')
     .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
     .option('--threads <n>', 'threads for native kernels and image decoding', numberOption('--threads', 'int'))
