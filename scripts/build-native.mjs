@@ -4,7 +4,7 @@
 // Never fails the caller: when something is missing it prints one line (why + what to install)
 // and exits 0, and the project falls back to the JS backends.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +42,9 @@ const output = path.join(nativeDir, 'build', 'Release', 'covidnet_onednn.node');
 function upToDate() {
   if (process.env.COVIDNET_REBUILD === '1' || !existsSync(output)) return false;
   const built = statSync(output).mtimeMs;
-  const inputs = [path.join(nativeDir, 'src', 'addon.cc'), path.join(nativeDir, 'binding.gyp'), fileURLToPath(import.meta.url)];
+  const src = path.join(nativeDir, 'src');
+  const sources = existsSync(src) ? readdirSync(src).map((f) => path.join(src, f)) : [];
+  const inputs = [...sources, path.join(nativeDir, 'binding.gyp'), fileURLToPath(import.meta.url)];
   return inputs.every((f) => !existsSync(f) || statSync(f).mtimeMs <= built);
 }
 
