@@ -204,5 +204,21 @@ test('onednn kernels vs cpu', { skip }, async (tt) => {
     agree('sum big rows', () => tf.sum(t(big), 0));
   });
 
+  // cpu's Cast from int32/bool to float32 keeps the integer storage under a float32 dtype; the
+  // native kernels must read values, not reinterpret bits (a one-hot target once read as 1e-45).
+  await tt.test('float32 tensors backed by integer storage (cast int32/bool, oneHot)', () => {
+    agree('cast int32 → mul/add/sum/matmul', () => {
+      const i = tf.tensor2d([1, 2, 3, -4, 5, 6], [2, 3], 'int32');
+      const f = tf.cast(i, 'float32');
+      const x = tf.tensor2d([0.5, 1.5, -2, 3, 0.25, 1], [2, 3]);
+      return [tf.mul(f, x), tf.add(x, f), tf.sum(f, 0), tf.matMul(f, tf.transpose(x)), tf.relu(f)];
+    });
+    agree('cast bool and oneHot', () => {
+      const b = tf.cast(tf.greater(tf.tensor1d([1, -1, 2, 0]), 0), 'float32');
+      const oh = tf.cast(tf.oneHot(tf.tensor1d([0, 2, 1], 'int32'), 3), 'float32');
+      return [tf.mul(b, tf.tensor1d([2, 3, 4, 5])), tf.mul(oh, tf.ones([3, 3])), tf.addN([oh, oh])];
+    });
+  });
+
   tf.setBackend('cpu');
 });

@@ -56,8 +56,14 @@ export class OnednnBackend extends tf.MathBackendCPU {
     return this.makeTensorInfo(shape, 'float32', values);
   }
 
+  /**
+   * The float32 values of a tensor, as the addon needs them. The cpu backend casts int32/bool to
+   * float32 without converting the storage (a float32 tensor may hold an Int32Array or Uint8Array),
+   * so such storage is converted here (a copy; only read by the kernels).
+   */
   values(t: Info): Float32Array {
-    return this.data.get(t.dataId).values as Float32Array;
+    const v = this.data.get(t.dataId).values;
+    return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
   }
 
   override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): DataId {
