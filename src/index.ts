@@ -5,7 +5,7 @@
 export * from './types.js';
 export * from './errors.js';
 export * from './util/rng.js';
-export type * from './data/types.js';
+export * from './data/index.js';
 export * from './backend/index.js';
 export * from './model/index.js';
 export { parseRunConfig, RunConfigSchema, STUDY_DEFAULTS, type RunConfig, type RunConfigInput } from './config.js';
@@ -19,3 +19,5 @@ export { formatEval, formatMetrics } from './evaluate/format.js';
 export { predictFiles, type FilePrediction, type PredictResult } from './predict/predict.js';
 export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, readSplits, readTemplates, readHistory, RUN_FILES } from './run/index.js';
 export type { SavedConfig, PreprocessInfo, SplitsFile, TemplatesFile, EpochRecord } from './run/index.js';
+export * from './explain/index.js';
+export * from './report/index.js';
