@@ -4,19 +4,10 @@
  */
 import type { Command } from 'commander';
 import { optionError } from '../../errors.js';
+import type { BenchOptions } from '../../backend/bench.js';
 
-interface BenchCliOptions {
-  model: string;
-  size: number;
-  width: number;
-  fc: number;
-  batch: number;
-  steps: number;
-  warmup: number;
-  threads?: number;
-  backend?: string;
-  json?: boolean;
-}
+/** The library's bench options as commander hands them over (model not yet checked). */
+type BenchCliOptions = Omit<BenchOptions, 'model'> & { model: string; json?: boolean };
 
 function intOption(flag: string) {
   return (value: string): number => {

@@ -4,26 +4,12 @@
  */
 import type { Command } from 'commander';
 import { numberOption } from '../../config.js';
+import type { TrainCliOptions } from './train.js';
 
-interface CropCliOptions {
-  data?: string;
-  out?: string;
-  crop?: number;
-  size?: number;
-  width?: number;
-  fc?: number;
-  epochs?: number;
-  batch?: number;
-  lr?: number;
-  seed?: number;
-  valFraction?: number;
-  testFraction?: number;
-  limit?: number;
-  backend?: string;
-  threads?: number;
-  cacheDir?: string;
-  json?: boolean;
-}
+/** The training options of `covidnet train` that the crop experiment passes on, plus its own. */
+type CropCliOptions = Pick<TrainCliOptions,
+  'data' | 'out' | 'crop' | 'size' | 'width' | 'fc' | 'epochs' | 'batch' | 'lr' | 'seed' | 'valFraction' | 'testFraction' | 'backend' | 'threads' | 'cacheDir' | 'json'
+> & { limit?: number };
 
 export function register(program: Command): void {
   const exp = program.command('experiment').description('experiments of the study (crop: retrain on border-cropped images and compare)');
