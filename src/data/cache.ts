@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { PreprocessParams } from './types.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 /** Bump when preprocessing output changes, so old entries are not reused. */
 export const CACHE_VERSION = 'prep-v1';
@@ -54,7 +54,7 @@ export async function writeCached(file: string, img: CachedImage): Promise<void>
   buf.writeUInt32LE(img.width, 4);
   buf.writeUInt32LE(img.height, 8);
   buf.set(img.pixels, HEADER);
-  await writeFileAtomic(file, buf);
+  await writeFileAtomic(file, buf, { sync: false });
 }
 
 /**
@@ -77,5 +77,5 @@ export async function readStatHash(keyFile: string): Promise<string | undefined>
 }
 
 export async function writeStatHash(keyFile: string, hash: string): Promise<void> {
-  await writeFileAtomic(keyFile, hash);
+  await writeFileAtomic(keyFile, hash, { sync: false });
 }

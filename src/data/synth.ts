@@ -16,7 +16,7 @@ import sharp from 'sharp';
 import { optionError } from '../errors.js';
 import { CLASSES, type ClassName, type Split } from '../types.js';
 import { createRng, shuffleInPlace, type Rng } from '../util/rng.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 export interface SynthOptions {
   out: string;
@@ -245,7 +245,7 @@ export async function writeSynthDataset(opts: SynthOptions): Promise<SynthResult
           .toColourspace('b-w')
           .png({ compressionLevel: 6 })
           .toBuffer();
-        await writeFileAtomic(path.join(out, rel), png);
+        await writeFileAtomic(path.join(out, rel), png, { sync: false });
         rows.push(`${rel},${label},${pid},synth,${splitOf[p]}`);
         counts[splitOf[p]!][label]++;
         opts.onProgress?.(++done, total);

@@ -4,31 +4,24 @@
  */
 import type { Command } from 'commander';
 import { optionError } from '../../errors.js';
+import { numberOption } from '../../config.js';
 import type { BenchOptions } from '../../backend/bench.js';
 
 /** The library's bench options as commander hands them over (model not yet checked). */
 type BenchCliOptions = Omit<BenchOptions, 'model'> & { model: string; json?: boolean };
-
-function intOption(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n)) throw optionError(flag, 'an integer', value);
-    return n;
-  };
-}
 
 export function register(program: Command): void {
   program
     .command('bench')
     .description('time forward and training steps of COVID-Net (random inputs; medians after warm-up, per image)')
     .option('--model <kind>', 'single or siamese', 'single')
-    .option('--size <n>', 'input side in pixels', intOption('--size'), 224)
-    .option('--width <n>', 'first-stage PEPX width', intOption('--width'), 128)
-    .option('--fc <n>', 'units of the first dense layer', intOption('--fc'), 1024)
-    .option('--batch <n>', 'images (single) or pairs (siamese) per step', intOption('--batch'), 8)
-    .option('--steps <n>', 'measured steps', intOption('--steps'), 5)
-    .option('--warmup <n>', 'unmeasured steps first', intOption('--warmup'), 2)
-    .option('--threads <n>', 'threads for native kernels (default: COVIDNET_THREADS or all cores)', intOption('--threads'))
+    .option('--size <n>', 'input side in pixels', numberOption('--size', 'int'), 224)
+    .option('--width <n>', 'first-stage PEPX width', numberOption('--width', 'int'), 128)
+    .option('--fc <n>', 'units of the first dense layer', numberOption('--fc', 'int'), 1024)
+    .option('--batch <n>', 'images (single) or pairs (siamese) per step', numberOption('--batch', 'int'), 8)
+    .option('--steps <n>', 'measured steps', numberOption('--steps', 'int'), 5)
+    .option('--warmup <n>', 'unmeasured steps first', numberOption('--warmup', 'int'), 2)
+    .option('--threads <n>', 'threads for native kernels (default: COVIDNET_THREADS or all cores)', numberOption('--threads', 'int'))
     .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
     .option('--json', 'print one JSON object')
     .action(async (o: BenchCliOptions) => {

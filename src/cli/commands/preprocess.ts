@@ -20,7 +20,7 @@ export function register(program: Command): void {
       const path = await import('node:path');
       const sharp = (await import('sharp')).default;
       const { preprocessFile, validatePreprocessParams } = await import('../../data/preprocess.js');
-      const { writeFileAtomic } = await import('../../data/fsutil.js');
+      const { writeFileAtomic } = await import('../../util/atomic.js');
       const params = validatePreprocessParams({ size: o.size, crop: o.crop });
       const bar = await progress('preprocess', !!o.json || files.length < 20);
       const used = new Set<string>();
@@ -37,7 +37,7 @@ export function register(program: Command): void {
           used.add(name);
           const out = path.join(o.out, name);
           const png = await sharp(Buffer.from(r.pixels.buffer, r.pixels.byteOffset, r.pixels.byteLength), { raw: { width: params.size, height: params.size, channels: 1 } }).toColourspace('b-w').png().toBuffer();
-          await writeFileAtomic(out, png);
+          await writeFileAtomic(out, png, { sync: false });
           written.push({ input: f, output: out, width: r.width, height: r.height });
         } catch (e) {
           const err = e as { code?: string; message?: string };
