@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "has_jpeg": "<!(node -p \"require('fs').existsSync('/usr/include/jpeglib.h') ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "covidnet_onednn",
@@ -9,7 +12,14 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions"],
       "ldflags": ["-fopenmp"],
-      "libraries": ["-ldnnl", "-lgomp"]
+      "libraries": ["-ldnnl", "-lgomp"],
+      "conditions": [
+        ["has_jpeg==1", {
+          "sources": ["src/jpeg_ops.cc"],
+          "defines": ["COVIDNET_JPEG"],
+          "libraries": ["-ljpeg"]
+        }]
+      ]
     }
   ]
 }

@@ -78,7 +78,8 @@ function main() {
     say(`native backend not built: compiling the addon failed (${lines[0]?.trim() ?? `exit ${r.status}`}); needs g++, make, python3 and libdnnl-dev; using the JS backends`);
     return;
   }
-  say(`native backend built: ${path.relative(root, output)}`);
+  const jpeg = existsSync('/usr/include/jpeglib.h') ? '' : ' (without its JPEG decoder: jpeglib.h not found, Debian/Ubuntu: sudo apt-get install libjpeg-dev; JPEGs go through sharp)';
+  say(`native backend built: ${path.relative(root, output)}${jpeg}`);
 }
 
 main();

@@ -4,6 +4,8 @@
 set -u
 need=()
 [ -f /usr/include/oneapi/dnnl/dnnl.hpp ] || [ -f /usr/include/dnnl.hpp ] || need+=(libdnnl-dev)
+# libjpeg(-turbo) headers: the addon's JPEG-to-gray decoder (3x faster than sharp for the data pipeline)
+[ -f /usr/include/jpeglib.h ] || need+=(libjpeg-dev)
 # node-gyp needs a C++ compiler, make and python3 to build the oneDNN addon
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)

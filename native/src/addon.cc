@@ -20,6 +20,10 @@ using dims = memory::dims;
 
 // Data-pipeline kernels (image_ops.cc, used by src/data), registered at the end of Init.
 void RegisterImageOps(Napi::Env env, Napi::Object exports);
+#ifdef COVIDNET_JPEG
+// JPEG to gray with libjpeg (jpeg_ops.cc); built only where jpeglib.h is installed.
+void RegisterJpegOps(Napi::Env env, Napi::Object exports);
+#endif
 
 namespace {
 
@@ -760,6 +764,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New<Guard<Version>>(env));
   exports.Set("clearCache", Napi::Function::New<Guard<ClearCache>>(env));
   RegisterImageOps(env, exports);
+#ifdef COVIDNET_JPEG
+  RegisterJpegOps(env, exports);
+#endif
   return exports;
 }
 

@@ -1,8 +1,10 @@
 /**
  * Image files (PNG, JPEG, DICOM; format from the content, never the name) to one gray image.
  *
- * - PNG/JPEG through sharp (libvips), except simple 8-bit PNGs (./png-fast.ts, same pixels): EXIF
- *   orientation applied; header read first and images over
+ * - PNG/JPEG through sharp (libvips), except simple 8-bit PNGs (./png-fast.ts, same pixels) and,
+ *   when the native addon has libjpeg, JPEGs without an EXIF rotation (libjpeg straight to gray, the
+ *   same pixels as sharp at a third of the time; native/src/jpeg_ops.cc). Sharp: EXIF orientation
+ *   applied, embedded colour profiles ignored (as OpenCV and PIL do); header read first and images over
  *   MAX_PIXELS refused before any decoding; 16-bit PNG read at 16 bits.
  * - Colour to gray: 0.299 R + 0.587 G + 0.114 B (the OpenCV/PIL weights), computed here from the raw
  *   RGB, not with libvips' own greyscale conversion (other weights). Alpha is dropped, not
@@ -19,6 +21,8 @@ import type { GrayImage } from './types.js';
 import { decodeDicom, dicomSize } from './dicom.js';
 import { MAX_PIXELS } from './limits.js';
 import { decodePngFast } from './png-fast.js';
+import { jpegExifOrientation } from './exif.js';
+import { jpegOps } from './native-ops.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'dicom';
 
@@ -116,7 +120,9 @@ function sharpError(e: unknown, format: ImageFormat, file: string | undefined): 
   return err('E_DECODE', `corrupt ${format.toUpperCase()} (${msg})`, file, e);
 }
 
-const SHARP_OPTS = { limitInputPixels: MAX_PIXELS, failOn: 'error' as const };
+// ignoreIcc: pixel values as stored, as OpenCV and PIL read them (the study's pipeline applies no
+// colour profile; libvips would convert to sRGB through it, up to 19 levels off on cxr-mini)
+const SHARP_OPTS = { limitInputPixels: MAX_PIXELS, failOn: 'error' as const, ignoreIcc: true };
 
 /** 8-bit colour to gray, rounding to the nearest level. */
 function rgbToGray8(src: Uint8Array, n: number, ch: number): Uint8Array {
@@ -145,6 +151,14 @@ async function decodeRaster(buf: Buffer, format: 'png' | 'jpeg', file: string | 
   if (format === 'png') {
     const fast = decodePngFast(buf);
     if (fast) return { width: fast.width, height: fast.height, format, u8: fast.data };
+  } else {
+    const native = jpegOps();
+    if (native && jpegExifOrientation(buf) === 1) {
+      const r = native.jpegDecodeGray(buf, MAX_PIXELS);
+      if (r && 'tooLarge' in r) throw err('E_TOO_LARGE', `image of ${r.width}x${r.height} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit`, file);
+      if (r) return { width: r.width, height: r.height, format, u8: r.data };
+      // null: CMYK, a warning or an error; sharp decodes it or words the error
+    }
   }
   configureSharp();
   try {

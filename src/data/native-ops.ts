@@ -16,7 +16,16 @@ export interface ImageOps {
   pngUnfilterGray(raw: Uint8Array, w: number, h: number, ch: number, out: Uint8Array): boolean;
 }
 
+/** A decoded JPEG's luminance (see native/src/jpeg_ops.cc); null: use sharp instead. */
+export type JpegGrayResult = { width: number; height: number; data: Uint8Array } | { width: number; height: number; tooLarge: true } | null;
+
+/** Present only when the addon was built with libjpeg (jpeglib.h installed). */
+export interface JpegOps {
+  jpegDecodeGray(buf: Uint8Array, maxPixels: number): JpegGrayResult;
+}
+
 let ops: ImageOps | null | undefined;
+let jpeg: JpegOps | null | undefined;
 
 export function imageOps(): ImageOps | undefined {
   if (ops === undefined) {
@@ -27,7 +36,17 @@ export function imageOps(): ImageOps | undefined {
   return ops ?? undefined;
 }
 
+export function jpegOps(): JpegOps | undefined {
+  if (jpeg === undefined) {
+    const load = loadAddon();
+    const a = load.ok ? (load.addon as unknown as Partial<JpegOps>) : undefined;
+    jpeg = a && typeof a.jpegDecodeGray === 'function' ? (a as JpegOps) : null;
+  }
+  return jpeg ?? undefined;
+}
+
 /** Turn the native kernels off (false) or back on where available (true); for tests and benchmarks. */
 export function useNativeImageOps(on: boolean): void {
   ops = on ? undefined : null;
+  jpeg = on ? undefined : null;
 }
