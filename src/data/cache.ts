@@ -12,7 +12,8 @@ import type { PreprocessParams } from './types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 /** Bump when preprocessing output changes, so old entries are not reused. */
-export const CACHE_VERSION = 'prep-v1';
+// v2: embedded ICC profiles ignored (they were applied by libvips in v1)
+export const CACHE_VERSION = 'prep-v2';
 const MAGIC = 0x31504e43; // "CNP1" little-endian
 const HEADER = 12;
 
