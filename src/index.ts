@@ -21,3 +21,4 @@ export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, r
 export type { SavedConfig, PreprocessInfo, SplitsFile, TemplatesFile, EpochRecord } from './run/index.js';
 export * from './explain/index.js';
 export * from './report/index.js';
+export * from './serve/index.js';

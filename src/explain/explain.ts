@@ -69,6 +69,13 @@ export interface CamRequest {
   contrast?: ClassName | undefined;
 }
 
+/** An image to explain: a file path, or bytes already in memory with the name used in results and errors. */
+export type ImageSource = string | { name: string; data: Buffer };
+
+function sourceName(s: ImageSource): string {
+  return typeof s === 'string' ? s : s.name;
+}
+
 /** A loaded run, ready to explain images. Call `close()` to free the model. */
 export class Explainer {
   private constructor(
@@ -107,7 +114,7 @@ export class Explainer {
    * `labels` (same order) are carried into the results.
    */
   async explainFiles(
-    files: readonly string[],
+    files: readonly ImageSource[],
     req: CamRequest = {},
     labels?: readonly (ClassName | undefined)[],
     batch = 8,
@@ -121,9 +128,10 @@ export class Explainer {
     for (let start = 0; start < files.length; start += batch) {
       const chunk: { i: number; image: GrayImage; pixels: Uint8Array }[] = [];
       for (let i = start; i < Math.min(files.length, start + batch); i++) {
-        const file = files[i]!;
+        const src = files[i]!;
+        const file = sourceName(src);
         try {
-          const image = await decodeImage(file);
+          const image = await decodeImage(typeof src === 'string' ? src : src.data, { file });
           chunk.push({ i, image, pixels: preprocessImage(image, { size: this.pre.size, crop: this.pre.crop }) });
         } catch (e) {
           out[i] = { file, code: isCovidNetError(e) ? e.code : 'E_DECODE', error: e instanceof Error ? e.message : String(e) };
@@ -147,7 +155,7 @@ export class Explainer {
           const g = makeGeometry(c.image.width, c.image.height, box, this.pre.size, r.grid);
           const peak = r.cam.some((v) => v > 0) ? camPeak(r.cam, g) : null;
           out[c.i] = {
-            file: files[c.i]!,
+            file: sourceName(files[c.i]!),
             label: labels?.[c.i],
             predicted: r.predicted,
             target: r.target,

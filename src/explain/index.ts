@@ -16,6 +16,7 @@ export {
   type Explained,
   type ExplainFailure,
   type ExplainerOptions,
+  type ImageSource,
   type CamRequest,
   type ExplainRunOptions,
   type ExplainRunResult,
