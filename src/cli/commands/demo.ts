@@ -124,7 +124,7 @@ export function register(program: Command): void {
         process.stdout.write(`\nCOVID-Net demo on phantom data (size ${plan.size}, width ${plan.width}, fc ${plan.fc}; backend ${backend.name}; ${minutes.toFixed(1)} min)\n`);
         process.stdout.write(table(rows) + '\n\n');
         process.stdout.write(`run folders: ${runs.single}, ${runs.siamese} (evaluations: ${single.file}, ${siamese.file})\n`);
-        process.stdout.write(`next: npx covidnet predict --run ${runs.single} ${dataDir}/<image>; npx covidnet evaluate --run ${runs.siamese} --data ${dataDir}\n`);
+        process.stdout.write(`next: npx covidnet serve --run ${runs.single} (a web page for predictions with Grad-CAM); npx covidnet predict --run ${runs.single} ${dataDir}/<image>; npx covidnet evaluate --run ${runs.siamese} --data ${dataDir}\n`);
         process.stdout.write(`Phantoms are synthetic: these numbers show the pipeline works, not how well it reads real X-rays.\n${RESEARCH_NOTICE}\n`);
       }
       // reports of both runs and their comparison page; never fails the demo
