@@ -3,6 +3,7 @@
  * the PyTorch anchor measures it (shared/anchors/pytorch_covidnet.py). A thin layer over runBench().
  */
 import type { Command } from 'commander';
+import { backendOption, threadsOption } from '../options.js';
 import { optionError } from '../../errors.js';
 import { numberOption } from '../../config.js';
 import type { BenchOptions } from '../../backend/bench.js';
@@ -21,8 +22,8 @@ export function register(program: Command): void {
     .option('--batch <n>', 'images (single) or pairs (siamese) per step', numberOption('--batch', 'int'), 8)
     .option('--steps <n>', 'measured steps', numberOption('--steps', 'int'), 5)
     .option('--warmup <n>', 'unmeasured steps first', numberOption('--warmup', 'int'), 2)
-    .option('--threads <n>', 'threads for native kernels (default: COVIDNET_THREADS or all cores)', numberOption('--threads', 'int'))
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
+    .addOption(threadsOption('threads for native kernels (default: COVIDNET_THREADS or all cores)'))
+    .addOption(backendOption())
     .option('--json', 'print one JSON object')
     .action(async (o: BenchCliOptions) => {
       const { runBench } = await import('../../backend/bench.js');

@@ -7,6 +7,7 @@
  * ~50× slower, so the demo shrinks the network and the epochs and says so.
  */
 import type { Command } from 'commander';
+import { backendOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
 /**
@@ -42,8 +43,8 @@ export function register(program: Command): void {
     .command('demo')
     .description('run the whole study offline on built-in phantom data: train single + siamese, evaluate, compare')
     .option('--out <dir>', 'demo folder (data/ and runs/ go inside)', 'demo')
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
-    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--seed <n>', 'seed (default 1)', numberOption('--seed', 'int'))
     .option('--no-shortcuts', 'phantoms without the class-correlated border marks (the study\'s artifacts)')
     .option('--quick', 'a tiny smoke run of the whole pipeline (seconds; the numbers mean nothing)')

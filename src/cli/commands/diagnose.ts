@@ -3,6 +3,7 @@
  * learn (activations, dead units, logit spread, gradient norms; issue 6), as JSON and PNG figures.
  */
 import type { Command } from 'commander';
+import { backendOption, threadsOption } from '../options.js';
 import { numberOption, parseRunConfig } from '../../config.js';
 import type { ProbeStats } from '../../train/siamese/diagnostics.js';
 
@@ -40,8 +41,8 @@ export function register(program: Command): void {
     .option('--every <n>', 'probe every n steps', numberOption('--every', 'int'), 5)
     .option('--probe-pairs <n>', 'fixed probe pairs (half same, half different)', numberOption('--probe-pairs', 'int'), 16)
     .option('--seed <n>', 'seed', numberOption('--seed', 'int'), 1)
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
-    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json', 'one JSON object per probe on stdout')
     .action(async (o: DiagnoseCli) => {
       const { mkdir, readdir, readFile, writeFile } = await import('node:fs/promises');

@@ -1,5 +1,6 @@
 /** `covidnet evaluate`: metrics of a run on a data source (a thin layer over `evaluateRun`). */
 import type { Command } from 'commander';
+import { backendOption, threadsOption, cacheDirOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
 interface EvaluateCliOptions {
@@ -23,9 +24,9 @@ export function register(program: Command): void {
     .option('--split <split>', 'train, val or test where the source has splits (default test)')
     .option('--one-shot <trials>', 'siamese: 3-way one-shot protocol with this many trials instead of templates', numberOption('--one-shot', 'int'))
     .option('--batch <n>', 'images per inference batch', numberOption('--batch', 'int'))
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
-    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
-    .option('--cache-dir <dir>', 'cache of preprocessed images')
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .addOption(cacheDirOption())
     .option('--json', 'print the result as JSON')
     .action(async (o: EvaluateCliOptions) => {
       const { optionError } = await import('../../errors.js');

@@ -3,6 +3,7 @@
  * `cropExperiment` in src/explain).
  */
 import type { Command } from 'commander';
+import { backendOption, threadsOption, cacheDirOption } from '../options.js';
 import { numberOption } from '../../config.js';
 import type { TrainCliOptions } from './train.js';
 
@@ -29,9 +30,9 @@ export function register(program: Command): void {
     .option('--val-fraction <f>', 'validation fraction when the source has no split column', numberOption('--val-fraction', 'float'))
     .option('--test-fraction <f>', 'test fraction when the source has no split column', numberOption('--test-fraction', 'float'))
     .option('--limit <n>', 'Grad-CAM on at most this many test images per run', numberOption('--limit', 'int'), 60)
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
-    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
-    .option('--cache-dir <dir>', 'cache of preprocessed images')
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .addOption(cacheDirOption())
     .option('--json', 'print the result as one JSON object (no progress)')
     .action(async (o: CropCliOptions) => {
       const { optionError } = await import('../../errors.js');

@@ -3,6 +3,7 @@
  * split (a thin layer over `explainRun` in src/explain).
  */
 import type { Command } from 'commander';
+import { backendOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
 interface ExplainCliOptions {
@@ -38,8 +39,8 @@ export function register(program: Command): void {
     .option('--colormap <name>', 'inferno, viridis, magma, plasma or turbo', 'inferno')
     .option('--sheet <n>', 'with --data: overlays on the contact sheet', numberOption('--sheet', 'int'), 24)
     .option('--batch <n>', 'images per Grad-CAM batch', numberOption('--batch', 'int'))
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
-    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json', 'one JSON line per image: {"file","predicted","target","score","peak":{"x","y"},"border_mass"}')
     .action(async (files: string[], o: ExplainCliOptions) => {
       const { optionError } = await import('../../errors.js');

@@ -1,5 +1,6 @@
 /** `covidnet predict --run RUN FILE...`: class and per-class scores per file, from the run folder alone. */
 import type { Command } from 'commander';
+import { backendOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
 export function register(program: Command): void {
@@ -9,14 +10,15 @@ export function register(program: Command): void {
     .argument('<files...>', 'image files (PNG, JPEG, DICOM)')
     .option('--run <run>', 'run folder')
     .option('--batch <n>', 'images per inference batch', numberOption('--batch', 'int'))
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json', 'one JSON object per file')
-    .action(async (files: string[], o: { run?: string; batch?: number; backend?: string; json?: boolean }) => {
+    .action(async (files: string[], o: { run?: string; batch?: number; backend?: string; threads?: number; json?: boolean }) => {
       const { optionError } = await import('../../errors.js');
       const { RESEARCH_NOTICE, CLASSES } = await import('../../types.js');
       if (!o.run) throw optionError('--run', 'a run folder', o.run);
       const { predictFiles } = await import('../../predict/predict.js');
-      const r = await predictFiles(o.run, files, { batch: o.batch, backend: o.backend });
+      const r = await predictFiles(o.run, files, { batch: o.batch, backend: o.backend, threads: o.threads });
       let failed = 0;
       for (const p of r.predictions) {
         if (!p.ok) failed++;

@@ -1,5 +1,6 @@
 /** `covidnet report RUN [RUN...]`: HTML report per run (+ PNG figures), and a comparison page for several. */
 import type { Command } from 'commander';
+import { backendOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
 interface ReportCliOptions {
@@ -17,8 +18,8 @@ export function register(program: Command): void {
     .argument('<runs...>', 'run folders')
     .option('--out <dir>', 'folder of the comparison page (several runs; default: <first run>/../comparison)')
     .option('--gradcam <n>', 'Grad-CAM samples per class and outcome (0 = none)', numberOption('--gradcam', 'int'), 1)
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
-    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json', 'print the written paths as JSON')
     .action(async (runs: string[], o: ReportCliOptions) => {
       const { optionError } = await import('../../errors.js');

@@ -1,5 +1,6 @@
 /** `covidnet serve --run RUN`: a local web page for predictions with Grad-CAM (thin layer over src/serve). */
 import type { Command } from 'commander';
+import { backendOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
 interface ServeCliOptions {
@@ -18,8 +19,8 @@ export function register(program: Command): void {
     .option('--run <run>', 'run folder')
     .option('--port <n>', 'port (0 = any free port)', numberOption('--port', 'int'), 8080)
     .option('--host <address>', 'address to listen on; the default serves this computer only', '127.0.0.1')
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
-    .option('--threads <n>', 'threads', numberOption('--threads', 'int'))
+    .addOption(backendOption())
+    .addOption(threadsOption())
     .option('--json', 'print the address as one JSON line')
     .action(async (o: ServeCliOptions) => {
       const { optionError } = await import('../../errors.js');
