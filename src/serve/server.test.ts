@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +8,7 @@ import { makeTinyRun } from '../report/testing.js';
 import { isCovidNetError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE } from '../types.js';
 import { isLoopback, startServer, type ExplainResponse, type RunInfo } from './server.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { chromiumMissing, launchChromium } from '../util/browser.js';
 
 test('serve: page, run info, explain an upload; bad uploads, hosts and routes get JSON errors', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'covidnet-serve-'));
@@ -75,21 +73,16 @@ test('serve: page, run info, explain an upload; bad uploads, hosts and routes ge
 });
 
 test('serve: the page in a browser shows a prediction with its overlay for a chosen file', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not installed (Debian: apt-get install chromium; scripts/system-deps.sh does it under CI)`);
+  const missing = chromiumMissing();
+  if (missing) {
+    t.skip(missing);
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), 'covidnet-serve-ui-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const { run, images } = await makeTinyRun(dir);
   const s = await startServer({ run, port: 0 });
-  const { chromium } = await import('playwright-core');
-  const ctx = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1200, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const ctx = await launchChromium(join(dir, 'chromium-profile'));
   try {
     const p = await ctx.newPage();
     const errors: string[] = [];
