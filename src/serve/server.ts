@@ -118,6 +118,10 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
     });
     req.on('end', () => resolve(Buffer.concat(parts)));
     req.on('error', reject);
+    // a client that goes away mid-upload: settle instead of waiting forever
+    req.on('close', () => {
+      if (!req.complete) reject(new HttpError(400, 'E_FILE_TRUNCATED', 'upload interrupted'));
+    });
   });
 }
 
