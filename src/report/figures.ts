@@ -25,28 +25,57 @@ export async function renderSpec(spec: Spec, scale = 2): Promise<Buffer> {
   }
 }
 
-/** Training curves: one panel per metric the history has (loss; validation accuracy; …), best epoch marked. */
+/**
+ * Whole epochs on the x axis: every epoch up to 12 of them (Vega puts ticks at halves on short
+ * facetted runs whatever tickMinStep says), integer ticks beyond. Every layer carries the axis,
+ * as Vega-Lite merges the layers' axes.
+ */
+function epochAxis(epochs: readonly number[]): Spec {
+  return epochs.length <= 12 ? { values: [...epochs], format: 'd' } : { tickMinStep: 1, format: 'd' };
+}
+
+/** Series of the training-curve panels, in legend order, with their colours. */
+const CURVE_SERIES: readonly (readonly [string, string])[] = [
+  ['train', '#1f77b4'],
+  ['validation', '#d62728'],
+  ['validation one-shot', '#ff7f0e'],
+];
+
+/**
+ * Training curves, two panels: loss (train and validation) and accuracy (train and validation),
+ * best epoch marked. Siamese runs: accuracy is pair accuracy on both sides, with the 3-way
+ * one-shot validation accuracy (which picks the checkpoint) as a third line. A history written
+ * before train accuracy and validation loss were recorded shows the series it has.
+ */
 export function trainingCurvesSpec(history: readonly EpochRecord[], title: string): Spec {
   const rows: { epoch: number; metric: string; series: string; value: number }[] = [];
   const add = (epoch: number, metric: string, series: string, v: unknown): void => {
     if (typeof v === 'number' && Number.isFinite(v)) rows.push({ epoch, metric, series, value: v });
   };
   for (const h of history) {
-    const r = h as unknown as Record<string, unknown>;
-    add(h.epoch, 'loss', 'train', r['loss']);
-    add(h.epoch, 'loss', 'validation', r['val_loss']);
-    add(h.epoch, 'accuracy', 'train', r['accuracy'] ?? r['train_accuracy']);
-    add(h.epoch, 'accuracy', 'validation', r['val_accuracy']);
+    // `accuracy`: the Keras name, for histories converted from a Keras run
+    const kerasAccuracy = (h as unknown as Record<string, unknown>)['accuracy'];
+    add(h.epoch, 'loss', 'train', h.loss);
+    add(h.epoch, 'loss', 'validation', h.val_loss);
+    add(h.epoch, 'accuracy', 'train', h.train_accuracy ?? kerasAccuracy);
+    if (h.val_metric === 'one_shot_accuracy') {
+      add(h.epoch, 'accuracy', 'validation', h.val_pair_accuracy);
+      add(h.epoch, 'accuracy', 'validation one-shot', h.val_accuracy);
+    } else {
+      add(h.epoch, 'accuracy', 'validation', h.val_accuracy);
+    }
   }
+  const found = CURVE_SERIES.filter(([name]) => rows.some((r) => r.series === name));
+  const present = found.length ? found : CURVE_SERIES;
   const bestEpoch = [...history].reverse().find((h) => h.best)?.epoch;
-  const metrics = [...new Set(rows.map((r) => r.metric))];
+  const xAxis = epochAxis([...new Set(history.map((h) => h.epoch))]);
   const layer: Spec[] = [
     {
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: xAxis },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
-        color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['train', 'validation'], range: ['#1f77b4', '#d62728'] } },
+        color: { field: 'series', type: 'nominal', title: null, scale: { domain: present.map(([n]) => n), range: present.map(([, c]) => c) } },
       },
     },
   ];
@@ -54,8 +83,8 @@ export function trainingCurvesSpec(history: readonly EpochRecord[], title: strin
     layer.push({
       data: { values: [{ epoch: bestEpoch, label: `best epoch ${bestEpoch}` }] },
       layer: [
-        { mark: { type: 'rule', strokeDash: [4, 3], color: '#2ca02c' }, encoding: { x: { field: 'epoch', type: 'quantitative' } } },
-        { mark: { type: 'text', align: 'left', dx: 3, dy: -4, color: '#2ca02c', fontSize: 10, baseline: 'top' }, encoding: { x: { field: 'epoch', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } } },
+        { mark: { type: 'rule', strokeDash: [4, 3], color: '#2ca02c' }, encoding: { x: { field: 'epoch', type: 'quantitative', axis: xAxis } } },
+        { mark: { type: 'text', align: 'left', dx: 3, dy: -4, color: '#2ca02c', fontSize: 10, baseline: 'top' }, encoding: { x: { field: 'epoch', type: 'quantitative', axis: xAxis }, y: { value: 0 }, text: { field: 'label' } } },
       ],
     });
   }
@@ -63,7 +92,7 @@ export function trainingCurvesSpec(history: readonly EpochRecord[], title: strin
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
     data: { values: rows },
-    facet: { column: { field: 'metric', type: 'nominal', title: null, sort: metrics } },
+    facet: { column: { field: 'metric', type: 'nominal', title: null, sort: ['loss', 'accuracy'] } },
     spec: { width: 260, height: 180, layer },
     resolve: { scale: { y: 'independent' } },
   };

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '../tf.js';
 import { writeComparisonReport, writeRunReport } from './report.js';
 import { makeTinyRun } from './testing.js';
+import { renderSpec, trainingCurvesSpec } from './figures.js';
+import type { EpochRecord } from '../run/files.js';
 import { RESEARCH_NOTICE } from '../types.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -28,6 +30,8 @@ test('report: a tiny run gives a self-contained HTML page and PNG figures; the p
   assert.ok(srcs.length >= 3 + 6, `expected curves, confusion, metrics and 6 Grad-CAM samples, got ${srcs.length} images`);
   assert.ok(srcs.every((s) => s.startsWith('data:image/png;base64,')));
   assert.ok(!/(src|href)="https?:/.test(html));
+  // the tiny run's history is an old one (no train accuracy / validation loss): said, not fatal
+  assert.ok(r.notes.some((n) => /predates train accuracy and validation loss/.test(n)), r.notes.join('; '));
   const names = r.figures.map((f) => f.slice(f.lastIndexOf('/') + 1));
   for (const n of ['training-curves.png', 'confusion-data-test.png', 'metrics-data-test.png']) assert.ok(names.includes(n), `${n} missing`);
   assert.equal(names.filter((n) => n.startsWith('gradcam-')).length, 6);
@@ -85,4 +89,53 @@ test('report: a tiny run gives a self-contained HTML page and PNG figures; the p
       await ctx.close();
     }
   });
+});
+
+/** A history line as train writes it now (`extra` adds or overrides fields). */
+function epoch(e: number, extra: Partial<EpochRecord> = {}): EpochRecord {
+  return { epoch: e, loss: 1.2 - 0.1 * e, val_accuracy: 0.3 + 0.1 * e, val_metric: 'accuracy', best: e === 2, steps: 2, samples: 16, seconds: 1, samples_per_second: 16, lr: 1e-3, batch: 8, ...extra };
+}
+
+type CurveRow = { epoch: number; metric: string; series: string; value: number };
+const curveRows = (spec: Record<string, unknown>): CurveRow[] => (spec['data'] as { values: CurveRow[] }).values;
+const seriesOf = (rows: CurveRow[], metric: string): string[] => [...new Set(rows.filter((r) => r.metric === metric).map((r) => r.series))].sort();
+
+test('training curves: train and validation loss and accuracy; siamese adds one-shot; old histories show what they have', async () => {
+  const single = [1, 2, 3].map((e) => epoch(e, { train_accuracy: 0.4 + 0.1 * e, train_metric: 'accuracy', val_loss: 1.1 - 0.05 * e }));
+  const rows = curveRows(trainingCurvesSpec(single, 't'));
+  assert.deepEqual(seriesOf(rows, 'loss'), ['train', 'validation']);
+  assert.deepEqual(seriesOf(rows, 'accuracy'), ['train', 'validation']);
+  assert.equal(rows.find((r) => r.metric === 'loss' && r.series === 'validation' && r.epoch === 2)!.value, 1.0);
+
+  const siamese = [1, 2].map((e) =>
+    epoch(e, { val_metric: 'one_shot_accuracy', train_accuracy: 0.6, train_metric: 'pair_accuracy', val_loss: 0.7, val_pair_accuracy: 0.55 }),
+  );
+  const srows = curveRows(trainingCurvesSpec(siamese, 't'));
+  assert.deepEqual(seriesOf(srows, 'loss'), ['train', 'validation']);
+  // like for like: pair accuracy on both sides; the one-shot accuracy (checkpoint choice) as its own line
+  assert.deepEqual(seriesOf(srows, 'accuracy'), ['train', 'validation', 'validation one-shot']);
+  assert.equal(srows.find((r) => r.series === 'validation' && r.metric === 'accuracy')!.value, 0.55);
+
+  const old = [1, 2, 3].map((e) => epoch(e));
+  const orows = curveRows(trainingCurvesSpec(old, 't'));
+  assert.deepEqual(seriesOf(orows, 'loss'), ['train']);
+  assert.deepEqual(seriesOf(orows, 'accuracy'), ['validation']);
+
+  for (const h of [single, siamese, old]) {
+    const m = await sharp(await renderSpec(trainingCurvesSpec(h, 'Training curves'))).metadata();
+    assert.ok(m.format === 'png' && (m.width ?? 0) > 400 && (m.height ?? 0) > 100);
+  }
+});
+
+test('report: a history with the new fields gives the curves and their caption, without the old-history note', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'covidnet-report-curves-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { run } = await makeTinyRun(dir);
+  const lines = [1, 2, 3].map((e) => epoch(e, { train_accuracy: 0.5, train_metric: 'accuracy', val_loss: 1.0 }));
+  await writeFile(join(run, 'history.jsonl'), lines.map((l) => JSON.stringify(l) + '\n').join(''));
+  const r = await writeRunReport(run, { gradcam: 0 });
+  assert.ok(r.figures.some((f) => f.endsWith('training-curves.png')));
+  assert.ok(!r.notes.some((n) => /predates/.test(n)), r.notes.join('; '));
+  const html = await readFile(r.html, 'utf8');
+  assert.match(html, /categorical cross-entropy, mean over the epoch/);
 });

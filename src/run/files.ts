@@ -90,6 +90,17 @@ export interface EpochRecord {
   samples_per_second: number;
   lr: number;
   batch: number;
+  /**
+   * Training accuracy of the epoch, from the training steps' own outputs (dropout on), written
+   * since the field was added (older histories lack it): argmax accuracy of the single net, or
+   * the siamese net's pair accuracy (P(different) > 0.5, same and different pairs weighted equally).
+   */
+  train_accuracy?: number;
+  train_metric?: 'accuracy' | 'pair_accuracy';
+  /** Validation loss: mean cross-entropy (single) or the recipe's loss on fixed validation pairs (siamese). */
+  val_loss?: number;
+  /** Siamese: pair accuracy on the same validation pairs as `val_loss` (comparable with `train_accuracy`). */
+  val_pair_accuracy?: number;
 }
 
 export function runPath(run: string, name: keyof typeof RUN_FILES): string {

@@ -23,7 +23,25 @@ export interface SiameseRecipe {
    * loss taken over every pair inside the batch (`classes` are CLASSES indices). When present the
    * loop ignores `pairs`/`loss` and an epoch is one balanced epoch of images.
    */
-  batchLoss?(model: tf.LayersModel, images: tf.Tensor4D, classes: readonly number[]): tf.Scalar;
+  batchLoss?(model: tf.LayersModel, images: tf.Tensor4D, classes: readonly number[], observe?: PairObserver): tf.Scalar;
+  /**
+   * Optional: the recipe's loss on explicit pairs, from the two images' embeddings and the model's
+   * distance head (the validation loss). Absent: `loss` on the head's P(different) of |a − b|.
+   */
+  pairLoss?(head: tf.layers.Layer, a: tf.Tensor2D, b: tf.Tensor2D, different: tf.Tensor1D): tf.Scalar;
+}
+
+/**
+ * Called inside a batch loss with the head's P(different) of every pair it forms ([P, 1], pairs
+ * i < j in `allPairs` order), so the loop can count pair accuracy without a second forward pass.
+ * The tensor is disposed with the loss's intermediates unless the observer keeps it (`tf.keep`).
+ */
+export type PairObserver = (pDifferent: tf.Tensor) => void;
+
+/** The recipe's loss on pairs (a[i], b[i]) of embeddings with `different[i]` (1 = different classes). */
+export function recipePairLoss(recipe: SiameseRecipe, head: tf.layers.Layer, a: tf.Tensor2D, b: tf.Tensor2D, different: tf.Tensor1D): tf.Scalar {
+  if (recipe.pairLoss) return recipe.pairLoss(head, a, b, different);
+  return tf.tidy(() => recipe.loss(head.apply(tf.abs(tf.sub(a, b))) as tf.Tensor, tf.reshape(different, [-1, 1])));
 }
 
 /** Binary cross-entropy on probabilities, clipped as Keras does (epsilon 1e-7). */

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import * as tf from '../tf.js';
 import { writeSynthDataset } from '../data/index.js';
 import { parseRunConfig, type RunConfig } from '../config.js';
-import { train, type TrainEvent } from './train.js';
+import { ClassTally, PairTally, train, type TrainEvent } from './train.js';
+import type { EpochRecord } from '../run/files.js';
 import { loadLast } from './checkpoint.js';
 import { evaluateRun } from '../evaluate/evaluate.js';
 import { predictFiles } from '../predict/predict.js';
@@ -28,6 +29,30 @@ before(async () => {
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
+});
+
+/** The per-epoch fields added for the train/validation curves: present and in range. */
+function assertCurveFields(h: EpochRecord, trainMetric: 'accuracy' | 'pair_accuracy'): void {
+  assert.equal(h.train_metric, trainMetric);
+  for (const v of [h.train_accuracy, h.val_accuracy, ...(trainMetric === 'pair_accuracy' ? [h.val_pair_accuracy] : [])]) {
+    assert.ok(typeof v === 'number' && v >= 0 && v <= 1, `accuracy out of range: ${JSON.stringify(h)}`);
+  }
+  assert.ok(typeof h.val_loss === 'number' && Number.isFinite(h.val_loss) && h.val_loss > 0, `val_loss: ${JSON.stringify(h)}`);
+  if (trainMetric === 'accuracy') assert.equal(h.val_pair_accuracy, undefined);
+}
+
+test('ClassTally and PairTally: argmax accuracy; pair accuracy with same and different pairs weighted equally', () => {
+  const c = new ClassTally();
+  assert.ok(Number.isNaN(c.value()));
+  c.add([0.7, 0.2, 0.1, 0.1, 0.1, 0.8], [0, 1]);
+  assert.equal(c.value(), 0.5);
+  const p = new PairTally();
+  // 1 same pair (right), 3 different pairs (1 right): (1 + 1/3) / 2
+  p.add([0.2, 0.9, 0.4, 0.1], [0, 1, 1, 1]);
+  assert.ok(Math.abs(p.value() - 2 / 3) < 1e-12);
+  const onlyDifferent = new PairTally();
+  onlyDifferent.add([0.9, 0.1], [1, 1]);
+  assert.equal(onlyDifferent.value(), 0.5);
 });
 
 async function weightsOf(folder: string): Promise<Float32Array[]> {
@@ -57,6 +82,7 @@ test('single net: train → evaluate → predict, memory flat per step', async (
   assert.ok(pre.std > 0 && pre.size === 32);
   const hist = await readHistory(out);
   assert.equal(hist.length, 2);
+  for (const h of hist) assertCurveFields(h, 'accuracy');
   // balanced epochs as the sampler makes them: 3 × the COVID-19 training images
   const splits = await readSplits(out);
   const nCovid = splits.splits.train.filter((e) => e.label === 'COVID-19').length;
@@ -98,6 +124,7 @@ test('siamese net: one-shot validation, templates, evaluate (templates and one-s
   const hist = await readHistory(out);
   assert.equal(hist[0]!.val_metric, 'one_shot_accuracy');
   assert.equal(hist[0]!.samples, 24);
+  for (const h of hist) assertCurveFields(h, 'pair_accuracy');
   const t = await readTemplates(out);
   assert.equal(t.templates.length, 3);
   assert.equal(t.templates[0]!.length, 256);
@@ -126,7 +153,8 @@ test('resume after a stop reaches the same weights and history as an uninterrupt
     assert.equal(resumed.complete, true);
     const ha = await readHistory(a);
     const hb = await readHistory(b);
-    assert.deepEqual(hb.map((h) => [h.loss, h.val_accuracy, h.best]), ha.map((h) => [h.loss, h.val_accuracy, h.best]));
+    const fields = (h: EpochRecord) => [h.loss, h.train_accuracy, h.val_loss, h.val_accuracy, h.val_pair_accuracy, h.best];
+    assert.deepEqual(hb.map(fields), ha.map(fields));
     const wa = await weightsOf(join(a, 'last'));
     const wb = await weightsOf(join(b, 'last'));
     assert.equal(wa.length, wb.length);

@@ -4,21 +4,25 @@
  * can be checkpointed and resumed exactly.
  *
  * Single net: Adam, categorical cross-entropy on the softmax (as Keras computes it), validation
- * accuracy each epoch. Siamese net: Adam, the recipe's loss (study: BCE, same = 0, different = 1) on
- * the recipe's pairs, 3-way one-shot validation each epoch (queries from the validation split,
- * one support image per class from the training split; the same trials every epoch).
+ * accuracy and loss each epoch. Siamese net: Adam, the recipe's loss (study: BCE, same = 0,
+ * different = 1) on the recipe's pairs, 3-way one-shot validation each epoch (queries from the
+ * validation split, one support image per class from the training split; the same trials every
+ * epoch) and the recipe's loss on fixed validation pairs.
+ *
+ * Training accuracy is counted from the outputs the training steps already compute (dropout on, as
+ * Keras reports it during fit), so it costs no forward pass and leaves the numerics untouched.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import * as tf from '../tf.js';
-import { balancedEpoch, toModelInput } from '../data/index.js';
+import { balancedEpoch, pairEpoch, toModelInput } from '../data/index.js';
 import type { PreparedSet } from '../data/types.js';
 import { initBackend, type BackendChoice } from '../backend/index.js';
 import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { createRng, rngFromState, type Rng } from '../util/rng.js';
 import type { RunConfig } from '../config.js';
-import { covidNet, embedImages, meanRow, oneShotPredictions, predictRows, disposeModel } from '../model/index.js';
+import { covidNet, embedImages, meanRow, oneShotPredictions, predictRows, disposeModel, siameseParts } from '../model/index.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { saveModel } from '../run/modelio.js';
 import { loadRunModel } from '../run/load.js';
@@ -33,10 +37,11 @@ import {
   type TemplatesFile,
 } from '../run/files.js';
 import { prepareTrainingData, splitsFile, type PrepareProgress, type TrainingData } from './data.js';
-import { getRecipe, type SiameseRecipe } from './recipes.js';
+import { getRecipe, recipePairLoss, type SiameseRecipe } from './recipes.js';
 import { loadLast, saveLast, type TrainState } from './checkpoint.js';
 import { withSeededDropout } from './dropout.js';
 import { initFromRun } from './siamese/init.js';
+import { allPairs } from './siamese/contrastive.js';
 
 export type TrainEvent =
   | ({ type: 'prepare' } & PrepareProgress)
@@ -129,20 +134,142 @@ function step(model: tf.LayersModel, opt: tf.AdamOptimizer, rng: Rng, lossFn: ()
   });
 }
 
+/** Holds one tensor made inside a loss function (the gradient tape disposes the rest) until read after the step. */
+class Kept {
+  private t: tf.Tensor | undefined;
+  keep(t: tf.Tensor): void {
+    this.t?.dispose();
+    this.t = tf.keep(t);
+  }
+  /** The values, then disposes the tensor. */
+  take(): Float32Array {
+    const t = this.t;
+    this.t = undefined;
+    if (!t) return new Float32Array(0);
+    const v = t.dataSync() as Float32Array;
+    t.dispose();
+    return v;
+  }
+}
+
+/** Argmax accuracy counted over an epoch's training batches. */
+export class ClassTally {
+  private ok = 0;
+  private n = 0;
+  /** `probs` is [B, classes] row-major; `truth` the B class indices. */
+  add(probs: ArrayLike<number>, truth: readonly number[]): void {
+    const k = truth.length ? probs.length / truth.length : 0;
+    truth.forEach((t, i) => {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
+      if (best === t) this.ok++;
+    });
+    this.n += truth.length;
+  }
+  value(): number {
+    return this.n ? this.ok / this.n : NaN;
+  }
+}
+
+/**
+ * Pair accuracy: a pair is called different when P(different) > 0.5 (the head's output, which the
+ * one-shot validation ranks). Same and different pairs weigh equally (the mean of the two rates),
+ * so an all-"different" answer scores 0.5 also on the contrastive recipe's batches, where about
+ * two pairs in three are different; on balanced pairs (study recipe, validation pairs) this is
+ * the plain accuracy.
+ */
+export class PairTally {
+  private okSame = 0;
+  private nSame = 0;
+  private okDiff = 0;
+  private nDiff = 0;
+  add(pDifferent: ArrayLike<number>, different: readonly number[]): void {
+    different.forEach((d, i) => {
+      const said = pDifferent[i]! > 0.5;
+      if (d) {
+        this.nDiff++;
+        if (said) this.okDiff++;
+      } else {
+        this.nSame++;
+        if (!said) this.okSame++;
+      }
+    });
+  }
+  value(): number {
+    const rates = [this.nSame ? this.okSame / this.nSame : undefined, this.nDiff ? this.okDiff / this.nDiff : undefined].filter((r): r is number => r !== undefined);
+    return rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : NaN;
+  }
+}
+
 /** Categorical cross-entropy on softmax probabilities, clipped like Keras (epsilon 1e-7). */
 export function categoricalCrossEntropy(probs: tf.Tensor, oneHot: tf.Tensor): tf.Scalar {
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7))), -1))) as tf.Scalar);
 }
 
-/** Validation accuracy of the single net (argmax). */
-export async function singleAccuracy(model: tf.LayersModel, set: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<number> {
+/**
+ * Validation accuracy (argmax) and mean categorical cross-entropy (Keras clipping, 1e-7) of the
+ * single net, both from one inference pass over `set`.
+ */
+export async function singleValidation(model: tf.LayersModel, set: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<{ accuracy: number; loss: number }> {
   const idx = set.items.map((_, i) => i);
   const rows = await predictRows(model, set, idx, stats, batch);
   let ok = 0;
+  let ce = 0;
   rows.forEach((r, i) => {
-    if (argmax(r) === classIndex(set.items[i]!.label)) ok++;
+    const t = classIndex(set.items[i]!.label);
+    if (argmax(r) === t) ok++;
+    ce -= Math.log(Math.min(Math.max(r[t]!, 1e-7), 1 - 1e-7));
   });
-  return rows.length ? ok / rows.length : 0;
+  return rows.length ? { accuracy: ok / rows.length, loss: ce / rows.length } : { accuracy: 0, loss: NaN };
+}
+
+/** Validation accuracy of the single net (argmax). */
+export async function singleAccuracy(model: tf.LayersModel, set: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<number> {
+  return (await singleValidation(model, set, stats, batch)).accuracy;
+}
+
+/** Validation pairs per epoch for the siamese validation loss (drawn once per run, seeded). */
+export const VAL_PAIRS = 512;
+
+/**
+ * The recipe's loss and the pair accuracy on `nPairs` fixed pairs of `set` (half same, half
+ * different, from the pair sampler with its own seed, so every epoch sees the same pairs and the
+ * training RNG is untouched). Inference mode: every image in a pair is embedded once, the pairs
+ * are formed from the embeddings. NaN when `set` gives no pairs.
+ */
+export async function siamesePairValidation(
+  model: tf.LayersModel,
+  recipe: SiameseRecipe,
+  set: PreparedSet,
+  stats: TrainingData['stats'],
+  nPairs: number,
+  seed: number,
+  batch: number,
+): Promise<{ loss: number; pairAccuracy: number }> {
+  const pairs = pairEpoch(set.items.map((it) => it.label), nPairs, createRng(seed));
+  if (pairs.length === 0) return { loss: NaN, pairAccuracy: NaN };
+  const idx = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
+  const row = new Map(idx.map((j, i) => [j, i]));
+  const emb = await embedImages(model, set, idx, stats, batch);
+  const dim = emb[0]!.length;
+  const a = new Float32Array(pairs.length * dim);
+  const b = new Float32Array(pairs.length * dim);
+  pairs.forEach((p, i) => {
+    a.set(emb[row.get(p.a)!]!, i * dim);
+    b.set(emb[row.get(p.b)!]!, i * dim);
+  });
+  const different = pairs.map((p) => (p.same ? 0 : 1));
+  const { distance } = siameseParts(model);
+  const [loss, pd] = tf.tidy(() => {
+    const ta = tf.tensor2d(a, [pairs.length, dim]);
+    const tb = tf.tensor2d(b, [pairs.length, dim]);
+    return [recipePairLoss(recipe, distance, ta, tb, tf.tensor1d(different)), distance.apply(tf.abs(tf.sub(ta, tb))) as tf.Tensor];
+  });
+  const lossValue = (await loss.data())[0]!;
+  const tally = new PairTally();
+  tally.add(await pd.data(), different);
+  tf.dispose([loss, pd]);
+  return { loss: lossValue, pairAccuracy: tally.value() };
 }
 
 function argmax(r: ArrayLike<number>): number {
@@ -253,6 +380,9 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
       let lossSum = 0;
       let samples = 0;
       let imageBatchSteps: number | undefined; // batch recipes: samples counts pairs, not steps × batch
+      const kept = new Kept();
+      const classTally = new ClassTally();
+      const pairTally = new PairTally();
       if (config.model === 'single') {
         const order = balancedEpoch(labels, rng);
         const batches = chunk(order, config.batch);
@@ -260,8 +390,13 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
         for (const [i, idx] of batches.entries()) {
           const x = batchTensor(data.train, idx, data.stats);
           const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(idx.map((j) => classIndex(labels[j]!)), 'int32'), CLASSES.length), 'float32'));
-          const loss = step(model, opt, rng, () => categoricalCrossEntropy(model.apply(x, { training: true }) as tf.Tensor, y));
+          const loss = step(model, opt, rng, () => {
+            const probs = model.apply(x, { training: true }) as tf.Tensor;
+            kept.keep(probs);
+            return categoricalCrossEntropy(probs, y);
+          });
           tf.dispose([x, y]);
+          classTally.add(kept.take(), idx.map((j) => classIndex(labels[j]!)));
           lossSum += loss * idx.length;
           samples += idx.length;
           emit({ type: 'step', epoch, step: i + 1, steps: batches.length, samples, loss: lossSum / samples, tensors: tf.memory().numTensors });
@@ -275,8 +410,9 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
         for (const [i, idx] of batches.entries()) {
           const x = batchTensor(data.train, idx, data.stats);
           const cls = idx.map((j) => classIndex(labels[j]!));
-          const loss = step(model, opt, rng, () => recipe!.batchLoss!(model, x, cls));
+          const loss = step(model, opt, rng, () => recipe!.batchLoss!(model, x, cls, (p) => kept.keep(p)));
           x.dispose();
+          pairTally.add(kept.take(), allPairs(cls).different);
           const n = (idx.length * (idx.length - 1)) / 2;
           lossSum += loss * n;
           samples += n;
@@ -290,8 +426,13 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
           const xa = batchTensor(data.train, ps.map((p) => p.a), data.stats);
           const xb = batchTensor(data.train, ps.map((p) => p.b), data.stats);
           const y = tf.tensor2d(ps.map((p) => (p.same ? 0 : 1)), [ps.length, 1]);
-          const loss = step(model, opt, rng, () => recipe!.loss(model.apply([xa, xb], { training: true }) as tf.Tensor, y));
+          const loss = step(model, opt, rng, () => {
+            const p = model.apply([xa, xb], { training: true }) as tf.Tensor;
+            kept.keep(p);
+            return recipe!.loss(p, y);
+          });
           tf.dispose([xa, xb, y]);
+          pairTally.add(kept.take(), ps.map((p) => (p.same ? 0 : 1)));
           lossSum += loss * ps.length;
           samples += ps.length;
           emit({ type: 'step', epoch, step: i + 1, steps: batches.length, samples, loss: lossSum / samples, tensors: tf.memory().numTensors });
@@ -299,18 +440,30 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
       }
       const trainSeconds = (performance.now() - t0) / 1000;
       emit({ type: 'validating', epoch });
-      const valAcc =
-        config.model === 'single'
-          ? await singleAccuracy(model, data.val, data.stats, config.evalBatch)
-          : await oneShotAccuracy(model, data.val, data.train, data.stats, config.oneShotTrials, config.seed ^ 0x0e5a07, config.evalBatch);
+      let valAcc: number;
+      let valLoss: number;
+      let valPairAcc: number | undefined;
+      if (config.model === 'single') {
+        ({ accuracy: valAcc, loss: valLoss } = await singleValidation(model, data.val, data.stats, config.evalBatch));
+      } else {
+        valAcc = await oneShotAccuracy(model, data.val, data.train, data.stats, config.oneShotTrials, config.seed ^ 0x0e5a07, config.evalBatch);
+        ({ loss: valLoss, pairAccuracy: valPairAcc } = await siamesePairValidation(model, recipe!, data.val, data.stats, VAL_PAIRS, config.seed ^ 0x5a1d, config.evalBatch));
+      }
+      const trainAcc = config.model === 'single' ? classTally.value() : pairTally.value();
+      // new fields only when defined: JSON would turn NaN into null
+      const finite = (k: string, v: number | undefined): Record<string, number> => (v !== undefined && Number.isFinite(v) ? { [k]: v } : {});
       const best = valAcc > state.bestValAccuracy;
       if (best) await saveModel(model, runPath(run, 'model'));
       const seconds = (performance.now() - t0) / 1000;
       const record: EpochRecord = {
         epoch,
         loss: samples ? lossSum / samples : NaN,
+        ...finite('train_accuracy', trainAcc),
+        ...(Number.isFinite(trainAcc) ? { train_metric: config.model === 'single' ? ('accuracy' as const) : ('pair_accuracy' as const) } : {}),
+        ...finite('val_loss', valLoss),
         val_accuracy: valAcc,
         val_metric: config.model === 'single' ? 'accuracy' : 'one_shot_accuracy',
+        ...finite('val_pair_accuracy', valPairAcc),
         best,
         steps: imageBatchSteps ?? Math.ceil(samples / config.batch),
         samples,

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSynthDataset } from '../../data/index.js';
+import { epochLine } from './train.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/covidnet.js', import.meta.url));
 let dir = '';
@@ -24,6 +25,12 @@ before(async () => {
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
+});
+
+test('epoch line: val loss when the record has it, unchanged for old records', () => {
+  const r = { epoch: 3, loss: 0.5, val_accuracy: 0.75, val_metric: 'accuracy' as const, best: true, steps: 2, samples: 16, seconds: 1.25, samples_per_second: 12.8, lr: 1e-4, batch: 8 };
+  assert.equal(epochLine(r), 'epoch 3: loss 0.5000, val acc 0.750 (best), 16 samples in 1.3 s (12.8/s)');
+  assert.equal(epochLine({ ...r, val_loss: 0.61234, train_accuracy: 0.8 }), 'epoch 3: loss 0.5000, val loss 0.6123, val acc 0.750 (best), 16 samples in 1.3 s (12.8/s)');
 });
 
 test('bad options name the parameter, the expected and the actual value, without a stack trace', () => {
@@ -54,6 +61,10 @@ test('train --json → evaluate → predict through the CLI', async () => {
   const lines = t.stdout.trim().split('\n').map((l) => JSON.parse(l));
   const epochs = lines.filter((l) => 'val_accuracy' in l);
   assert.equal(epochs.length, 2);
+  for (const ep of epochs) {
+    assert.ok(ep.train_accuracy >= 0 && ep.train_accuracy <= 1 && ep.train_metric === 'accuracy', JSON.stringify(ep));
+    assert.ok(Number.isFinite(ep.val_loss) && ep.val_loss > 0, JSON.stringify(ep));
+  }
   assert.equal(lines.at(-1).event, 'done');
 
   const e = cli('evaluate', '--run', run, '--data', data);

@@ -142,7 +142,9 @@ export async function trainReporter(json: boolean, prefix = ''): Promise<{ onEve
 
 export function epochLine(r: EpochRecord): string {
   const metric = r.val_metric === 'accuracy' ? 'val acc' : 'val one-shot acc';
-  return `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, ${metric} ${r.val_accuracy.toFixed(3)}${r.best ? ' (best)' : ''}, ${r.samples} samples in ${r.seconds.toFixed(1)} s (${r.samples_per_second.toFixed(1)}/s)`;
+  // val loss appears when the record has it (histories written before it was recorded lack it)
+  const valLoss = r.val_loss !== undefined ? `, val loss ${r.val_loss.toFixed(4)}` : '';
+  return `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}${valLoss}, ${metric} ${r.val_accuracy.toFixed(3)}${r.best ? ' (best)' : ''}, ${r.samples} samples in ${r.seconds.toFixed(1)} s (${r.samples_per_second.toFixed(1)}/s)`;
 }
 
 export function register(program: Command): void {

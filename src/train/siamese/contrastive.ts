@@ -17,7 +17,7 @@ import * as tf from '../../tf.js';
 import { pairEpoch } from '../../data/index.js';
 import type { ClassName } from '../../types.js';
 import { siameseCovidNet, siameseParts, type CovidNetConfig } from '../../model/index.js';
-import type { SiameseRecipe } from '../recipes.js';
+import type { PairObserver, SiameseRecipe } from '../recipes.js';
 
 /** Margin on the Euclidean distance of unit embeddings (range [0, √2] for non-negative ones). */
 export const CONTRASTIVE_MARGIN = 1.0;
@@ -95,7 +95,7 @@ function detach(x: tf.Tensor): tf.Tensor {
  * Loss of one batch of images: the encoder runs once, every pair (i < j) is formed from the
  * embeddings, the head gives P(different); BCE on it plus the contrastive term on ‖eᵢ − eⱼ‖₂.
  */
-export function contrastiveBatchLoss(model: tf.LayersModel, images: tf.Tensor4D, classes: readonly number[]): tf.Scalar {
+export function contrastiveBatchLoss(model: tf.LayersModel, images: tf.Tensor4D, classes: readonly number[], observe?: PairObserver): tf.Scalar {
   const { encoder, distance } = siameseParts(model);
   const { a, b, different } = allPairs(classes);
   return tf.tidy(() => {
@@ -107,8 +107,22 @@ export function contrastiveBatchLoss(model: tf.LayersModel, images: tf.Tensor4D,
     // the head is fitted on detached distances: its BCE only calibrates P(different); the encoder
     // learns from the contrastive term alone (a miscalibrated head would otherwise pull every pair together)
     const p = distance.apply(detach(tf.abs(delta))) as tf.Tensor;
+    observe?.(p);
     const d = tf.sqrt(tf.add(tf.sum(tf.square(delta), -1), 1e-12));
     return tf.add(balancedBce(p, y), tf.mul(CONTRASTIVE_WEIGHT, contrastiveLoss(d, y))) as tf.Scalar;
+  });
+}
+
+/**
+ * The same loss on explicit pairs of embeddings (validation pairs): balanced BCE on the head's
+ * P(different) plus the contrastive term on ‖a − b‖₂, as `contrastiveBatchLoss` puts it on a batch's pairs.
+ */
+export function contrastivePairLoss(head: tf.layers.Layer, a: tf.Tensor2D, b: tf.Tensor2D, different: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const delta = tf.sub(a, b);
+    const p = head.apply(tf.abs(delta)) as tf.Tensor;
+    const d = tf.sqrt(tf.add(tf.sum(tf.square(delta), -1), 1e-12));
+    return tf.add(balancedBce(p, different), tf.mul(CONTRASTIVE_WEIGHT, contrastiveLoss(d, different))) as tf.Scalar;
   });
 }
 
@@ -121,4 +135,5 @@ export const CONTRASTIVE_RECIPE: SiameseRecipe = {
   pairs: (labels, n, rng) => pairEpoch(labels as ClassName[], n, rng),
   loss: balancedBce,
   batchLoss: contrastiveBatchLoss,
+  pairLoss: contrastivePairLoss,
 };

@@ -144,6 +144,10 @@ test('contrastive recipe end to end: --init-from a single run, templates, one-sh
   for (const h of hist) {
     assert.ok(Number.isFinite(h.loss) && h.loss > 0);
     assert.equal(h.val_metric, 'one_shot_accuracy');
+    // pair accuracies from the training batches' pairs and the fixed validation pairs; the recipe's loss on the latter
+    assert.equal(h.train_metric, 'pair_accuracy');
+    for (const v of [h.train_accuracy, h.val_pair_accuracy]) assert.ok(typeof v === 'number' && v >= 0 && v <= 1, JSON.stringify(h));
+    assert.ok(typeof h.val_loss === 'number' && Number.isFinite(h.val_loss) && h.val_loss > 0, JSON.stringify(h));
   }
   const saved = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
   assert.equal(saved.recipe, 'contrastive');
