@@ -11,8 +11,8 @@ import { makeTinyRun } from './testing.js';
 import { renderSpec, trainingCurvesSpec } from './figures.js';
 import type { EpochRecord } from '../run/files.js';
 import { RESEARCH_NOTICE } from '../types.js';
+import { chromiumMissing, launchChromium } from '../util/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 test('report: a tiny run gives a self-contained HTML page and PNG figures; the page renders in headless Chromium', async (t) => {
   await tf.setBackend('cpu');
@@ -49,17 +49,12 @@ test('report: a tiny run gives a self-contained HTML page and PNG figures; the p
   assert.ok(chtml.includes('balanced accuracy') && chtml.includes(RESEARCH_NOTICE));
 
   await t.test('browser check: renders, images load, no console errors, non-blank screenshot', async (tt) => {
-    if (!existsSync(CHROMIUM)) {
-      tt.skip(`${CHROMIUM} not installed (Debian: apt-get install chromium; scripts/system-deps.sh does it under CI)`);
+    const missing = chromiumMissing();
+    if (missing) {
+      tt.skip(missing);
       return;
     }
-    const { chromium } = await import('playwright-core');
-    const ctx = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1200, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const ctx = await launchChromium(join(dir, 'chromium-profile'));
     try {
       for (const page of [r.html, cmp.html]) {
         const p = await ctx.newPage();
