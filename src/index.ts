@@ -9,7 +9,7 @@ export * from './data/index.js';
 export * from './backend/index.js';
 export * from './model/index.js';
 export { parseRunConfig, RunConfigSchema, STUDY_DEFAULTS, type RunConfig, type RunConfigInput } from './config.js';
-export { train, computeTemplates, oneShotAccuracy, singleAccuracy, type TrainEvent, type TrainOptions, type TrainResult } from './train/train.js';
+export { train, computeTemplates, oneShotAccuracy, singleAccuracy, singleValidation, siamesePairValidation, type TrainEvent, type TrainOptions, type TrainResult } from './train/train.js';
 export { prepareTrainingData, splitItems, type TrainingData } from './train/data.js';
 export { registerRecipe, getRecipe, recipeNames, STUDY_RECIPE, binaryCrossEntropy, type SiameseRecipe } from './train/recipes.js';
 export { searchGrid, STUDY_GRID, type SearchCell, type SearchResult, type SearchOptions } from './train/search.js';
