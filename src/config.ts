@@ -30,6 +30,7 @@ export const FLAG_NAMES: Record<string, string> = {
   valFraction: '--val-fraction',
   testFraction: '--test-fraction',
   oneShotTrials: '--one-shot-trials',
+  selectBy: '--select-by',
   seed: '--seed',
   backend: '--backend',
   threads: '--threads',
@@ -71,6 +72,13 @@ export const RunConfigSchema = z
     testFraction: z.number().min(0).lt(1).default(0.2),
     /** 3-way one-shot trials for siamese validation (Koch et al.). */
     oneShotTrials: positiveInt.default(129),
+    /**
+     * Siamese: the validation metric that picks the best checkpoint. `template` (default): accuracy
+     * of classifying each validation image by its closest class template (the rule evaluate and
+     * predict use); `one-shot`: the study's 3-way one-shot accuracy (random single support images,
+     * noisier). Both are recorded every epoch.
+     */
+    selectBy: z.enum(['template', 'one-shot']).default('template'),
     seed: z.number().int().min(0).default(1),
     backend: z.string().optional(),
     threads: positiveInt.optional(),

@@ -39,12 +39,13 @@ const CURVE_SERIES: readonly (readonly [string, string])[] = [
   ['train', '#1f77b4'],
   ['validation', '#d62728'],
   ['validation one-shot', '#ff7f0e'],
+  ['validation template', '#9467bd'],
 ];
 
 /**
  * Training curves, two panels: loss (train and validation) and accuracy (train and validation),
- * best epoch marked. Siamese runs: accuracy is pair accuracy on both sides, with the 3-way
- * one-shot validation accuracy (which picks the checkpoint) as a third line. A history written
+ * best epoch marked. Siamese runs: accuracy is pair accuracy on both sides, with the template and
+ * the 3-way one-shot validation accuracies (one of them picks the checkpoint) as further lines. A history written
  * before train accuracy and validation loss were recorded shows the series it has.
  */
 export function trainingCurvesSpec(history: readonly EpochRecord[], title: string): Spec {
@@ -58,9 +59,10 @@ export function trainingCurvesSpec(history: readonly EpochRecord[], title: strin
     add(h.epoch, 'loss', 'train', h.loss);
     add(h.epoch, 'loss', 'validation', h.val_loss);
     add(h.epoch, 'accuracy', 'train', h.train_accuracy ?? kerasAccuracy);
-    if (h.val_metric === 'one_shot_accuracy') {
+    if (h.val_metric !== 'accuracy') {
       add(h.epoch, 'accuracy', 'validation', h.val_pair_accuracy);
-      add(h.epoch, 'accuracy', 'validation one-shot', h.val_accuracy);
+      add(h.epoch, 'accuracy', 'validation one-shot', h.val_one_shot_accuracy ?? (h.val_metric === 'one_shot_accuracy' ? h.val_accuracy : undefined));
+      add(h.epoch, 'accuracy', 'validation template', h.val_template_accuracy ?? (h.val_metric === 'template_accuracy' ? h.val_accuracy : undefined));
     } else {
       add(h.epoch, 'accuracy', 'validation', h.val_accuracy);
     }

@@ -161,13 +161,14 @@ async function gradcamSamples(run: string, e: EvalFile, n: number, opts: RunRepo
 
 /** What the training curves show, for the text under the figure. */
 export function curvesCaption(history: readonly EpochRecord[]): string {
-  const siamese = history.some((h) => h.val_metric === 'one_shot_accuracy');
+  const siamese = history.some((h) => h.val_metric !== 'accuracy');
+  const picker = history.at(-1)?.val_metric === 'one_shot_accuracy' ? 'the 3-way one-shot validation accuracy' : 'the template validation accuracy (each validation image classified by its closest class template, as evaluate does)';
   const parts = [
     siamese
       ? "Loss: the recipe's loss, mean over the epoch's training pairs and on fixed validation pairs."
       : 'Loss: categorical cross-entropy, mean over the epoch\'s training batches and over the validation set.',
     siamese
-      ? 'Accuracy: pair accuracy (P(different) > 0.5, same and different pairs weighted equally) on the training and the validation pairs; the 3-way one-shot validation accuracy picks the best checkpoint.'
+      ? `Accuracy: pair accuracy (P(different) > 0.5, same and different pairs weighted equally) on the training and the validation pairs; ${picker} picks the best checkpoint.`
       : 'Accuracy: argmax accuracy on the training batches and on the validation set.',
     'Training values come from the training steps themselves (dropout on, weights changing during the epoch), so they can sit below the validation values early on; a falling training loss with a rising validation loss is over-fitting.',
   ];
@@ -203,7 +204,7 @@ export async function writeRunReport(run: string, opts: RunReportOptions = {}): 
   if (history.length > 0) {
     const img = await save('training-curves.png', await renderSpec(trainingCurvesSpec(history, 'Training curves')), 'training curves');
     const best = [...history].reverse().find((h) => h.best);
-    sections.push(`<h2>Training</h2>${img}<p>${history.length} epochs; best checkpoint: epoch ${best?.epoch ?? '–'} (validation ${best?.val_metric ?? 'accuracy'} ${fmt(best?.val_accuracy)}).</p><p class="muted">${escapeXml(curvesCaption(history))}</p>`);
+    sections.push(`<h2>Training</h2>${img}<p>${history.length} epochs; best checkpoint: epoch ${best?.epoch ?? '–'} (validation ${(best?.val_metric ?? 'accuracy').replace(/_/g, ' ')} ${fmt(best?.val_accuracy)}).</p><p class="muted">${escapeXml(curvesCaption(history))}</p>`);
     if (!history.some((h) => h.val_loss !== undefined || h.train_accuracy !== undefined)) {
       notes.push('history.jsonl predates train accuracy and validation loss: the curves show training loss and validation accuracy only');
     }

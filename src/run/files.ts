@@ -78,9 +78,13 @@ export interface EpochRecord {
   epoch: number;
   /** Mean training loss over the epoch. */
   loss: number;
-  /** Validation accuracy: argmax accuracy (single) or 3-way one-shot accuracy (siamese). */
+  /**
+   * The validation accuracy that picks the checkpoint: argmax accuracy (single); siamese: template
+   * accuracy (default) or 3-way one-shot accuracy (`--select-by one-shot`, and runs written
+   * before the option existed).
+   */
   val_accuracy: number;
-  val_metric: 'accuracy' | 'one_shot_accuracy';
+  val_metric: 'accuracy' | 'one_shot_accuracy' | 'template_accuracy';
   /** Whether this epoch became the best checkpoint. */
   best: boolean;
   steps: number;
@@ -101,6 +105,10 @@ export interface EpochRecord {
   val_loss?: number;
   /** Siamese: pair accuracy on the same validation pairs as `val_loss` (comparable with `train_accuracy`). */
   val_pair_accuracy?: number;
+  /** Siamese: 3-way one-shot accuracy on validation (the study's metric), whichever picks the checkpoint. */
+  val_one_shot_accuracy?: number;
+  /** Siamese: accuracy of the closest class template on the validation images. */
+  val_template_accuracy?: number;
 }
 
 export function runPath(run: string, name: keyof typeof RUN_FILES): string {

@@ -118,11 +118,13 @@ test('single net: train → evaluate → predict, memory flat per step', async (
 test('siamese net: one-shot validation, templates, evaluate (templates and one-shot), predict', async () => {
   const before = tf.memory().numTensors;
   const out = join(dir, 'siamese');
-  const config = parseRunConfig({ ...base(), model: 'siamese', recipe: 'study', out, epochs: 2, pairs: 24, oneShotTrials: 9 });
+  const config = parseRunConfig({ ...base(), model: 'siamese', recipe: 'study', out, epochs: 2, pairs: 24, oneShotTrials: 9, selectBy: 'one-shot' });
   const r = await train(config);
   assert.equal(r.complete, true);
   const hist = await readHistory(out);
   assert.equal(hist[0]!.val_metric, 'one_shot_accuracy');
+  assert.equal(hist[0]!.val_accuracy, hist[0]!.val_one_shot_accuracy);
+  assert.ok(typeof hist[0]!.val_template_accuracy === 'number');
   assert.equal(hist[0]!.samples, 24);
   for (const h of hist) assertCurveFields(h, 'pair_accuracy');
   const t = await readTemplates(out);

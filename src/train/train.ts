@@ -22,7 +22,7 @@ import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { createRng, rngFromState, type Rng } from '../util/rng.js';
 import type { RunConfig } from '../config.js';
-import { covidNet, embedImages, meanRow, oneShotPredictions, predictRows, disposeModel, siameseParts } from '../model/index.js';
+import { covidNet, distanceTable, embedImages, meanRow, oneShotPredictions, predictRows, disposeModel, siameseParts } from '../model/index.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { saveModel } from '../run/modelio.js';
 import { loadRunModel } from '../run/load.js';
@@ -73,7 +73,7 @@ export interface TrainResult {
 }
 
 /** Options whose change on --resume would make a different run. */
-const FIXED_ON_RESUME = ['model', 'recipe', 'size', 'width', 'fc', 'crop', 'batch', 'lr', 'pairs', 'valFraction', 'testFraction', 'seed'] as const;
+const FIXED_ON_RESUME = ['model', 'recipe', 'size', 'width', 'fc', 'crop', 'batch', 'lr', 'pairs', 'valFraction', 'testFraction', 'seed', 'selectBy'] as const;
 
 async function versions(): Promise<Record<string, string>> {
   let pkg = 'unknown';
@@ -101,6 +101,8 @@ async function resolveConfig(config: RunConfig, resume: boolean, given: Partial<
   const { dataRoot: _r, dataName: _n, dataHash: _h, backendUsed: _b, versions: _v, createdAt: _c, ...base } = saved;
   return {
     ...base,
+    // runs saved before --select-by existed picked their checkpoint by one-shot accuracy
+    selectBy: saved.selectBy ?? 'one-shot',
     out: config.out,
     epochs: given.epochs ?? saved.epochs,
     backend: config.backend,
@@ -295,6 +297,24 @@ export async function oneShotAccuracy(
   return truth.length ? truth.filter((t, i) => t === pred[i]).length / truth.length : 0;
 }
 
+/**
+ * Template accuracy: each image of `query` is given the class of the closest class template
+ * (mean embedding of `support`'s images of that class), exactly as predict and evaluate do.
+ */
+export async function templateAccuracy(model: tf.LayersModel, query: PreparedSet, support: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<number> {
+  if (query.items.length === 0) return NaN;
+  const t = await computeTemplates(model, support, stats, batch);
+  const emb = await embedImages(model, query, query.items.map((_, i) => i), stats, batch);
+  const d = distanceTable(model, emb, t.templates.map((r) => Float32Array.from(r)));
+  let ok = 0;
+  d.forEach((r, i) => {
+    let best = 0;
+    for (let j = 1; j < r.length; j++) if (r[j]! < r[best]!) best = j;
+    if (CLASSES[best] === query.items[i]!.label) ok++;
+  });
+  return ok / query.items.length;
+}
+
 /** Mean embedding per class over all training images, with the run's best model. */
 export async function computeTemplates(model: tf.LayersModel, train: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<TemplatesFile> {
   const idx = train.items.map((_, i) => i);
@@ -443,10 +463,14 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
       let valAcc: number;
       let valLoss: number;
       let valPairAcc: number | undefined;
+      let valOneShot: number | undefined;
+      let valTemplate: number | undefined;
       if (config.model === 'single') {
         ({ accuracy: valAcc, loss: valLoss } = await singleValidation(model, data.val, data.stats, config.evalBatch));
       } else {
-        valAcc = await oneShotAccuracy(model, data.val, data.train, data.stats, config.oneShotTrials, config.seed ^ 0x0e5a07, config.evalBatch);
+        valOneShot = await oneShotAccuracy(model, data.val, data.train, data.stats, config.oneShotTrials, config.seed ^ 0x0e5a07, config.evalBatch);
+        valTemplate = await templateAccuracy(model, data.val, data.train, data.stats, config.evalBatch);
+        valAcc = config.selectBy === 'one-shot' ? valOneShot : valTemplate;
         ({ loss: valLoss, pairAccuracy: valPairAcc } = await siamesePairValidation(model, recipe!, data.val, data.stats, VAL_PAIRS, config.seed ^ 0x5a1d, config.evalBatch));
       }
       const trainAcc = config.model === 'single' ? classTally.value() : pairTally.value();
@@ -462,7 +486,9 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
         ...(Number.isFinite(trainAcc) ? { train_metric: config.model === 'single' ? ('accuracy' as const) : ('pair_accuracy' as const) } : {}),
         ...finite('val_loss', valLoss),
         val_accuracy: valAcc,
-        val_metric: config.model === 'single' ? 'accuracy' : 'one_shot_accuracy',
+        val_metric: config.model === 'single' ? 'accuracy' : config.selectBy === 'one-shot' ? 'one_shot_accuracy' : 'template_accuracy',
+        ...finite('val_one_shot_accuracy', valOneShot),
+        ...finite('val_template_accuracy', valTemplate),
         ...finite('val_pair_accuracy', valPairAcc),
         best,
         steps: imageBatchSteps ?? Math.ceil(samples / config.batch),

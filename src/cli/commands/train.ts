@@ -25,6 +25,7 @@ export interface TrainCliOptions {
   backend?: string;
   threads?: number;
   oneShotTrials?: number;
+  selectBy?: string;
   recipe?: string;
   initFrom?: string;
   cacheDir?: string;
@@ -48,6 +49,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--crop <f>', 'fraction cut from each side before resizing (default 0)', numberOption('--crop', 'float'))
     .option('--seed <n>', 'seed of initialisation, split and samplers (default 1)', numberOption('--seed', 'int'))
     .option('--one-shot-trials <n>', 'siamese 3-way one-shot validation trials (default 129)', numberOption('--one-shot-trials', 'int'))
+    .option('--select-by <metric>', 'siamese: validation metric that picks the checkpoint: template (default) or one-shot (the study\'s)')
     .option('--recipe <name>', 'siamese training recipe: contrastive (default) or study (the published one)')
     .option('--init-from <run>', 'siamese: start the encoder from this single-net run\'s trained weights')
     .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
@@ -141,7 +143,7 @@ export async function trainReporter(json: boolean, prefix = ''): Promise<{ onEve
 }
 
 export function epochLine(r: EpochRecord): string {
-  const metric = r.val_metric === 'accuracy' ? 'val acc' : 'val one-shot acc';
+  const metric = r.val_metric === 'accuracy' ? 'val acc' : r.val_metric === 'template_accuracy' ? 'val template acc' : 'val one-shot acc';
   // val loss appears when the record has it (histories written before it was recorded lack it)
   const valLoss = r.val_loss !== undefined ? `, val loss ${r.val_loss.toFixed(4)}` : '';
   return `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}${valLoss}, ${metric} ${r.val_accuracy.toFixed(3)}${r.best ? ' (best)' : ''}, ${r.samples} samples in ${r.seconds.toFixed(1)} s (${r.samples_per_second.toFixed(1)}/s)`;

@@ -143,7 +143,10 @@ test('contrastive recipe end to end: --init-from a single run, templates, one-sh
   assert.equal(hist.length, 2);
   for (const h of hist) {
     assert.ok(Number.isFinite(h.loss) && h.loss > 0);
-    assert.equal(h.val_metric, 'one_shot_accuracy');
+    // the default checkpoint choice: closest class template; the study's one-shot is recorded too
+    assert.equal(h.val_metric, 'template_accuracy');
+    assert.equal(h.val_accuracy, h.val_template_accuracy);
+    for (const v of [h.val_template_accuracy, h.val_one_shot_accuracy]) assert.ok(typeof v === 'number' && v >= 0 && v <= 1, JSON.stringify(h));
     // pair accuracies from the training batches' pairs and the fixed validation pairs; the recipe's loss on the latter
     assert.equal(h.train_metric, 'pair_accuracy');
     for (const v of [h.train_accuracy, h.val_pair_accuracy]) assert.ok(typeof v === 'number' && v >= 0 && v <= 1, JSON.stringify(h));
