@@ -3,6 +3,7 @@
  * one line per epoch when piped, one JSON object per epoch with --json.
  */
 import type { Command } from 'commander';
+import { backendOption, cacheDirOption, threadsOption } from '../options.js';
 import { FLAG_NAMES, numberOption, type RunConfig } from '../../config.js';
 import type { TrainEvent } from '../../train/train.js';
 import type { EpochRecord } from '../../run/files.js';
@@ -52,9 +53,9 @@ export function addModelOptions(cmd: Command): Command {
     .option('--select-by <metric>', 'siamese: validation metric that picks the checkpoint: template (default) or one-shot (the study\'s)')
     .option('--recipe <name>', 'siamese training recipe: contrastive (default) or study (the published one)')
     .option('--init-from <run>', 'siamese: start the encoder from this single-net run\'s trained weights')
-    .option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)')
-    .option('--threads <n>', 'threads for native kernels and image decoding', numberOption('--threads', 'int'))
-    .option('--cache-dir <dir>', 'cache of preprocessed images')
+    .addOption(backendOption())
+    .addOption(threadsOption('threads for native kernels and image decoding (default: COVIDNET_THREADS or all cores)'))
+    .addOption(cacheDirOption())
     .option('--json', 'one JSON object per epoch on stdout instead of progress bars');
 }
 
