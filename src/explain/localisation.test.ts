@@ -1,8 +1,9 @@
 /**
  * Grad-CAM correctness on a task whose answer is known: generated images in which only a small
  * planted mark decides the class (normal: no mark, pneumonia: a bright square, COVID-19: a dark
- * square, anywhere in the image over a random smooth background). After a short training of a
- * tiny COVID-Net the heat-map peak must fall on the mark in a large majority of the marked test
+ * square, anywhere in the image over a random smooth background; generator and scoring in
+ * testing-marks.ts, shared with localisation-siamese.test.ts). After a short training of a tiny
+ * COVID-Net the heat-map peak must fall on the mark in a large majority of the marked test
  * images. Originals are 160² with a 10% crop (box 16..144 = the 128² input, so the crop mapping
  * is exercised without resampling the mark away).
  *
@@ -16,58 +17,9 @@ import { covidNet } from '../model/covidnet.js';
 import { createRng } from '../util/rng.js';
 import { initBackend } from '../backend/index.js';
 import { GradCam } from './gradcam.js';
-import { makeGeometry } from './geometry.js';
-import { camPeak } from './stats.js';
+import { SIZE, makeSamples, oneHotF32, scorePeaks, toInput } from './testing-marks.js';
 
-const ORIG = 160;
-const CROP = 16;
-const SIZE = 128;
-const MARK = 12;
 const MAX_EPOCHS = Number(process.env['COVIDNET_TEST_EPOCHS'] ?? 20);
-
-interface Sample {
-  orig: Float32Array;
-  label: number;
-  /** Mark box in original pixels, undefined for class 0. */
-  mark?: { x: number; y: number };
-}
-
-function makeSample(rng: () => number, label: number): Sample {
-  const img = new Float32Array(ORIG * ORIG);
-  // smooth background: a few broad random blobs plus pixel noise
-  const blobs = Array.from({ length: 4 }, () => ({ x: rng() * ORIG, y: rng() * ORIG, s: 20 + rng() * 40, a: (rng() - 0.5) * 0.4 }));
-  for (let y = 0; y < ORIG; y++) {
-    for (let x = 0; x < ORIG; x++) {
-      let v = 0.45;
-      for (const b of blobs) v += b.a * Math.exp(-((x - b.x) ** 2 + (y - b.y) ** 2) / (2 * b.s * b.s));
-      img[y * ORIG + x] = v + (rng() - 0.5) * 0.1;
-    }
-  }
-  if (label === 0) return { orig: img, label };
-  const mx = CROP + 4 + Math.floor(rng() * (SIZE - MARK - 8));
-  const my = CROP + 4 + Math.floor(rng() * (SIZE - MARK - 8));
-  const val = label === 1 ? 1 : 0;
-  for (let y = my; y < my + MARK; y++) for (let x = mx; x < mx + MARK; x++) img[y * ORIG + x] = val;
-  return { orig: img, label, mark: { x: mx, y: my } };
-}
-
-/** The crop box of the original, standardised: the network input. */
-function toInput(samples: readonly Sample[]): tf.Tensor4D {
-  const buf = new Float32Array(samples.length * SIZE * SIZE);
-  samples.forEach((s, i) => {
-    for (let y = 0; y < SIZE; y++) {
-      for (let x = 0; x < SIZE; x++) buf[i * SIZE * SIZE + y * SIZE + x] = (s.orig[(y + CROP) * ORIG + x + CROP]! - 0.45) / 0.2;
-    }
-  });
-  return tf.tensor4d(buf, [samples.length, SIZE, SIZE, 1]);
-}
-
-/** Float one-hot rows built in JS: mixing int32 tensors into float maths is avoided on purpose. */
-function oneHotF32(labels: readonly number[]): tf.Tensor2D {
-  const a = new Float32Array(labels.length * 3);
-  labels.forEach((l, i) => (a[i * 3 + l] = 1));
-  return tf.tensor2d(a, [labels.length, 3]);
-}
 
 test('planted mark: the Grad-CAM peak falls on the mark in a large majority of test images', async (t) => {
   // Training even a tiny COVID-Net on the pure-JS cpu backend takes tens of seconds per step; the
@@ -79,8 +31,8 @@ test('planted mark: the Grad-CAM peak falls on the mark in a large majority of t
   }
   const r0 = createRng(20260101);
   const rng = (): number => r0.next();
-  const train = Array.from({ length: 192 }, (_, i) => makeSample(rng, i % 3));
-  const testSet = Array.from({ length: 60 }, (_, i) => makeSample(rng, i % 3));
+  const train = makeSamples(rng, 192);
+  const testSet = makeSamples(rng, 60);
   const model = covidNet({ size: SIZE, width: 8, fc: 32, seed: 5, dropout: [0, 0, 0] });
   const x = toInput(train);
   // one-hot targets built as float32 in JS (no integer tensors: see oneHotF32)
@@ -131,21 +83,7 @@ test('planted mark: the Grad-CAM peak falls on the mark in a large majority of t
   cam.dispose();
   assert.equal(tf.memory().numTensors, before);
 
-  const g = makeGeometry(ORIG, ORIG, { left: CROP, top: CROP, width: SIZE, height: SIZE }, SIZE, cam.grid);
-  let marked = 0;
-  let hits = 0;
-  let correct = 0;
-  const half = (g.stride * g.box.width) / g.size / 2; // half a cell in original pixels
-  res.forEach((r, i) => {
-    const s = testSet[i]!;
-    if (r.predicted === ['normal', 'pneumonia', 'COVID-19'][s.label]) correct++;
-    if (!s.mark) return;
-    marked++;
-    const p = camPeak(r.cam, g);
-    const overlapX = p.x + half > s.mark.x && p.x - half < s.mark.x + MARK;
-    const overlapY = p.y + half > s.mark.y && p.y - half < s.mark.y + MARK;
-    if (overlapX && overlapY) hits++;
-  });
+  const { marked, hits, correct } = scorePeaks(res, testSet, cam.grid);
   const share = hits / marked;
   // The numbers the closing note reports come from this line.
   console.log(`# planted-mark localisation: peak on the mark in ${hits}/${marked} = ${share.toFixed(3)} of marked test images; test accuracy ${(correct / res.length).toFixed(3)}; train accuracy ${trainAcc.toFixed(3)} after ${epochs} epochs on ${choice.name}`);
