@@ -204,6 +204,23 @@ test('onednn kernels vs cpu', { skip }, async (tt) => {
     agree('sum big rows', () => tf.sum(t(big), 0));
   });
 
+  await tt.test('UnsortedSegmentSum and the gradient of gather (bit-identical to cpu)', () => {
+    const x = rand([37, 5, 3]);
+    const ids = Int32Array.from({ length: 37 }, (_, i) => (i * 7) % 11);
+    const exact = (label: string, fn: () => tf.Tensor | tf.Tensor[]): void => {
+      const ref = runOn('cpu', fn);
+      const got = runOn('onednn', fn);
+      ref.forEach((r, i) => {
+        assert.deepEqual(got[i]!.shape, r.shape, label);
+        assert.deepEqual(got[i]!.values, r.values, label);
+      });
+    };
+    exact('unsortedSegmentSum', () => tf.unsortedSegmentSum(t(x), tf.tensor1d(ids, 'int32'), 13));
+    const table = rand([9, 16]);
+    const idx = Int32Array.from({ length: 40 }, (_, i) => (i * 5) % 9);
+    exact('gather gradient', () => tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.gather(a, tf.tensor1d(idx, 'int32')), tf.reshape(tf.range(0, 16), [1, 16]))))([t(table)]));
+  });
+
   // cpu's Cast from int32/bool to float32 keeps the integer storage under a float32 dtype; the
   // native kernels must read values, not reinterpret bits (a one-hot target once read as 1e-45).
   await tt.test('float32 tensors backed by integer storage (cast int32/bool, oneHot)', () => {
