@@ -3,6 +3,9 @@
 // used in place (activations NHWC, weights in TF.js layout described with explicit strides).
 // Primitives are cached per shape; oneDNN picks the ISA at run time (no -march flags needed).
 #include <napi.h>
+#include <pthread.h>
+
+#include <csignal>
 #include <dnnl.hpp>
 #include <omp.h>
 
@@ -734,8 +737,31 @@ Napi::Value ClearCache(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// Profiling signals (SIGPROF: `node --cpu-prof`, `--prof`) held back while a kernel runs. With
+// them delivered inside oneDNN's JIT GEMM the process died of heap corruption ("corrupted size vs.
+// prev_size", reproducible with a 256x512x256 matmul loop under --cpu-prof; no invalid access under
+// valgrind or ASAN, which change signal timing): the JIT code is not safe against a signal handler
+// running on its stack. The sample is taken when the kernel returns; the cost is two
+// pthread_sigmask calls per kernel (well under a microsecond).
+class HoldProfilingSignals {
+ public:
+  HoldProfilingSignals() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &s, &old_);
+  }
+  ~HoldProfilingSignals() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  HoldProfilingSignals(const HoldProfilingSignals &) = delete;
+  HoldProfilingSignals &operator=(const HoldProfilingSignals &) = delete;
+
+ private:
+  sigset_t old_;
+};
+
 template <Napi::Value (*F)(const Napi::CallbackInfo &)>
 Napi::Value Guard(const Napi::CallbackInfo &info) {
+  HoldProfilingSignals hold;
   try {
     return F(info);
   } catch (const dnnl::error &e) {

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's functions (native/src/addon.cc). Shapes and flags travel as Int32Arrays. */
@@ -36,7 +37,9 @@ export type AddonLoad = { ok: true; addon: NativeAddon; path: string } | { ok: f
 /** Where the addon is looked for: `COVIDNET_NATIVE_ADDON`, else the build output of `make native`. */
 export function addonPath(): string {
   const override = process.env['COVIDNET_NATIVE_ADDON'];
-  if (override) return override;
+  // relative to the working directory, as a user means it (require() would take a bare
+  // "native/build/..." for a package name)
+  if (override) return resolve(override);
   // dist/backend/native.js → repo root → native/build/Release
   return fileURLToPath(new URL('../../native/build/Release/covidnet_onednn.node', import.meta.url));
 }
