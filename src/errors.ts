@@ -24,10 +24,13 @@ export type ErrorCode =
 export class CovidNetError extends Error {
   readonly code: ErrorCode;
   readonly file?: string;
+  /** The message without the file name, for lists that already show the file. */
+  readonly reason: string;
   constructor(code: ErrorCode, message: string, opts: { file?: string; cause?: unknown } = {}) {
     super(opts.file ? `${opts.file}: ${message}` : message, { cause: opts.cause });
     this.name = 'CovidNetError';
     this.code = code;
+    this.reason = message;
     if (opts.file !== undefined) this.file = opts.file;
   }
 }

@@ -53,7 +53,7 @@ export async function prepareOne(job: PrepareJob, opts: { syncRead?: boolean } =
     }
     return { id: job.id, ok: true, pixels, width: g.width, height: g.height, cached: false };
   } catch (e) {
-    if (isCovidNetError(e)) return { id: job.id, ok: false, code: e.code, reason: e.file ? e.message.slice(e.file.length + 2) : e.message };
+    if (isCovidNetError(e)) return { id: job.id, ok: false, code: e.code, reason: e.reason };
     return { id: job.id, ok: false, code: 'E_INTERNAL', reason: e instanceof Error ? e.message : String(e) };
   }
 }

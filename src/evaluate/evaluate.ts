@@ -12,7 +12,7 @@ import { loadDataset, prepareImages } from '../data/index.js';
 import type { DatasetItem, NormStats, PreparedSet, SkippedEntry } from '../data/types.js';
 import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, classIndex, isSplit, RESEARCH_NOTICE, type ClassName, type ModelKind, type Split } from '../types.js';
-import { disposeModel, distanceTable, embedImages, oneShotPredictions, predictRows } from '../model/index.js';
+import { argmax, disposeModel, embedImages, oneShotPredictions, predictRows, templateSimilarity } from '../model/index.js';
 import { initBackend } from '../backend/index.js';
 import { loadRunModel } from '../run/load.js';
 import { writeJsonAtomic } from '../run/atomic.js';
@@ -111,12 +111,6 @@ export function selectItems(items: readonly DatasetItem[], root: string, base: s
   return { items: chosen, split: name, selection: sel, excludedTraining, warnings };
 }
 
-function argmaxOf(r: ArrayLike<number>): number {
-  let b = 0;
-  for (let j = 1; j < r.length; j++) if (r[j]! > r[b]!) b = j;
-  return b;
-}
-
 export async function evaluateRun(opts: EvaluateOptions): Promise<EvalResult> {
   if (opts.split !== undefined && !isSplit(opts.split)) throw optionError('--split', 'train, val or test', opts.split);
   const config = await readRunConfig(opts.run);
@@ -153,9 +147,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvalResult> {
       rows.forEach((r, i) => add(set.items[i]!, r));
     } else if (method === 'templates') {
       const emb = await embedImages(model, set, idx, stats, batch);
-      const tpl = templates!.templates.map((t) => Float32Array.from(t));
-      const d = distanceTable(model, emb, tpl);
-      d.forEach((r, i) => add(set.items[i]!, Array.from(r, (v) => 1 - v)));
+      templateSimilarity(model, emb, templates!.templates).forEach((r, i) => add(set.items[i]!, r));
     } else {
       const support = await prepareImages(
         splits!.splits.train.map((e) => ({ file: resolve(splits!.base, e.file), label: e.label, patientId: e.patientId, source: 'unknown' })),
@@ -171,7 +163,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvalResult> {
     disposeModel(model);
   }
   function add(it: DatasetItem, scores: ArrayLike<number>): void {
-    const p = argmaxOf(scores);
+    const p = argmax(scores);
     truth.push(classIndex(it.label));
     pred.push(p);
     predictions.push({ file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, scores: Array.from(scores, (v) => Math.round(v * 1e6) / 1e6) });

@@ -134,7 +134,8 @@ export class Explainer {
           const image = await decodeImage(typeof src === 'string' ? src : src.data, { file });
           chunk.push({ i, image, pixels: preprocessImage(image, { size: this.pre.size, crop: this.pre.crop }) });
         } catch (e) {
-          out[i] = { file, code: isCovidNetError(e) ? e.code : 'E_DECODE', error: e instanceof Error ? e.message : String(e) };
+          // `error` without the file name: the record names it
+          out[i] = { file, code: isCovidNetError(e) ? e.code : 'E_DECODE', error: isCovidNetError(e) ? e.reason : e instanceof Error ? e.message : String(e) };
         }
       }
       if (chunk.length > 0) {

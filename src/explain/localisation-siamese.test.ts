@@ -30,7 +30,7 @@ import assert from 'node:assert/strict';
 import * as tf from '../tf.js';
 import { CONTRASTIVE_RECIPE } from '../train/siamese/contrastive.js';
 import { balancedEpoch } from '../data/index.js';
-import { distanceTable, disposeModel, meanRow, siameseParts } from '../model/index.js';
+import { argmax, classTemplates, disposeModel, siameseParts, templateSimilarity } from '../model/index.js';
 import { createRng } from '../util/rng.js';
 import { initBackend } from '../backend/index.js';
 import { CLASSES } from '../types.js';
@@ -54,20 +54,14 @@ function templatesOf(model: tf.LayersModel, x: tf.Tensor4D, samples: readonly Ma
   const flat = e.dataSync() as Float32Array;
   e.dispose();
   const embeddings = samples.map((_, i) => flat.slice(i * k, (i + 1) * k));
-  const templates = CLASSES.map((_, c) => meanRow(embeddings.filter((_, i) => samples[i]!.label === c)));
+  const { templates } = classTemplates(embeddings, samples.map((s) => CLASSES[s.label]!));
   return { templates, embeddings };
 }
 
 /** Share of `samples` whose nearest template (smallest P(different)) is their class. */
 function templateAccuracy(model: tf.LayersModel, templates: Float32Array[], embeddings: Float32Array[], samples: readonly MarkSample[]): number {
-  const d = distanceTable(model, embeddings, templates);
-  let right = 0;
-  d.forEach((row, i) => {
-    let best = 0;
-    for (let j = 1; j < row.length; j++) if (row[j]! < row[best]!) best = j;
-    if (best === samples[i]!.label) right++;
-  });
-  return right / samples.length;
+  const sim = templateSimilarity(model, embeddings, templates);
+  return sim.filter((row, i) => argmax(row) === samples[i]!.label).length / samples.length;
 }
 
 test('planted mark: siamese Grad-CAM (contrastive recipe, class templates)', async (t) => {

@@ -14,4 +14,4 @@ export {
 } from './covidnet.js';
 export { AbsDiff, L2Normalize, registerCustomLayers, type AbsDiffConfig } from './layers.js';
 export { assertModelInput, MAX_ABS_INPUT } from './input.js';
-export { predictRows, embedImages, pairDistances, distanceTable, meanRow, oneShotPredictions } from './infer.js';
+export { predictRows, embedImages, pairDistances, distanceTable, meanRow, argmax, templateSimilarity, classTemplates, oneShotPredictions, oneShotFromEmbeddings } from './infer.js';

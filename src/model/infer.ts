@@ -5,7 +5,7 @@
 import * as tf from '../tf.js';
 import type { NormStats, PreparedSet } from '../data/types.js';
 import { oneShotTrials, toModelInput } from '../data/index.js';
-import { classIndex } from '../types.js';
+import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
 import { siameseParts } from './covidnet.js';
 
@@ -74,6 +74,33 @@ export function distanceTable(siamese: tf.LayersModel, embeddings: readonly Floa
   return embeddings.map((_, i) => d.slice(i * refs.length, (i + 1) * refs.length));
 }
 
+/** Index of the largest value (the first on ties): the predicted class of a row of scores. */
+export function argmax(r: ArrayLike<number>): number {
+  let best = 0;
+  for (let j = 1; j < r.length; j++) if (r[j]! > r[best]!) best = j;
+  return best;
+}
+
+/**
+ * Similarity 1 − P(different) of each embedding to each class template: the siamese net's class
+ * scores, as evaluate, predict and the template validation read them (argmax = closest template).
+ */
+export function templateSimilarity(siamese: tf.LayersModel, embeddings: readonly Float32Array[], templates: readonly ArrayLike<number>[]): Float32Array[] {
+  return distanceTable(siamese, embeddings, templates.map((t) => Float32Array.from(t))).map((r) => r.map((v) => 1 - v));
+}
+
+/** Class templates: the mean embedding of each class's images, in CLASSES order, with the counts. */
+export function classTemplates(embeddings: readonly Float32Array[], labels: readonly ClassName[]): { templates: Float32Array[]; counts: number[] } {
+  const templates: Float32Array[] = [];
+  const counts: number[] = [];
+  for (const c of CLASSES) {
+    const rows = embeddings.filter((_, i) => labels[i] === c);
+    counts.push(rows.length);
+    templates.push(meanRow(rows));
+  }
+  return { templates, counts };
+}
+
 /** Mean of rows (a class template). */
 export function meanRow(rows: readonly Float32Array[]): Float32Array {
   const m = new Float32Array(rows[0]?.length ?? 0);
@@ -98,17 +125,45 @@ export async function oneShotPredictions(
   const qLabels = query.items.map((it) => it.label);
   const sLabels = support.items.map((it) => it.label);
   const ts = oneShotTrials(qLabels, sLabels, n, createRng(seed));
+  // only the images the trials use are embedded
   const qIdx = [...new Set(ts.map((t) => t.query))];
   const sIdx = [...new Set(ts.flatMap((t) => [...t.support]))];
-  const qEmb = new Map<number, Float32Array>();
-  const sEmb = new Map<number, Float32Array>();
-  (await embedImages(model, query, qIdx, stats, batch)).forEach((e, i) => qEmb.set(qIdx[i]!, e));
-  (await embedImages(model, support, sIdx, stats, batch)).forEach((e, i) => sEmb.set(sIdx[i]!, e));
+  const qEmb: Float32Array[] = [];
+  const sEmb: Float32Array[] = [];
+  (await embedImages(model, query, qIdx, stats, batch)).forEach((e, i) => (qEmb[qIdx[i]!] = e));
+  (await embedImages(model, support, sIdx, stats, batch)).forEach((e, i) => (sEmb[sIdx[i]!] = e));
+  return scoreTrials(model, ts, qLabels, sLabels, qEmb, sEmb);
+}
+
+/**
+ * `oneShotPredictions` on embeddings already computed: `qEmb[i]` / `sEmb[i]` belong to the i-th
+ * query / support image (for callers that embed the whole sets anyway, like training validation).
+ */
+export function oneShotFromEmbeddings(
+  model: tf.LayersModel,
+  qLabels: readonly ClassName[],
+  sLabels: readonly ClassName[],
+  qEmb: readonly Float32Array[],
+  sEmb: readonly Float32Array[],
+  n: number,
+  seed: number,
+): { truth: number[]; pred: number[] } {
+  return scoreTrials(model, oneShotTrials(qLabels, sLabels, n, createRng(seed)), qLabels, sLabels, qEmb, sEmb);
+}
+
+function scoreTrials(
+  model: tf.LayersModel,
+  ts: ReturnType<typeof oneShotTrials>,
+  qLabels: readonly ClassName[],
+  sLabels: readonly ClassName[],
+  qEmb: readonly Float32Array[],
+  sEmb: readonly Float32Array[],
+): { truth: number[]; pred: number[] } {
   const left: Float32Array[] = [];
   const right: Float32Array[] = [];
   for (const t of ts) for (const si of t.support) {
-    left.push(qEmb.get(t.query)!);
-    right.push(sEmb.get(si)!);
+    left.push(qEmb[t.query]!);
+    right.push(sEmb[si]!);
   }
   const d = pairDistances(model, left, right);
   const truth: number[] = [];
@@ -123,4 +178,3 @@ export async function oneShotPredictions(
   }
   return { truth, pred };
 }
-

@@ -8,7 +8,7 @@ import { preprocessFile } from '../data/index.js';
 import type { DatasetItem, PreparedSet } from '../data/types.js';
 import { isCovidNetError } from '../errors.js';
 import { CLASSES, type ClassName, type ModelKind } from '../types.js';
-import { disposeModel, distanceTable, embedImages, predictRows } from '../model/index.js';
+import { argmax, disposeModel, embedImages, predictRows, templateSimilarity } from '../model/index.js';
 import { initBackend } from '../backend/index.js';
 import { loadRunModel } from '../run/load.js';
 import { readPreprocess, readTemplates } from '../run/files.js';
@@ -44,9 +44,8 @@ export async function predictFiles(run: string, files: readonly string[], opts: 
       good.push({ i, pixels: img.pixels });
     } catch (e) {
       const code = isCovidNetError(e) ? e.code : 'E_DECODE';
-      let msg = e instanceof Error ? e.message : String(e);
       // the entry already names the file
-      if (isCovidNetError(e) && e.file !== undefined && msg.startsWith(`${e.file}: `)) msg = msg.slice(e.file.length + 2);
+      const msg = isCovidNetError(e) ? e.reason : e instanceof Error ? e.message : String(e);
       results[i] = { file, ok: false, code, error: msg };
     }
   }
@@ -64,13 +63,11 @@ export async function predictFiles(run: string, files: readonly string[], opts: 
         rows = await predictRows(model, set, idx, stats, batch);
       } else {
         const emb = await embedImages(model, set, idx, stats, batch);
-        rows = distanceTable(model, emb, templates!.templates.map((t) => Float32Array.from(t))).map((r) => r.map((v) => 1 - v));
+        rows = templateSimilarity(model, emb, templates!.templates);
       }
       rows.forEach((r, k) => {
-        let best = 0;
-        for (let j = 1; j < r.length; j++) if (r[j]! > r[best]!) best = j;
         const scores = Object.fromEntries(CLASSES.map((c, j) => [c, Math.round(r[j]! * 1e4) / 1e4])) as Record<ClassName, number>;
-        results[good[k]!.i] = { file: files[good[k]!.i]!, ok: true, predicted: CLASSES[best]!, scores };
+        results[good[k]!.i] = { file: files[good[k]!.i]!, ok: true, predicted: CLASSES[argmax(r)]!, scores };
       });
     }
   } finally {

@@ -88,11 +88,6 @@ function send(res: http.ServerResponse, status: number, body: string | Buffer, t
   res.end(body);
 }
 
-/** The page shows the file name already: "x.png: not a PNG…" → "not a PNG…". */
-function withoutFile(msg: string, file: string | undefined): string {
-  return file !== undefined && msg.startsWith(`${file}: `) ? msg.slice(file.length + 2) : msg;
-}
-
 function sendJson(res: http.ServerResponse, status: number, v: unknown): void {
   send(res, status, JSON.stringify(v), 'application/json; charset=utf-8');
 }
@@ -170,7 +165,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const t0 = performance.now();
     const [r] = await explainer.explainFiles([{ name, data }], { target, contrast });
     if (!r) throw new Error('no result');
-    if (!isExplained(r)) throw new HttpError(400, r.code, withoutFile(r.error, name));
+    if (!isExplained(r)) throw new HttpError(400, r.code, r.error);
     // target defaulted to the prediction, which is the contrast class: the map would be all zero
     if (contrast !== undefined && r.target === contrast) throw new HttpError(400, 'E_OPTION', `contrast ${contrast} is the predicted class explained: choose another class to contrast with`);
     const png = await overlayPng(r, info.model);
@@ -216,7 +211,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (res.headersSent) return res.destroy();
       if (e instanceof HttpError) return sendJson(res, e.status, { code: e.code, error: e.message });
       // bad images are the user's input: 400 with our code; anything else is ours: 500
-      if (isCovidNetError(e)) return sendJson(res, 400, { code: e.code, error: withoutFile(e.message, e.file) });
+      // the page shows the file name already
+      if (isCovidNetError(e)) return sendJson(res, 400, { code: e.code, error: e.reason });
       sendJson(res, 500, { code: 'E_INTERNAL', error: e instanceof Error ? e.message : String(e) });
     });
   });

@@ -22,7 +22,7 @@ import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { createRng, rngFromState, type Rng } from '../util/rng.js';
 import type { RunConfig } from '../config.js';
-import { covidNet, distanceTable, embedImages, meanRow, oneShotPredictions, predictRows, disposeModel, siameseParts } from '../model/index.js';
+import { argmax, classTemplates, covidNet, embedImages, oneShotFromEmbeddings, oneShotPredictions, predictRows, disposeModel, siameseParts, templateSimilarity } from '../model/index.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { saveModel } from '../run/modelio.js';
 import { loadRunModel } from '../run/load.js';
@@ -234,31 +234,27 @@ export async function singleAccuracy(model: tf.LayersModel, set: PreparedSet, st
 export const VAL_PAIRS = 512;
 
 /**
- * The recipe's loss and the pair accuracy on `nPairs` fixed pairs of `set` (half same, half
+ * The recipe's loss and the pair accuracy on `nPairs` fixed pairs of a set (half same, half
  * different, from the pair sampler with its own seed, so every epoch sees the same pairs and the
- * training RNG is untouched). Inference mode: every image in a pair is embedded once, the pairs
- * are formed from the embeddings. NaN when `set` gives no pairs.
+ * training RNG is untouched), from the embeddings of the set's images (`emb[i]` for image i, with
+ * `labels[i]`). NaN when the set gives no pairs.
  */
-export async function siamesePairValidation(
+export function siamesePairValidation(
   model: tf.LayersModel,
   recipe: SiameseRecipe,
-  set: PreparedSet,
-  stats: TrainingData['stats'],
+  labels: readonly ClassName[],
+  emb: readonly Float32Array[],
   nPairs: number,
   seed: number,
-  batch: number,
-): Promise<{ loss: number; pairAccuracy: number }> {
-  const pairs = pairEpoch(set.items.map((it) => it.label), nPairs, createRng(seed));
+): { loss: number; pairAccuracy: number } {
+  const pairs = pairEpoch(labels, nPairs, createRng(seed));
   if (pairs.length === 0) return { loss: NaN, pairAccuracy: NaN };
-  const idx = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
-  const row = new Map(idx.map((j, i) => [j, i]));
-  const emb = await embedImages(model, set, idx, stats, batch);
   const dim = emb[0]!.length;
   const a = new Float32Array(pairs.length * dim);
   const b = new Float32Array(pairs.length * dim);
   pairs.forEach((p, i) => {
-    a.set(emb[row.get(p.a)!]!, i * dim);
-    b.set(emb[row.get(p.b)!]!, i * dim);
+    a.set(emb[p.a]!, i * dim);
+    b.set(emb[p.b]!, i * dim);
   });
   const different = pairs.map((p) => (p.same ? 0 : 1));
   const { distance } = siameseParts(model);
@@ -267,17 +263,48 @@ export async function siamesePairValidation(
     const tb = tf.tensor2d(b, [pairs.length, dim]);
     return [recipePairLoss(recipe, distance, ta, tb, tf.tensor1d(different)), distance.apply(tf.abs(tf.sub(ta, tb))) as tf.Tensor];
   });
-  const lossValue = (await loss.data())[0]!;
+  const lossValue = loss.dataSync()[0]!;
   const tally = new PairTally();
-  tally.add(await pd.data(), different);
+  tally.add(pd.dataSync(), different);
   tf.dispose([loss, pd]);
   return { loss: lossValue, pairAccuracy: tally.value() };
 }
 
-function argmax(r: ArrayLike<number>): number {
-  let best = 0;
-  for (let j = 1; j < r.length; j++) if (r[j]! > r[best]!) best = j;
-  return best;
+export interface SiameseValidation {
+  /** 3-way one-shot accuracy (the study's). */
+  oneShot: number;
+  /** Accuracy of the closest class template (the rule evaluate and predict use). */
+  template: number;
+  /** The recipe's loss and pair accuracy on the fixed validation pairs. */
+  loss: number;
+  pairAccuracy: number;
+}
+
+/**
+ * All siamese validation metrics of an epoch from one embedding pass over the training and the
+ * validation images (the one-shot supports and the templates come from the training images,
+ * queries and pairs from the validation images).
+ */
+export async function siameseValidation(
+  model: tf.LayersModel,
+  recipe: SiameseRecipe,
+  data: Pick<TrainingData, 'train' | 'val' | 'stats'>,
+  opts: { trials: number; oneShotSeed: number; pairSeed: number; batch: number },
+): Promise<SiameseValidation> {
+  const all = (set: PreparedSet): number[] => set.items.map((_, i) => i);
+  const valLabels = data.val.items.map((it) => it.label);
+  const trainLabels = data.train.items.map((it) => it.label);
+  const valEmb = await embedImages(model, data.val, all(data.val), data.stats, opts.batch);
+  const trainEmb = await embedImages(model, data.train, all(data.train), data.stats, opts.batch);
+  const os = oneShotFromEmbeddings(model, valLabels, trainLabels, valEmb, trainEmb, opts.trials, opts.oneShotSeed);
+  const { templates } = classTemplates(trainEmb, trainLabels);
+  const sim = templateSimilarity(model, valEmb, templates);
+  const pairs = siamesePairValidation(model, recipe, valLabels, valEmb, VAL_PAIRS, opts.pairSeed);
+  return {
+    oneShot: os.truth.length ? os.truth.filter((t, i) => t === os.pred[i]).length / os.truth.length : 0,
+    template: sim.length ? sim.filter((r, i) => CLASSES[argmax(r)] === valLabels[i]).length / sim.length : NaN,
+    ...pairs,
+  };
 }
 
 /**
@@ -297,36 +324,12 @@ export async function oneShotAccuracy(
   return truth.length ? truth.filter((t, i) => t === pred[i]).length / truth.length : 0;
 }
 
-/**
- * Template accuracy: each image of `query` is given the class of the closest class template
- * (mean embedding of `support`'s images of that class), exactly as predict and evaluate do.
- */
-export async function templateAccuracy(model: tf.LayersModel, query: PreparedSet, support: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<number> {
-  if (query.items.length === 0) return NaN;
-  const t = await computeTemplates(model, support, stats, batch);
-  const emb = await embedImages(model, query, query.items.map((_, i) => i), stats, batch);
-  const d = distanceTable(model, emb, t.templates.map((r) => Float32Array.from(r)));
-  let ok = 0;
-  d.forEach((r, i) => {
-    let best = 0;
-    for (let j = 1; j < r.length; j++) if (r[j]! < r[best]!) best = j;
-    if (CLASSES[best] === query.items[i]!.label) ok++;
-  });
-  return ok / query.items.length;
-}
-
 /** Mean embedding per class over all training images, with the run's best model. */
 export async function computeTemplates(model: tf.LayersModel, train: PreparedSet, stats: TrainingData['stats'], batch: number): Promise<TemplatesFile> {
   const idx = train.items.map((_, i) => i);
   const emb = await embedImages(model, train, idx, stats, batch);
-  const templates: number[][] = [];
-  const counts: number[] = [];
-  for (const c of CLASSES) {
-    const rows = emb.filter((_, i) => train.items[i]!.label === c);
-    counts.push(rows.length);
-    templates.push(Array.from(meanRow(rows)));
-  }
-  return { classes: CLASSES, templates, counts };
+  const { templates, counts } = classTemplates(emb, train.items.map((it) => it.label));
+  return { classes: CLASSES, templates: templates.map((t) => Array.from(t)), counts };
 }
 
 /**
@@ -468,10 +471,9 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
       if (config.model === 'single') {
         ({ accuracy: valAcc, loss: valLoss } = await singleValidation(model, data.val, data.stats, config.evalBatch));
       } else {
-        valOneShot = await oneShotAccuracy(model, data.val, data.train, data.stats, config.oneShotTrials, config.seed ^ 0x0e5a07, config.evalBatch);
-        valTemplate = await templateAccuracy(model, data.val, data.train, data.stats, config.evalBatch);
+        const v = await siameseValidation(model, recipe!, data, { trials: config.oneShotTrials, oneShotSeed: config.seed ^ 0x0e5a07, pairSeed: config.seed ^ 0x5a1d, batch: config.evalBatch });
+        ({ oneShot: valOneShot, template: valTemplate, loss: valLoss, pairAccuracy: valPairAcc } = v);
         valAcc = config.selectBy === 'one-shot' ? valOneShot : valTemplate;
-        ({ loss: valLoss, pairAccuracy: valPairAcc } = await siamesePairValidation(model, recipe!, data.val, data.stats, VAL_PAIRS, config.seed ^ 0x5a1d, config.evalBatch));
       }
       const trainAcc = config.model === 'single' ? classTally.value() : pairTally.value();
       // new fields only when defined: JSON would turn NaN into null
