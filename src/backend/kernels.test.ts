@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../tf.js';
+import { relErr } from './testing.js';
 import { createRng } from '../util/rng.js';
 import { initBackend } from './index.js';
 import { loadAddon } from './native.js';
@@ -37,15 +38,6 @@ function runOn(name: string, fn: () => tf.Tensor | tf.Tensor[]): Data[] {
   tf.dispose(outs);
   assert.equal(tf.memory().numTensors, before, `${name}: tensors leaked`);
   return res;
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let maxDiff = 0, maxRef = 0;
-  for (let i = 0; i < b.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
-    maxRef = Math.max(maxRef, Math.abs(b[i]!));
-  }
-  return maxRef === 0 ? maxDiff : maxDiff / maxRef;
 }
 
 /** fn on onednn and on cpu: same shapes, values within TOL. */

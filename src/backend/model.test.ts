@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../tf.js';
+import { relErr } from './testing.js';
 import { createRng } from '../util/rng.js';
 import { covidNet, siameseCovidNet, disposeModel } from '../model/covidnet.js';
 import { initBackend } from './index.js';
@@ -18,15 +19,6 @@ const TOL = 1e-4;
 function randomBatch(shape: number[], seed: number): Float32Array {
   const rng = createRng(seed);
   return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0, m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return m === 0 ? d : d / m;
 }
 
 /** Loss and gradients of every trainable weight (no dropout, so both backends see the same net). */
