@@ -194,13 +194,20 @@ export function siameseParts(model: tf.LayersModel): { encoder: tf.LayersModel; 
 }
 
 /**
+ * The siamese head on pairs of embeddings: P(different) = σ(Σ αᵢ|aᵢ − bᵢ| + β), shape [n, 1].
+ * The one place |a − b| meets the head outside the model graph (validation, templates, Grad-CAM).
+ */
+export function probabilityDifferent(head: tf.layers.Layer, a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => head.apply(tf.abs(tf.sub(a, b))) as tf.Tensor2D);
+}
+
+/**
  * P(different) between embeddings and one template, with the siamese net's learned distance:
  * σ(Σ αᵢ|eᵢ − tᵢ| + β). `embeddings` is [n, 256], `template` [256]; returns [n].
  */
 export function siameseDistance(distance: tf.layers.Layer, embeddings: tf.Tensor2D, template: tf.Tensor1D): tf.Tensor1D {
   return tf.tidy(() => {
-    const d = tf.abs(tf.sub(embeddings, tf.expandDims(template, 0)));
-    return tf.reshape(distance.apply(d) as tf.Tensor2D, [-1]) as tf.Tensor1D;
+    return tf.reshape(probabilityDifferent(distance, embeddings, tf.expandDims(template, 0)), [-1]) as tf.Tensor1D;
   });
 }
 

@@ -4,6 +4,7 @@ export {
   siameseCovidNet,
   siameseParts,
   siameseDistance,
+  probabilityDifferent,
   disposeModel,
   validateModelConfig,
   STUDY_MODEL,
