@@ -1,7 +1,10 @@
 /**
- * The run configuration: every training option, validated with zod, with defaults that reproduce
- * the study (mission.md, "Training"). A `RunConfig` is written to `RUN/config.json` in full, so a run
- * folder says exactly how it was made.
+ * The run configuration: every training option, declared once in `RUN_OPTIONS` (its zod schema
+ * with the study's default, its help text, whether it is a CLI flag and whether it is fixed when a
+ * run is resumed). The schema, the flag names in errors, the resume check, the CLI options
+ * (src/cli/options.ts) and their TypeScript types are all derived from that table, so adding an
+ * option is one entry. A `RunConfig` is written to `RUN/config.json` in full, so a run folder says
+ * exactly how it was made. Defaults reproduce the study (docs/training.md).
  */
 import { z } from 'zod';
 import { optionError } from './errors.js';
@@ -13,88 +16,85 @@ export const STUDY_DEFAULTS = {
   siamese: { epochs: 50, batch: 32, lr: 1e-4, pairs: 12000 },
 } as const;
 
-/** The CLI flag of each config field, so validation errors name what the user typed. */
-export const FLAG_NAMES: Record<string, string> = {
-  model: '--model',
-  recipe: '--recipe',
-  data: '--data',
-  out: '--out',
-  size: '--size',
-  width: '--width',
-  fc: '--fc',
-  crop: '--crop',
-  epochs: '--epochs',
-  batch: '--batch',
-  lr: '--lr',
-  pairs: '--pairs',
-  valFraction: '--val-fraction',
-  testFraction: '--test-fraction',
-  oneShotTrials: '--one-shot-trials',
-  selectBy: '--select-by',
-  seed: '--seed',
-  backend: '--backend',
-  threads: '--threads',
-  cacheDir: '--cache-dir',
-  evalBatch: '--eval-batch',
-  initFrom: '--init-from',
-};
+/** Most worker threads any option accepts (native kernels and image decoding alike). */
+export const MAX_THREADS = 256;
+
+/** How an option appears outside the library. */
+export interface OptionMeta {
+  /** Help text; the default, when the schema has one, is appended by the CLI. */
+  help: string;
+  /** The value's placeholder in help (`<n>`, `<f>`, `<name>`); false: not a CLI flag (library only). */
+  arg: string | false;
+  /** Changing it on `--resume` would make a different run, so a resumed run refuses another value. */
+  fixedOnResume?: boolean;
+}
+
+function option<S extends z.ZodTypeAny>(schema: S, meta: OptionMeta): { schema: S; meta: OptionMeta } {
+  return { schema, meta };
+}
 
 const positiveInt = z.number().int().positive();
 
-export const RunConfigSchema = z
-  .object({
-    model: z.enum(['single', 'siamese']),
-    /**
-     * Training recipe (loss, pair sampler, model options) for the siamese net; `study` is the
-     * published one, `contrastive` (default) the one that learns at CPU scale (issue 6,
-     * docs/siamese.md). Other recipes register in src/train/recipes.ts.
-     */
-    recipe: z.string().min(1).default('contrastive'),
-    /** Data source (folder, CSV manifest or COVIDx split file), as the user gave it. */
-    data: z.string().min(1),
-    /** Run folder. */
-    out: z.string().min(1),
-    size: positiveInt.refine((n) => n >= 32, 'at least 32').default(224),
-    width: positiveInt.refine((n) => n % 4 === 0, 'a multiple of 4').default(128),
-    fc: positiveInt.default(1024),
-    /** Fraction of width and height cut from each side before resizing (the study's crop experiment). */
-    crop: z.number().min(0).lt(0.5).default(0),
-    /** Default: 100 (single) or 50 (siamese). */
-    epochs: positiveInt.optional(),
-    /** Images (single) or pairs (siamese) per step. Default: 16 (single) or 32 (siamese). */
-    batch: positiveInt.optional(),
-    lr: z.number().positive().lt(1).default(1e-4),
-    /** Pairs per siamese epoch (half same-class, half different-class). */
-    pairs: positiveInt.default(12000),
-    /** Validation fraction of the non-test patients when the source has no split column. */
-    valFraction: z.number().gt(0).lt(1).default(0.2),
-    /** Test fraction of the patients when the source has no split column. */
-    testFraction: z.number().min(0).lt(1).default(0.2),
-    /** 3-way one-shot trials for siamese validation (Koch et al.). */
-    oneShotTrials: positiveInt.default(129),
-    /**
-     * Siamese: the validation metric that picks the best checkpoint. `template` (default): accuracy
-     * of classifying each validation image by its closest class template (the rule evaluate and
-     * predict use); `one-shot`: the study's 3-way one-shot accuracy (random single support images,
-     * noisier). Both are recorded every epoch.
-     */
-    selectBy: z.enum(['template', 'one-shot']).default('template'),
-    seed: z.number().int().min(0).default(1),
-    backend: z.string().optional(),
-    threads: positiveInt.optional(),
-    /** Folder for the preprocessed-image cache; default the data pipeline's ($COVIDNET_CACHE or ~/.cache/covidnet). */
-    cacheDir: z.string().optional(),
-    /** Images per inference batch (validation, templates, evaluation). */
-    evalBatch: positiveInt.default(32),
-    /**
-     * A single-net run folder whose trained weights start the siamese encoder (every layer of the
-     * same name and shape; issue 6). Ignored on --resume (the checkpoint wins).
-     */
-    initFrom: z.string().min(1).optional(),
-    /** Stop after this many epochs in this process (used by tests to simulate a killed run). */
-    stopAfter: positiveInt.optional(),
-  })
-  .strict();
+/** Every run option, once. The CLI flag of `fooBar` is `--foo-bar`. */
+export const RUN_OPTIONS = {
+  model: option(z.enum(['single', 'siamese']), { arg: '<kind>', help: 'single or siamese', fixedOnResume: true }),
+  /**
+   * Training recipe (loss, pair sampler, model options) for the siamese net; `study` is the
+   * published one, `contrastive` the one that learns at CPU scale (docs/siamese.md). Other recipes
+   * register in src/train/recipes.ts.
+   */
+  recipe: option(z.string().min(1).default('contrastive'), { arg: '<name>', help: 'siamese training recipe: contrastive or study (the published one)', fixedOnResume: true }),
+  /** Data source (folder, CSV manifest or COVIDx split file), as the user gave it. */
+  data: option(z.string().min(1), { arg: '<src>', help: 'data source: folder per class, CSV manifest or COVIDx split file' }),
+  out: option(z.string().min(1), { arg: '<run>', help: 'run folder' }),
+  size: option(positiveInt.refine((n) => n >= 32, 'at least 32').default(224), { arg: '<n>', help: 'input side in pixels (CPU config 112)', fixedOnResume: true }),
+  width: option(positiveInt.refine((n) => n % 4 === 0, 'a multiple of 4').default(128), { arg: '<n>', help: 'first-stage PEPX width (CPU config 32)', fixedOnResume: true }),
+  fc: option(positiveInt.default(1024), { arg: '<n>', help: 'units of the first dense layer (CPU config 256)', fixedOnResume: true }),
+  /** Fraction of width and height cut from each side before resizing (the study's crop experiment). */
+  crop: option(z.number().min(0).lt(0.5).default(0), { arg: '<f>', help: 'fraction cut from each side before resizing', fixedOnResume: true }),
+  /** Default: 100 (single) or 50 (siamese). */
+  epochs: option(positiveInt.optional(), { arg: '<n>', help: 'epochs (default: single 100, siamese 50)' }),
+  /** Images (single) or pairs (siamese) per step. Default: 16 (single) or 32 (siamese). */
+  batch: option(positiveInt.optional(), { arg: '<n>', help: 'images (single) or pairs (siamese) per step (default: 16 / 32)', fixedOnResume: true }),
+  lr: option(z.number().positive().lt(1).default(1e-4), { arg: '<l>', help: 'Adam learning rate', fixedOnResume: true }),
+  /** Pairs per siamese epoch (half same-class, half different-class). */
+  pairs: option(positiveInt.default(12000), { arg: '<n>', help: 'siamese pairs per epoch (study recipe)', fixedOnResume: true }),
+  /** Validation fraction of the non-test patients when the source has no split column. */
+  valFraction: option(z.number().gt(0).lt(1).default(0.2), { arg: '<f>', help: 'validation fraction when the source has no split column', fixedOnResume: true }),
+  /** Test fraction of the patients when the source has no split column. */
+  testFraction: option(z.number().min(0).lt(1).default(0.2), { arg: '<f>', help: 'test fraction (by patient) when the source has no split column', fixedOnResume: true }),
+  /** 3-way one-shot trials for siamese validation (Koch et al.). */
+  oneShotTrials: option(positiveInt.default(129), { arg: '<n>', help: 'siamese 3-way one-shot validation trials' }),
+  /**
+   * Siamese: the validation metric that picks the best checkpoint. `template`: accuracy of
+   * classifying each validation image by its closest class template (the rule evaluate and
+   * predict use); `one-shot`: the study's 3-way one-shot accuracy (random single support images,
+   * noisier). Both are recorded every epoch.
+   */
+  selectBy: option(z.enum(['template', 'one-shot']).default('template'), { arg: '<metric>', help: "siamese: validation metric that picks the checkpoint: template or one-shot (the study's)", fixedOnResume: true }),
+  seed: option(z.number().int().min(0).default(1), { arg: '<n>', help: 'seed of initialisation, split and samplers', fixedOnResume: true }),
+  backend: option(z.string().optional(), { arg: '<name>', help: 'onednn, wasm or cpu (default: the fastest available)' }),
+  threads: option(positiveInt.max(MAX_THREADS).optional(), { arg: '<n>', help: 'threads for native kernels and image decoding (default: COVIDNET_THREADS or all cores)' }),
+  /** Folder for the preprocessed-image cache; default the data pipeline's ($COVIDNET_CACHE or ~/.cache/covidnet). */
+  cacheDir: option(z.string().optional(), { arg: '<dir>', help: 'cache of preprocessed images (default: COVIDNET_CACHE or ~/.cache/covidnet)' }),
+  /** Images per inference batch (validation, templates, evaluation). */
+  evalBatch: option(positiveInt.default(32), { arg: '<n>', help: 'images per inference batch (validation, templates)' }),
+  /**
+   * A single-net run folder whose trained weights start the siamese encoder (every layer of the
+   * same name and shape; docs/siamese.md). Ignored on --resume (the checkpoint wins).
+   */
+  initFrom: option(z.string().min(1).optional(), { arg: '<run>', help: "siamese: start the encoder from this single-net run's trained weights" }),
+  /** Stop after this many epochs in this process (used by tests to simulate a killed run). */
+  stopAfter: option(positiveInt.optional(), { arg: false, help: 'stop after this many epochs in this process' }),
+};
+
+export type RunOptionKey = keyof typeof RUN_OPTIONS;
+export const RUN_OPTION_KEYS = Object.keys(RUN_OPTIONS) as RunOptionKey[];
+
+type Shape = { [K in RunOptionKey]: (typeof RUN_OPTIONS)[K]['schema'] };
+const shape = Object.fromEntries(RUN_OPTION_KEYS.map((k) => [k, RUN_OPTIONS[k].schema])) as Shape;
+
+export const RunConfigSchema = z.object(shape).strict();
 
 export type RunConfigInput = z.input<typeof RunConfigSchema>;
 /** A validated config with the per-model defaults filled in. */
@@ -103,6 +103,14 @@ export type RunConfig = Omit<z.output<typeof RunConfigSchema>, 'epochs' | 'batch
   epochs: number;
   batch: number;
 };
+
+/** The CLI flag of a config field (`valFraction` → `--val-fraction`), so errors name what the user typed. */
+export function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+}
+
+/** Options whose change on --resume would make a different run. */
+export const FIXED_ON_RESUME: readonly RunOptionKey[] = RUN_OPTION_KEYS.filter((k) => RUN_OPTIONS[k].meta.fixedOnResume === true);
 
 /**
  * Validate a config; a bad value throws `optionError(flag, expected, actual)` naming the CLI flag.
@@ -115,11 +123,21 @@ export function parseRunConfig(input: Record<string, unknown>): RunConfig {
   return { ...c, epochs: c.epochs ?? d.epochs, batch: c.batch ?? d.batch };
 }
 
+/** The fields of `values` that are run options (e.g. a CLI command's parsed options), undefined ones dropped. */
+export function pickRunOptions(values: object): Partial<RunConfigInput> {
+  const raw: Record<string, unknown> = {};
+  for (const k of RUN_OPTION_KEYS) {
+    const v = (values as Record<string, unknown>)[k];
+    if (v !== undefined) raw[k] = v;
+  }
+  return raw as Partial<RunConfigInput>;
+}
+
 /** Turn the first zod issue into an `E_OPTION` error naming the flag, the expectation and the value. */
 export function zodToOptionError(err: z.ZodError, input: Record<string, unknown>): Error {
   const issue = err.issues[0]!;
   const key = String(issue.path[0] ?? '');
-  const flag = FLAG_NAMES[key] ?? (key ? key : 'config');
+  const flag = key in RUN_OPTIONS ? flagOf(key) : key ? key : 'config';
   let expected: string = issue.message;
   if (issue.code === 'invalid_enum_value') expected = `one of ${issue.options.join(', ')}`;
   else if (issue.code === 'invalid_type') expected = issue.expected;
@@ -127,6 +145,22 @@ export function zodToOptionError(err: z.ZodError, input: Record<string, unknown>
   else if (issue.code === 'too_big') expected = `${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}`;
   else if (issue.code === 'unrecognized_keys') return optionError(issue.keys.join(', '), 'a known option', 'unknown');
   return optionError(flag, expected, key ? input[key] : input);
+}
+
+/** What a schema accepts, for the CLI's parser and help: its kind and its default (if any). */
+export function describeSchema(schema: z.ZodTypeAny): { kind: 'int' | 'float' | 'text'; default?: unknown } {
+  let s: z.ZodTypeAny = schema;
+  let dflt: unknown;
+  for (;;) {
+    if (s instanceof z.ZodDefault) {
+      dflt = (s._def as { defaultValue: () => unknown }).defaultValue();
+      s = s._def.innerType as z.ZodTypeAny;
+    } else if (s instanceof z.ZodOptional) s = s._def.innerType as z.ZodTypeAny;
+    else if (s instanceof z.ZodEffects) s = s._def.schema as z.ZodTypeAny;
+    else break;
+  }
+  const kind = s instanceof z.ZodNumber ? (s.isInt ? 'int' : 'float') : 'text';
+  return dflt === undefined ? { kind } : { kind, default: dflt };
 }
 
 /** Parse a numeric CLI value strictly ("1e-4" yes, "abc" or "" no); the error names the flag. */

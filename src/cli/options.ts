@@ -1,18 +1,51 @@
 /**
- * Options shared by the commands that run a network, defined once so help texts and parsing agree
- * everywhere: `cmd.addOption(backendOption()).addOption(threadsOption())`.
+ * CLI options derived from the run options' one declaration (RUN_OPTIONS in src/config.ts): the
+ * flag, the placeholder, the help text with its default, and a strict parser for numbers. Commands
+ * add them by key, so help texts and parsing agree everywhere:
+ *   addRunOptions(cmd, ['size', 'width']).addOption(backendOption())
  */
-import { Option } from 'commander';
-import { numberOption } from '../config.js';
+import { Option, type Command } from 'commander';
+import { describeSchema, flagOf, numberOption, RUN_OPTIONS, type RunConfigInput, type RunOptionKey } from '../config.js';
 
-export function backendOption(): Option {
-  return new Option('--backend <name>', 'onednn, wasm or cpu (default: the fastest available)');
+/** What commander hands an action for the run options it declared (plus the command's own). */
+export type RunCliValues = Partial<RunConfigInput>;
+
+/** How one command shows an option differently from the declaration (its help, or a default of its own). */
+export interface OptionOverride {
+  help?: string;
+  /** A command-specific default (shown in help and applied by commander). */
+  default?: string | number;
 }
 
-export function threadsOption(help = 'threads for native kernels (default: COVIDNET_THREADS or all cores)'): Option {
-  return new Option('--threads <n>', help).argParser(numberOption('--threads', 'int'));
+/** The commander option of a run option. */
+export function runOption(key: RunOptionKey, override: OptionOverride = {}): Option {
+  const { meta, schema } = RUN_OPTIONS[key];
+  if (meta.arg === false) throw new Error(`run option ${key} is not a CLI flag`);
+  const flag = flagOf(key);
+  const d = describeSchema(schema);
+  const shownDefault = override.default ?? d.default;
+  const help = override.help ?? meta.help;
+  const opt = new Option(`${flag} ${meta.arg}`, shownDefault !== undefined && override.default === undefined ? `${help} (default ${String(shownDefault)})` : help);
+  if (d.kind !== 'text') opt.argParser(numberOption(flag, d.kind));
+  if (override.default !== undefined) opt.default(override.default);
+  return opt;
+}
+
+/** Add run options by key; `overrides` changes how this command shows some of them. */
+export function addRunOptions(cmd: Command, keys: readonly RunOptionKey[], overrides: Partial<Record<RunOptionKey, OptionOverride>> = {}): Command {
+  for (const k of keys) cmd.addOption(runOption(k, overrides[k]));
+  return cmd;
+}
+
+/** The options of every command that runs a network. */
+export function backendOption(): Option {
+  return runOption('backend');
+}
+
+export function threadsOption(help?: string): Option {
+  return runOption('threads', help === undefined ? {} : { help });
 }
 
 export function cacheDirOption(): Option {
-  return new Option('--cache-dir <dir>', 'cache of preprocessed images (default: COVIDNET_CACHE or ~/.cache/covidnet)');
+  return runOption('cacheDir');
 }

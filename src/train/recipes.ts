@@ -1,48 +1,16 @@
 /**
  * Siamese training recipes: the model options, the pair sampler and the loss, kept pluggable so a
- * better recipe can be added next to the study's (`RunConfig.recipe`, default `study`).
+ * better recipe can be added next to the study's (`RunConfig.recipe`; the types are in recipe.ts).
  */
 import * as tf from '../tf.js';
 import { optionError } from '../errors.js';
-import { pairEpoch, type Pair } from '../data/index.js';
+import { pairEpoch } from '../data/index.js';
 import type { ClassName } from '../types.js';
-import type { Rng } from '../util/rng.js';
-import { siameseCovidNet, type CovidNetConfig } from '../model/index.js';
+import { probabilityDifferent, siameseCovidNet } from '../model/index.js';
+import type { PairRecipe, SiameseRecipe } from './recipe.js';
 import { CONTRASTIVE_RECIPE } from './siamese/contrastive.js';
 
-export interface SiameseRecipe {
-  name: string;
-  description: string;
-  buildModel(config: CovidNetConfig): tf.LayersModel;
-  /** The pairs of one epoch, as indices into the training images. */
-  pairs(labels: readonly ClassName[], n: number, rng: Rng): Pair[];
-  /** Scalar loss from the model output [B, 1] (P(different)) and targets [B, 1] (same 0, different 1). */
-  loss(pDifferent: tf.Tensor, target: tf.Tensor): tf.Scalar;
-  /**
-   * Optional (issue 6): train on class-balanced batches of `--batch` images instead of pairs, the
-   * loss taken over every pair inside the batch (`classes` are CLASSES indices). When present the
-   * loop ignores `pairs`/`loss` and an epoch is one balanced epoch of images.
-   */
-  batchLoss?(model: tf.LayersModel, images: tf.Tensor4D, classes: readonly number[], observe?: PairObserver): tf.Scalar;
-  /**
-   * Optional: the recipe's loss on explicit pairs, from the two images' embeddings and the model's
-   * distance head (the validation loss). Absent: `loss` on the head's P(different) of |a − b|.
-   */
-  pairLoss?(head: tf.layers.Layer, a: tf.Tensor2D, b: tf.Tensor2D, different: tf.Tensor1D): tf.Scalar;
-}
-
-/**
- * Called inside a batch loss with the head's P(different) of every pair it forms ([P, 1], pairs
- * i < j in `allPairs` order), so the loop can count pair accuracy without a second forward pass.
- * The tensor is disposed with the loss's intermediates unless the observer keeps it (`tf.keep`).
- */
-export type PairObserver = (pDifferent: tf.Tensor) => void;
-
-/** The recipe's loss on pairs (a[i], b[i]) of embeddings with `different[i]` (1 = different classes). */
-export function recipePairLoss(recipe: SiameseRecipe, head: tf.layers.Layer, a: tf.Tensor2D, b: tf.Tensor2D, different: tf.Tensor1D): tf.Scalar {
-  if (recipe.pairLoss) return recipe.pairLoss(head, a, b, different);
-  return tf.tidy(() => recipe.loss(head.apply(tf.abs(tf.sub(a, b))) as tf.Tensor, tf.reshape(different, [-1, 1])));
-}
+export type { BatchRecipe, PairObserver, PairRecipe, SiameseRecipe } from './recipe.js';
 
 /** Binary cross-entropy on probabilities, clipped as Keras does (epsilon 1e-7). */
 export function binaryCrossEntropy(p: tf.Tensor, y: tf.Tensor): tf.Scalar {
@@ -55,12 +23,14 @@ export function binaryCrossEntropy(p: tf.Tensor, y: tf.Tensor): tf.Scalar {
 }
 
 /** The study: Adam + BCE on balanced same/different pairs spread over the class combinations. */
-export const STUDY_RECIPE: SiameseRecipe = {
+export const STUDY_RECIPE: PairRecipe = {
+  kind: 'pairs',
   name: 'study',
   description: 'published recipe: BCE on half same / half different pairs, classes spread evenly',
   buildModel: (c) => siameseCovidNet(c),
   pairs: (labels, n, rng) => pairEpoch(labels as ClassName[], n, rng),
-  loss: binaryCrossEntropy,
+  headLoss: binaryCrossEntropy,
+  pairLoss: (head, a, b, different) => tf.tidy(() => binaryCrossEntropy(probabilityDifferent(head, a, b), tf.reshape(different, [-1, 1]))),
 };
 
 const recipes = new Map<string, SiameseRecipe>([
@@ -68,7 +38,7 @@ const recipes = new Map<string, SiameseRecipe>([
   [CONTRASTIVE_RECIPE.name, CONTRASTIVE_RECIPE],
 ]);
 
-/** Add a recipe (e.g. from issue 6's improved training); the name selects it in `RunConfig.recipe`. */
+/** Add a recipe; its name selects it in `RunConfig.recipe`. */
 export function registerRecipe(r: SiameseRecipe): void {
   recipes.set(r.name, r);
 }

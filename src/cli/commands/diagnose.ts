@@ -62,7 +62,7 @@ export function register(program: Command): void {
       await mkdir(o.out, { recursive: true });
       const runs: Record<string, ReturnType<typeof diagnoseRecipe>> = {};
       for (const name of recipes) {
-        const batch = o.batch ?? (getRecipe(name).batchLoss ? 32 : 16);
+        const batch = o.batch ?? (getRecipe(name).kind === 'batch' ? 32 : 16);
         const t0 = performance.now();
         runs[name] = diagnoseRecipe(data.train, data.stats, {
           recipe: name,

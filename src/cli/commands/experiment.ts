@@ -3,32 +3,25 @@
  * `cropExperiment` in src/explain).
  */
 import type { Command } from 'commander';
-import { backendOption, threadsOption, cacheDirOption } from '../options.js';
-import { numberOption } from '../../config.js';
+import { addRunOptions, backendOption, threadsOption, cacheDirOption } from '../options.js';
+import { numberOption, pickRunOptions, type RunOptionKey } from '../../config.js';
 import type { TrainCliOptions } from './train.js';
 
-/** The training options of `covidnet train` that the crop experiment passes on, plus its own. */
-type CropCliOptions = Pick<TrainCliOptions,
-  'data' | 'out' | 'crop' | 'size' | 'width' | 'fc' | 'epochs' | 'batch' | 'lr' | 'seed' | 'valFraction' | 'testFraction' | 'backend' | 'threads' | 'cacheDir' | 'json'
-> & { limit?: number };
+/** The training options of `covidnet train` that the crop experiment passes on to both runs. */
+const CROP_TRAIN_KEYS = ['size', 'width', 'fc', 'epochs', 'batch', 'lr', 'seed', 'valFraction', 'testFraction'] as const satisfies readonly RunOptionKey[];
+
+type CropCliOptions = TrainCliOptions & { limit?: number };
 
 export function register(program: Command): void {
   const exp = program.command('experiment').description('experiments of the study (crop: retrain on border-cropped images and compare)');
-  exp
+  const crop = exp
     .command('crop')
-    .description('train the single net on original and on border-cropped images (same seed and recipe), evaluate both on the same test split, Grad-CAM both, write a comparison page')
-    .option('--data <src>', 'data source')
-    .option('--out <dir>', 'experiment folder (runs original/ and cropped/ go inside)')
-    .option('--crop <f>', 'fraction cut from each side', numberOption('--crop', 'float'), 0.1)
-    .option('--size <n>', 'input side in pixels', numberOption('--size', 'int'))
-    .option('--width <n>', 'first-stage PEPX width', numberOption('--width', 'int'))
-    .option('--fc <n>', 'units of the first dense layer', numberOption('--fc', 'int'))
-    .option('--epochs <n>', 'epochs per run', numberOption('--epochs', 'int'))
-    .option('--batch <n>', 'images per step', numberOption('--batch', 'int'))
-    .option('--lr <l>', 'Adam learning rate', numberOption('--lr', 'float'))
-    .option('--seed <n>', 'seed (the same for both runs)', numberOption('--seed', 'int'))
-    .option('--val-fraction <f>', 'validation fraction when the source has no split column', numberOption('--val-fraction', 'float'))
-    .option('--test-fraction <f>', 'test fraction when the source has no split column', numberOption('--test-fraction', 'float'))
+    .description('train the single net on original and on border-cropped images (same seed and recipe), evaluate both on the same test split, Grad-CAM both, write a comparison page');
+  addRunOptions(crop, ['data', 'out', 'crop', ...CROP_TRAIN_KEYS], {
+    out: { help: 'experiment folder (runs original/ and cropped/ go inside)' },
+    crop: { help: 'fraction cut from each side', default: 0.1 },
+    seed: { help: 'seed (the same for both runs)' },
+  })
     .option('--limit <n>', 'Grad-CAM on at most this many test images per run', numberOption('--limit', 'int'), 60)
     .addOption(backendOption())
     .addOption(threadsOption())
@@ -41,12 +34,7 @@ export function register(program: Command): void {
       if (!o.out) throw optionError('--out', 'an experiment folder', o.out);
       if (o.limit !== undefined && o.limit < 1) throw optionError('--limit', 'a positive integer', o.limit);
       const { cropExperiment } = await import('../../explain/experiment.js');
-      const trainOpts = Object.fromEntries(
-        Object.entries({
-          size: o.size, width: o.width, fc: o.fc, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed,
-          valFraction: o.valFraction, testFraction: o.testFraction, backend: o.backend, threads: o.threads, cacheDir: o.cacheDir,
-        }).filter(([, v]) => v !== undefined),
-      );
+      const { data: _d, out: _o, crop: _c, ...trainOpts } = pickRunOptions(o);
       const quiet = o.json === true;
       const say = (s: string) => {
         if (!quiet) process.stderr.write(s + '\n');
@@ -54,7 +42,7 @@ export function register(program: Command): void {
       const r = await cropExperiment({
         data: o.data,
         out: o.out,
-        crop: o.crop,
+        crop: o.crop!,
         train: trainOpts,
         limit: o.limit,
         onEvent: (e) => {

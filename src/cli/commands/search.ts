@@ -1,6 +1,7 @@
 /** `covidnet search`: the study's learning-rate × batch grid with short runs; a table, best cell marked. */
 import type { Command } from 'commander';
 import { optionError } from '../../errors.js';
+import { addRunOptions } from '../options.js';
 import { addModelOptions, toConfigInput, trainReporter, type TrainCliOptions } from './train.js';
 
 function numberList(flag: string, int: boolean) {
@@ -17,10 +18,8 @@ function numberList(flag: string, int: boolean) {
 export function register(program: Command): void {
   const cmd = program
     .command('search')
-    .description('grid search over learning rate × batch size with short runs (study: {1e-3,1e-4,1e-5} × {8,16,32})')
-    .option('--model <kind>', 'single or siamese')
-    .option('--data <src>', 'data source')
-    .option('--out <dir>', 'search folder (one run folder per cell)')
+    .description('grid search over learning rate × batch size with short runs (study: {1e-3,1e-4,1e-5} × {8,16,32})');
+  addRunOptions(cmd, ['model', 'data', 'out'], { out: { help: 'search folder (one run folder per cell)' } })
     .option('--lrs <list>', 'learning rates (default 1e-3,1e-4,1e-5)', numberList('--lrs', false))
     .option('--batches <list>', 'batch sizes (default 8,16,32)', numberList('--batches', true));
   addModelOptions(cmd).action(async (o: TrainCliOptions & { lrs?: number[]; batches?: number[] }) => {
@@ -57,7 +56,7 @@ export function register(program: Command): void {
       process.stdout.write(JSON.stringify({ event: 'done', best: result.best, out: result.out }) + '\n');
       return;
     }
-    const metric = base.model === 'single' ? 'best val acc' : 'best val one-shot acc';
+    const metric = base.model === 'single' ? 'best val acc' : base.selectBy === 'one-shot' ? 'best val one-shot acc' : 'best val template acc';
     const rows = [['', 'lr', 'batch', metric, 'at epoch', 'seconds', 'run']];
     for (const c of result.cells) {
       rows.push([c === result.best ? '*' : '', String(c.lr), String(c.batch), c.bestValAccuracy.toFixed(3), String(c.bestEpoch), c.seconds.toFixed(0), cellName(c.lr, c.batch)]);

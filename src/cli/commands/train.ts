@@ -3,69 +3,30 @@
  * one line per epoch when piped, one JSON object per epoch with --json.
  */
 import type { Command } from 'commander';
-import { backendOption, cacheDirOption, threadsOption } from '../options.js';
-import { FLAG_NAMES, numberOption, type RunConfig } from '../../config.js';
+import { addRunOptions, backendOption, cacheDirOption, threadsOption, type RunCliValues } from '../options.js';
+import { pickRunOptions, RUN_OPTION_KEYS, RUN_OPTIONS, type RunConfig, type RunOptionKey } from '../../config.js';
 import type { TrainEvent } from '../../train/train.js';
 import type { EpochRecord } from '../../run/files.js';
 
-export interface TrainCliOptions {
-  model?: string;
-  data?: string;
-  out?: string;
-  size?: number;
-  width?: number;
-  fc?: number;
-  epochs?: number;
-  batch?: number;
-  lr?: number;
-  pairs?: number;
-  valFraction?: number;
-  testFraction?: number;
-  crop?: number;
-  seed?: number;
-  backend?: string;
-  threads?: number;
-  oneShotTrials?: number;
-  selectBy?: string;
-  recipe?: string;
-  initFrom?: string;
-  cacheDir?: string;
-  resume?: boolean;
-  json?: boolean;
-}
+export type TrainCliOptions = RunCliValues & { resume?: boolean; json?: boolean };
 
-/** The config keys a CLI option maps to (everything but resume/json). */
-const CONFIG_KEYS = Object.keys(FLAG_NAMES);
+/** Run options each command declares itself (its own help for --model/--data/--out; search has grids instead of --batch/--lr). */
+const OWN_KEYS: readonly RunOptionKey[] = ['model', 'data', 'out', 'batch', 'lr', 'backend', 'threads', 'cacheDir'];
+/** Every other CLI run option: a new entry in RUN_OPTIONS appears on train and search with no edit here. */
+const MODEL_OPTION_KEYS: readonly RunOptionKey[] = RUN_OPTION_KEYS.filter((k) => RUN_OPTIONS[k].meta.arg !== false && !OWN_KEYS.includes(k));
 
 /** Options shared by train and search. */
 export function addModelOptions(cmd: Command): Command {
-  return cmd
-    .option('--size <n>', 'input side in pixels (study 224; CPU config 112)', numberOption('--size', 'int'))
-    .option('--width <n>', 'first-stage PEPX width (study 128; CPU config 32)', numberOption('--width', 'int'))
-    .option('--fc <n>', 'units of the first dense layer (study 1024; CPU config 256)', numberOption('--fc', 'int'))
-    .option('--epochs <n>', 'epochs (default: single 100, siamese 50)', numberOption('--epochs', 'int'))
-    .option('--pairs <n>', 'siamese pairs per epoch (default 12000)', numberOption('--pairs', 'int'))
-    .option('--val-fraction <f>', 'validation fraction when the source has no split column (default 0.2)', numberOption('--val-fraction', 'float'))
-    .option('--test-fraction <f>', 'test fraction (by patient) when the source has no split column (default 0.2)', numberOption('--test-fraction', 'float'))
-    .option('--crop <f>', 'fraction cut from each side before resizing (default 0)', numberOption('--crop', 'float'))
-    .option('--seed <n>', 'seed of initialisation, split and samplers (default 1)', numberOption('--seed', 'int'))
-    .option('--one-shot-trials <n>', 'siamese 3-way one-shot validation trials (default 129)', numberOption('--one-shot-trials', 'int'))
-    .option('--select-by <metric>', 'siamese: validation metric that picks the checkpoint: template (default) or one-shot (the study\'s)')
-    .option('--recipe <name>', 'siamese training recipe: contrastive (default) or study (the published one)')
-    .option('--init-from <run>', 'siamese: start the encoder from this single-net run\'s trained weights')
+  return addRunOptions(cmd, MODEL_OPTION_KEYS)
     .addOption(backendOption())
-    .addOption(threadsOption('threads for native kernels and image decoding (default: COVIDNET_THREADS or all cores)'))
+    .addOption(threadsOption())
     .addOption(cacheDirOption())
     .option('--json', 'one JSON object per epoch on stdout instead of progress bars');
 }
 
+/** The run options among a command's parsed options. */
 export function toConfigInput(o: TrainCliOptions): Record<string, unknown> {
-  const raw: Record<string, unknown> = {};
-  for (const k of CONFIG_KEYS) {
-    const v = (o as Record<string, unknown>)[k];
-    if (v !== undefined) raw[k] = v;
-  }
-  return raw;
+  return pickRunOptions(o);
 }
 
 /**
@@ -143,8 +104,11 @@ export async function trainReporter(json: boolean, prefix = ''): Promise<{ onEve
   return { onEvent, stop };
 }
 
+/** How the CLI names each checkpoint-selection metric. */
+const METRIC_NAMES: Record<EpochRecord['val_metric'], string> = { accuracy: 'accuracy', template_accuracy: 'template accuracy', one_shot_accuracy: 'one-shot accuracy' };
+
 export function epochLine(r: EpochRecord): string {
-  const metric = r.val_metric === 'accuracy' ? 'val acc' : r.val_metric === 'template_accuracy' ? 'val template acc' : 'val one-shot acc';
+  const metric = `val ${METRIC_NAMES[r.val_metric].replace('accuracy', 'acc')}`;
   // val loss appears when the record has it (histories written before it was recorded lack it)
   const valLoss = r.val_loss !== undefined ? `, val loss ${r.val_loss.toFixed(4)}` : '';
   return `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}${valLoss}, ${metric} ${r.val_accuracy.toFixed(3)}${r.best ? ' (best)' : ''}, ${r.samples} samples in ${r.seconds.toFixed(1)} s (${r.samples_per_second.toFixed(1)}/s)`;
@@ -153,13 +117,8 @@ export function epochLine(r: EpochRecord): string {
 export function register(program: Command): void {
   const cmd = program
     .command('train')
-    .description('train the single or siamese COVID-Net into a run folder (best checkpoint, resumable)')
-    .option('--model <kind>', 'single or siamese')
-    .option('--data <src>', 'data source: folder per class, CSV manifest or COVIDx split file')
-    .option('--out <run>', 'run folder')
-    .option('--batch <n>', 'images (single) or pairs (siamese) per step (default 16 / 32)', numberOption('--batch', 'int'))
-    .option('--lr <l>', 'Adam learning rate (default 1e-4)', numberOption('--lr', 'float'))
-    .option('--resume', 'continue a killed run from RUN/last (the run\'s own settings are used)');
+    .description('train the single or siamese COVID-Net into a run folder (best checkpoint, resumable)');
+  addRunOptions(cmd, ['model', 'data', 'out', 'batch', 'lr']).option('--resume', "continue a killed run from RUN/last (the run's own settings are used)");
   addModelOptions(cmd).action(async (o: TrainCliOptions) => {
     const { parseRunConfig } = await import('../../config.js');
     const { optionError } = await import('../../errors.js');
@@ -189,7 +148,7 @@ export function register(program: Command): void {
       process.stdout.write(JSON.stringify({ event: 'done', run: result.run, complete: result.complete, epochs: result.epochsDone, best_epoch: result.bestEpoch, best_val_accuracy: result.bestValAccuracy }) + '\n');
     } else {
       process.stdout.write(
-        `${result.complete ? 'trained' : 'stopped (resume with --resume)'}: ${result.config.model}, ${result.epochsDone} epochs; best validation ${result.config.model === 'single' ? 'accuracy' : 'one-shot accuracy'} ${result.bestValAccuracy.toFixed(3)} at epoch ${result.bestEpoch}\n` +
+        `${result.complete ? 'trained' : 'stopped (resume with --resume)'}: ${result.config.model}, ${result.epochsDone} epochs; best validation ${METRIC_NAMES[result.selectedBy]} ${result.bestValAccuracy.toFixed(3)} at epoch ${result.bestEpoch}\n` +
           `run folder: ${result.run} (model/ = best checkpoint, last/ = resume state, history.jsonl)\n${RESEARCH_NOTICE}\n`,
       );
     }

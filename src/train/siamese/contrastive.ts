@@ -14,10 +14,8 @@
  *   |a − b|), so templates, one-shot validation, evaluate and predict work unchanged.
  */
 import * as tf from '../../tf.js';
-import { pairEpoch } from '../../data/index.js';
-import type { ClassName } from '../../types.js';
-import { siameseCovidNet, siameseParts, type CovidNetConfig } from '../../model/index.js';
-import type { PairObserver, SiameseRecipe } from '../recipes.js';
+import { probabilityDifferent, siameseCovidNet, siameseParts, type CovidNetConfig } from '../../model/index.js';
+import type { BatchRecipe, PairObserver } from '../recipe.js';
 
 /** Margin on the Euclidean distance of unit embeddings (range [0, √2] for non-negative ones). */
 export const CONTRASTIVE_MARGIN = 1.0;
@@ -107,7 +105,7 @@ export function contrastiveBatchLoss(model: tf.LayersModel, images: tf.Tensor4D,
     // the head is fitted on detached distances: its BCE only calibrates P(different); the encoder
     // learns from the contrastive term alone (a miscalibrated head would otherwise pull every pair together)
     const p = distance.apply(detach(tf.abs(delta))) as tf.Tensor;
-    observe?.(p);
+    observe?.(p, different);
     const d = tf.sqrt(tf.add(tf.sum(tf.square(delta), -1), 1e-12));
     return tf.add(balancedBce(p, y), tf.mul(CONTRASTIVE_WEIGHT, contrastiveLoss(d, y))) as tf.Scalar;
   });
@@ -119,21 +117,19 @@ export function contrastiveBatchLoss(model: tf.LayersModel, images: tf.Tensor4D,
  */
 export function contrastivePairLoss(head: tf.layers.Layer, a: tf.Tensor2D, b: tf.Tensor2D, different: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => {
-    const delta = tf.sub(a, b);
-    const p = head.apply(tf.abs(delta)) as tf.Tensor;
-    const d = tf.sqrt(tf.add(tf.sum(tf.square(delta), -1), 1e-12));
+    const p = probabilityDifferent(head, a, b);
+    const d = tf.sqrt(tf.add(tf.sum(tf.square(tf.sub(a, b)), -1), 1e-12));
     return tf.add(balancedBce(p, different), tf.mul(CONTRASTIVE_WEIGHT, contrastiveLoss(d, different))) as tf.Scalar;
   });
 }
 
-export const CONTRASTIVE_RECIPE: SiameseRecipe = {
+export const CONTRASTIVE_RECIPE: BatchRecipe = {
+  kind: 'batch',
   name: 'contrastive',
   description:
-    'issue 6: all pairs of class-balanced image batches, L2-normalised embedding without dropout, non-negative distance head, balanced BCE + contrastive margin loss',
+    'all pairs of class-balanced image batches, L2-normalised embedding without dropout, non-negative distance head, balanced BCE + contrastive margin loss',
   buildModel: (c) => siameseCovidNet(contrastiveModelConfig(c)),
-  // used only by code that asks a recipe for pairs (the loop uses batchLoss)
-  pairs: (labels, n, rng) => pairEpoch(labels as ClassName[], n, rng),
-  loss: balancedBce,
+  headLoss: balancedBce,
   batchLoss: contrastiveBatchLoss,
   pairLoss: contrastivePairLoss,
 };

@@ -12,7 +12,6 @@ import { classIndex, type ClassName } from '../../types.js';
 import { createRng } from '../../util/rng.js';
 import { disposeModel, siameseParts } from '../../model/index.js';
 import { getRecipe, type SiameseRecipe } from '../recipes.js';
-import { balancedBce, contrastiveLoss } from './contrastive.js';
 
 export interface MeanStd {
   mean: number;
@@ -55,11 +54,7 @@ function norm(t: tf.Tensor): number {
 
 /** The loss a recipe puts on a probe batch of pairs, from the two embeddings (for the gradients). */
 function pairLoss(recipe: SiameseRecipe, head: tf.layers.Layer, ea: tf.Tensor, eb: tf.Tensor, y: tf.Tensor): tf.Scalar {
-  const delta = tf.sub(ea, eb);
-  const p = head.apply(tf.abs(delta)) as tf.Tensor;
-  if (!recipe.batchLoss) return recipe.loss(p, tf.reshape(y, [-1, 1]));
-  const d = tf.sqrt(tf.add(tf.sum(tf.square(delta), -1), 1e-12));
-  return tf.add(balancedBce(p, y), contrastiveLoss(d, y)) as tf.Scalar;
+  return recipe.pairLoss(head, ea as tf.Tensor2D, eb as tf.Tensor2D, y as tf.Tensor1D);
 }
 
 /**
@@ -112,7 +107,7 @@ export function probeSiamese(model: tf.LayersModel, recipe: SiameseRecipe, xa: t
       const eb = encoder.apply(xb, { training: true }) as tf.Tensor2D;
       const [ga, gb] = tf.grads((a: tf.Tensor, b: tf.Tensor) => pairLoss(recipe, distance, a, b, y))([ea, eb]);
       const diff = tf.abs(tf.sub(ea, eb));
-      const gd = tf.grad((d: tf.Tensor) => recipe.loss(distance.apply(d) as tf.Tensor, tf.reshape(y, [-1, 1])))(diff);
+      const gd = tf.grad((d: tf.Tensor) => recipe.headLoss(distance.apply(d) as tf.Tensor, tf.reshape(y, [-1, 1])))(diff);
       const encVars = encoder.trainableWeights.map((w) => w.read() as tf.Variable);
       const headVars = distance.trainableWeights.map((w) => w.read() as tf.Variable);
       const { grads } = tf.variableGrads(() => {
@@ -168,7 +163,7 @@ export function diagnoseRecipe(train: PreparedSet, stats: NormStats, opts: Diagn
   let lossSum = 0;
   let lossN = 0;
   const nextBatch = (): number[][] => {
-    if (recipe.batchLoss) {
+    if (recipe.kind === 'batch') {
       if (queue.length === 0) {
         const order = balancedEpoch(labels, rng);
         for (let i = 0; i + opts.batch <= order.length; i += opts.batch) queue.push(order.slice(i, i + opts.batch));
@@ -189,10 +184,10 @@ export function diagnoseRecipe(train: PreparedSet, stats: NormStats, opts: Diagn
       if (s === opts.steps) break;
       const b = nextBatch();
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const xs = recipe.batchLoss ? [input(train, b[0]!, stats)] : [input(train, b[0]!, stats), input(train, b[1]!, stats), tf.tensor2d(b[2]!, [b[2]!.length, 1])];
+      const xs = recipe.kind === 'batch' ? [input(train, b[0]!, stats)] : [input(train, b[0]!, stats), input(train, b[1]!, stats), tf.tensor2d(b[2]!, [b[2]!.length, 1])];
       const { value, grads } = tf.variableGrads(() => {
-        if (recipe.batchLoss) return recipe.batchLoss(model, xs[0] as tf.Tensor4D, b[0]!.map((j) => classIndex(labels[j]!)));
-        return recipe.loss(model.apply([xs[0]!, xs[1]!], { training: true }) as tf.Tensor, xs[2]!);
+        if (recipe.kind === 'batch') return recipe.batchLoss(model, xs[0] as tf.Tensor4D, b[0]!.map((j) => classIndex(labels[j]!)));
+        return recipe.headLoss(model.apply([xs[0]!, xs[1]!], { training: true }) as tf.Tensor, xs[2]!);
       }, vars);
       tf.dispose(xs);
       opt.applyGradients(vars.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
