@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: all deps system-deps native build test demo bench clean
+.PHONY: all deps system-deps native build layers test demo bench clean
 
 all: build native
 
@@ -28,7 +28,11 @@ native: deps system-deps
 build: deps
 	npx tsc -p tsconfig.json
 
-test: build native
+# the layer order of src/ (docs/architecture.md): no upward import, no cycle
+layers: deps
+	npx depcruise src --config .dependency-cruiser.cjs
+
+test: build native layers
 	node --test --test-concurrency=1 dist/
 
 demo: build native

@@ -12,6 +12,11 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ "${COVIDNET_BROWSER_TESTS:-1}" = 1 ]; then command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
+# OpenCV/PIL parity tests on real images compare against Debian's python3 (the study's pipeline)
+if [ "${COVIDNET_PARITY_TESTS:-1}" = 1 ] && [ -x /usr/bin/python3 ]; then
+  /usr/bin/python3 -c 'import cv2' >/dev/null 2>&1 || need+=(python3-opencv)
+  /usr/bin/python3 -c 'import PIL' >/dev/null 2>&1 || need+=(python3-pil)
+fi
 # text in report figures and heat-map captions (SVG rendered by sharp through fontconfig)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 [ ${#need[@]} -eq 0 ] && exit 0
