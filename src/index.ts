@@ -24,3 +24,4 @@ export type { SavedConfig, PreprocessInfo, SplitsFile, TemplatesFile, EpochRecor
 export * from './explain/index.js';
 export * from './report/index.js';
 export * from './serve/index.js';
+export * from './workflows/index.js';

@@ -1,4 +1,4 @@
-/** Grad-CAM for both nets, heat maps on the original image, border mass, the cropping experiment. */
+/** Grad-CAM for both nets, heat maps on the original image, border mass. */
 export { GradCam, FEATURE_LAYER, layerChain, type CamOptions, type CamResult } from './gradcam.js';
 export { makeGeometry, inputToOriginal, originalToInput, cellCentre, resampleToOriginal, resampleToInput, FEATURE_STRIDE, type Box, type CamGeometry } from './geometry.js';
 export { camPeak, borderMass, DEFAULT_BORDER_BAND } from './stats.js';
@@ -24,4 +24,3 @@ export {
   type BorderSummary,
   type GroupStats,
 } from './explain.js';
-export { cropExperiment, type CropExperimentOptions, type CropExperimentResult, type ArmResult, type CropTrainOptions, type ExperimentEvent } from './experiment.js';

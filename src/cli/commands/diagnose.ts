@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { backendOption, threadsOption } from '../options.js';
 import { numberOption, parseRunConfig } from '../../config.js';
-import type { ProbeStats } from '../../train/siamese/diagnostics.js';
+import type { ProbeStats } from '../../workflows/diagnose.js';
 
 interface DiagnoseCli {
   data: string;
@@ -50,8 +50,8 @@ export function register(program: Command): void {
       const { initBackend } = await import('../../backend/index.js');
       const { prepareTrainingData } = await import('../../train/data.js');
       const { getRecipe } = await import('../../train/recipes.js');
-      const { diagnoseRecipe } = await import('../../train/siamese/diagnostics.js');
-      const { diagnosticFigures } = await import('../../train/siamese/plots.js');
+      const { diagnoseRecipe } = await import('../../workflows/diagnose.js');
+      const { diagnosticFigures } = await import('../../workflows/diagnose-plots.js');
       const { writeJsonAtomic } = await import('../../run/atomic.js');
       const recipes = o.recipe.split(',').map((s) => s.trim()).filter(Boolean);
       for (const r of recipes) getRecipe(r); // fail on a bad name before any work

@@ -33,7 +33,7 @@ export function register(program: Command): void {
       if (!o.data) throw optionError('--data', 'a data source path', o.data);
       if (!o.out) throw optionError('--out', 'an experiment folder', o.out);
       if (o.limit !== undefined && o.limit < 1) throw optionError('--limit', 'a positive integer', o.limit);
-      const { cropExperiment } = await import('../../explain/experiment.js');
+      const { cropExperiment } = await import('../../workflows/crop.js');
       const { data: _d, out: _o, crop: _c, ...trainOpts } = pickRunOptions(o);
       const quiet = o.json === true;
       const say = (s: string) => {

@@ -20,7 +20,7 @@ import { loadRunModel } from '../../run/load.js';
 import { covidEncoder, covidNet, disposeModel, siameseCovidNet, siameseParts } from '../../model/index.js';
 import { allPairs, balancedBce, contrastiveBatchLoss, contrastiveLoss, CONTRASTIVE_RECIPE } from './contrastive.js';
 import { copyMatchingWeights, initFromRun } from './init.js';
-import { probeSiamese } from './diagnostics.js';
+import { probeSiamese } from '../../workflows/diagnose.js';
 
 let dir = '';
 let data = '';

@@ -5,13 +5,13 @@
  * recipe's loss sends to the embedding, to |a − b| and to the encoder's weights.
  * `diagnoseRecipe` trains a recipe for a few steps and probes every `every` steps.
  */
-import * as tf from '../../tf.js';
-import { balancedEpoch, pairEpoch, toModelInput } from '../../data/index.js';
-import type { NormStats, PreparedSet } from '../../data/types.js';
-import { classIndex, type ClassName } from '../../types.js';
-import { createRng } from '../../util/rng.js';
-import { disposeModel, siameseParts } from '../../model/index.js';
-import { getRecipe, type SiameseRecipe } from '../recipes.js';
+import * as tf from '../tf.js';
+import { balancedEpoch, pairEpoch, toModelInput } from '../data/index.js';
+import type { NormStats, PreparedSet } from '../data/types.js';
+import { classIndex, type ClassName } from '../types.js';
+import { createRng } from '../util/rng.js';
+import { disposeModel, siameseParts } from '../model/index.js';
+import { getRecipe, type SiameseRecipe } from '../train/recipes.js';
 
 export interface MeanStd {
   mean: number;

@@ -2,7 +2,7 @@
  * Small PNG figures of diagnostics (docs/siamese.md): Vega-Lite line charts rendered to SVG by Vega
  * and rasterised by sharp, as the report figures are. Loaded lazily by the CLI.
  */
-import type { ProbeStats } from './diagnostics.js';
+import type { ProbeStats } from './diagnose.js';
 
 export interface Row {
   step: number;
