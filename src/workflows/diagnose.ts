@@ -1,5 +1,5 @@
 /**
- * Evidence for issue 6: why a siamese recipe does or does not learn. `probeSiamese` measures, on a
+ * Evidence (docs/siamese.md): why a siamese recipe does or does not learn. `probeSiamese` measures, on a
  * fixed probe set of pairs, the embedding's activations and dead-unit share, |a − b|, the spread of
  * the head's pre-sigmoid 'different' logit for same vs different pairs, and the gradient norms the
  * recipe's loss sends to the embedding, to |a − b| and to the encoder's weights.

@@ -1,6 +1,6 @@
 /**
  * `covidnet bench`: training and inference speed of COVID-Net on the active backend, measured as
- * the PyTorch anchor measures it (shared/anchors/pytorch_covidnet.py). A thin layer over runBench().
+ * the PyTorch mirror of the network measures it (docs/performance.md). A thin layer over runBench().
  */
 import type { Command } from 'commander';
 import { backendOption, threadsOption } from '../options.js';

@@ -1,6 +1,6 @@
 /**
  * `covidnet diagnose`: train siamese recipes for a few steps and record why they do or do not
- * learn (activations, dead units, logit spread, gradient norms; issue 6), as JSON and PNG figures.
+ * learn (activations, dead units, logit spread, gradient norms; docs/siamese.md), as JSON and PNG figures.
  */
 import type { Command } from 'commander';
 import { backendOption, threadsOption } from '../options.js';

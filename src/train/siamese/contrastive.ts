@@ -1,5 +1,5 @@
 /**
- * The `contrastive` siamese recipe (issue 6). Why the study recipe stalls and what this changes is
+ * The `contrastive` siamese recipe. Why the study recipe stalls and what this changes is
  * in docs/siamese.md; in short:
  * - every pair inside a class-balanced batch of B images is used (B(B−1)/2 pairs for B encoder
  *   passes instead of B/2), so the encoder sees far more same/different comparisons per second;

@@ -2,7 +2,7 @@
  * Start a siamese encoder (or any model) from a trained single-net run: every layer whose name and
  * weight shapes match a layer of the run's best model gets that layer's weights (the trunk, fc1 and
  * fc2 of COVID-Net carry the same names in both nets). Transfer from a supervised classifier is the
- * usual remedy for metric learning on a few hundred images (issue 6).
+ * usual remedy for metric learning on a few hundred images (docs/siamese.md).
  */
 import { join } from 'node:path';
 import * as tf from '../../tf.js';

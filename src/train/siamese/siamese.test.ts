@@ -1,5 +1,5 @@
 /**
- * Issue 6 on tiny generated phantoms (size 32, width 4): the contrastive loss,
+ * The contrastive recipe (docs/siamese.md) on tiny generated phantoms (size 32, width 4): the contrastive loss,
  * the model options (L2-normalised embedding, metric head), initialisation from a single-net run,
  * and the contrastive recipe end to end (templates, one-shot validation, evaluate). Seconds.
  */
