@@ -17,7 +17,8 @@ export { evaluateRun, selectItems, type EvalResult, type EvaluateOptions, type P
 export { computeMetrics, wilson, type Metrics, type ClassMetrics, type Interval } from './evaluate/metrics.js';
 export { formatEval, formatMetrics } from './evaluate/format.js';
 export { predictFiles, type FilePrediction, type PredictResult } from './predict/predict.js';
-export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, readSplits, readTemplates, readHistory, RUN_FILES } from './run/index.js';
+export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, readSplits, readTemplates, readHistory, RUN_FILES, RunModel } from './run/index.js';
+export type { RunModelOptions, RunImages, ClassScores, ScoreKind } from './run/index.js';
 export type { SavedConfig, PreprocessInfo, SplitsFile, TemplatesFile, EpochRecord } from './run/index.js';
 export * from './explain/index.js';
 export * from './report/index.js';
