@@ -16,7 +16,7 @@ export { searchGrid, STUDY_GRID, type SearchCell, type SearchResult, type Search
 export { evaluateRun, selectItems, type EvalResult, type EvaluateOptions, type Prediction } from './evaluate/evaluate.js';
 export { computeMetrics, wilson, type Metrics, type ClassMetrics, type Interval } from './evaluate/metrics.js';
 export { formatEval, formatMetrics } from './evaluate/format.js';
-export { predictFiles, type FilePrediction, type PredictResult } from './predict/predict.js';
+export { predictFiles, type FilePrediction, type PredictResult, type PredictOptions } from './predict/predict.js';
 export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, readSplits, readTemplates, readHistory, RUN_FILES, RunModel } from './run/index.js';
 export type { RunModelOptions, RunImages, ClassScores, ScoreKind } from './run/index.js';
 export type { SavedConfig, PreprocessInfo, SplitsFile, TemplatesFile, EpochRecord } from './run/index.js';
