@@ -28,6 +28,7 @@ export interface EvaluateOptions {
   split?: Split | undefined;
   /** Siamese: use the 3-way one-shot protocol with this many trials instead of templates. */
   oneShot?: number | undefined;
+  /** Seed of the one-shot trials and of the F1 bootstrap; default the run's seed. */
   seed?: number | undefined;
   batch?: number | undefined;
   backend?: string | undefined;
@@ -163,7 +164,7 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
     predictions.push({ file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, scores: Array.from(scores, (v) => Math.round(v * 1e6) / 1e6) });
   }
 
-  const metrics = computeMetrics(truth, pred, CLASSES);
+  const metrics = computeMetrics(truth, pred, CLASSES, { seed: opts.seed ?? config.seed });
   const result: EvalResult = {
     run: resolve(opts.run),
     model: kind,
