@@ -19,8 +19,6 @@ import { Explainer, isExplained, overlayPng } from '../explain/explain.js';
 import { pageHtml } from './page.js';
 import { runInfo, type RunInfo } from './run-info.js';
 
-export type { RunInfo };
-
 export interface ServeOptions {
   run: string;
   /** Interface to listen on (default 127.0.0.1: this computer only). */
