@@ -16,10 +16,11 @@ export { prepareTrainingData, splitItems, type TrainingData } from './train/data
 export { registerRecipe, getRecipe, recipeNames, STUDY_RECIPE, binaryCrossEntropy, type SiameseRecipe, type PairRecipe, type BatchRecipe, type PairObserver } from './train/recipes.js';
 export { searchGrid, STUDY_GRID, type SearchCell, type SearchResult, type SearchOptions } from './train/search.js';
 export { evaluateRun, selectItems, type EvalResult, type EvaluateOptions, type Prediction } from './evaluate/evaluate.js';
-export { computeMetrics, wilson, type Metrics, type ClassMetrics, type Interval } from './evaluate/metrics.js';
+export { computeMetrics, wilson, bootstrapF1, isBootstrapInterval, F1_BOOTSTRAP_REPLICATES, type Metrics, type MetricsOptions, type ClassMetrics, type Interval, type BootstrapInterval } from './evaluate/metrics.js';
 export { formatEval, formatMetrics } from './evaluate/format.js';
-export { predictFiles, type FilePrediction, type PredictResult } from './predict/predict.js';
-export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, readSplits, readTemplates, readHistory, RUN_FILES } from './run/index.js';
+export { predictFiles, type FilePrediction, type PredictResult, type PredictOptions } from './predict/predict.js';
+export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, readSplits, readTemplates, readHistory, RUN_FILES, RunModel } from './run/index.js';
+export type { RunModelOptions, RunImages, ClassScores, ScoreKind } from './run/index.js';
 export type { SavedConfig, PreprocessInfo, SplitsFile, TemplatesFile, EpochRecord } from './run/index.js';
 export * from './explain/index.js';
 export * from './report/index.js';

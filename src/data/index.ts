@@ -11,7 +11,7 @@ export { cropBox, resizeArea, type CropBox } from './resize.js';
 export { preprocessImage, preprocessFile, preprocessGray8, validatePreprocessParams, DEFAULT_PREPROCESS } from './preprocess.js';
 export { prepareImages, type PrepareOptions, type PrepareStats, type PreparedSetWithSizes } from './prepare.js';
 export { defaultCacheDir, CACHE_VERSION } from './cache.js';
-export { computeNormStats, toModelInput, imageOf } from './norm.js';
+export { computeNormStats, toModelInput, imagesToModelInput, imageOf } from './norm.js';
 export { balancedEpoch, pairEpoch, oneShotTrials, type Pair, type OneShotTrial } from './samplers.js';
 export { augment, DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 export { writeSynthDataset, type SynthOptions, type SynthResult } from './synth.js';

@@ -26,22 +26,45 @@ export function computeNormStats(set: PreparedSet): NormStats {
  * (u8/255 − mean) / std. `out` is reused when given (it must be large enough).
  */
 export function toModelInput(set: PreparedSet, indices: ArrayLike<number>, stats: NormStats, out?: Float32Array): Float32Array {
-  if (!(stats.std > 0) || !Number.isFinite(stats.mean)) throw optionError('stats', 'finite mean and positive std', stats);
-  const px = set.size * set.size;
-  const need = indices.length * px;
-  if (out && out.length < need) throw optionError('out', `a Float32Array of at least ${need} values`, out.length);
-  const dst = out ?? new Float32Array(need);
-  const lut = new Float32Array(256);
-  for (let v = 0; v < 256; v++) lut[v] = (v / 255 - stats.mean) / stats.std;
+  checkStats(stats);
+  checkOut(out, indices.length * set.size * set.size);
   const n = set.items.length;
+  const images: Uint8Array[] = [];
   for (let b = 0; b < indices.length; b++) {
     const i = indices[b]!;
     if (!Number.isInteger(i) || i < 0 || i >= n) throw optionError('indices', `integers in [0, ${n})`, i);
-    const src = set.pixels.subarray(i * px, (i + 1) * px);
+    images.push(imageOf(set, i));
+  }
+  return imagesToModelInput(images, set.size, stats, out);
+}
+
+/**
+ * The same batch from 8-bit images of size × size pixels each (crop and resize done): the one
+ * standardisation of the model input (training, evaluation, prediction, Grad-CAM).
+ */
+export function imagesToModelInput(images: readonly Uint8Array[], size: number, stats: NormStats, out?: Float32Array): Float32Array {
+  checkStats(stats);
+  const px = size * size;
+  const need = images.length * px;
+  checkOut(out, need);
+  const dst = out ?? new Float32Array(need);
+  const lut = new Float32Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = (v / 255 - stats.mean) / stats.std;
+  for (let b = 0; b < images.length; b++) {
+    const src = images[b]!;
+    if (src.length !== px) throw optionError('images', `${size}×${size} = ${px} pixels per image`, src.length);
     const o = b * px;
     for (let k = 0; k < px; k++) dst[o + k] = lut[src[k]!]!;
   }
   return dst;
+}
+
+function checkStats(stats: NormStats): void {
+  if (!(stats.std > 0) || !Number.isFinite(stats.mean)) throw optionError('stats', 'finite mean and positive std', stats);
+}
+
+function checkOut(out: Float32Array | undefined, need: number): void {
+  if (out && out.length < need) throw optionError('out', `a Float32Array of at least ${need} values`, out.length);
 }
 
 /** The 8-bit image of item i (a view, not a copy). */

@@ -7,19 +7,17 @@
  * exactly the images held out at training time); on another source, its split column if it has one,
  * else all of it. Images the run trained or validated on are never counted as test images.
  */
-import { basename, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { loadDataset, prepareImages } from '../data/index.js';
-import type { DatasetItem, NormStats, PreparedSet, SkippedEntry } from '../data/types.js';
+import type { DatasetItem, SkippedEntry } from '../data/types.js';
 import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, classIndex, isSplit, RESEARCH_NOTICE, type ClassName, type ModelKind, type Split } from '../types.js';
-import { argmax, disposeModel, embedImages, oneShotPredictions, predictRows, templateSimilarity } from '../model/index.js';
-import { initBackend } from '../backend/index.js';
-import { loadRunModel } from '../run/load.js';
+import { argmax } from '../model/infer.js';
 import { writeJsonAtomic } from '../run/atomic.js';
-import { readPreprocess, readRunConfig, readSplits, readTemplates, type SplitsFile } from '../run/files.js';
+import { readSplits, type SplitsFile } from '../run/files.js';
+import { RunModel } from '../run/run-model.js';
 import { sourceBase } from '../train/data.js';
 import { computeMetrics, type Metrics } from './metrics.js';
-import { join } from 'node:path';
 
 export type EvalMethod = 'argmax' | 'templates' | 'one-shot';
 
@@ -30,6 +28,7 @@ export interface EvaluateOptions {
   split?: Split | undefined;
   /** Siamese: use the 3-way one-shot protocol with this many trials instead of templates. */
   oneShot?: number | undefined;
+  /** Seed of the one-shot trials and of the F1 bootstrap; default the run's seed. */
   seed?: number | undefined;
   batch?: number | undefined;
   backend?: string | undefined;
@@ -113,16 +112,22 @@ export function selectItems(items: readonly DatasetItem[], root: string, base: s
 
 export async function evaluateRun(opts: EvaluateOptions): Promise<EvalResult> {
   if (opts.split !== undefined && !isSplit(opts.split)) throw optionError('--split', 'train, val or test', opts.split);
-  const config = await readRunConfig(opts.run);
-  const pre = await readPreprocess(opts.run);
+  const rm = await RunModel.open(opts.run, { backend: opts.backend, threads: opts.threads });
+  try {
+    return await evaluateWith(rm, opts);
+  } finally {
+    rm.dispose();
+  }
+}
+
+async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalResult> {
+  const { config, preprocess: pre, kind } = rm;
   const splits = await readSplits(opts.run).catch(() => undefined);
-  const kind = config.model;
   if (opts.oneShot !== undefined && kind !== 'siamese') throw optionError('--one-shot', 'a siamese run', `a ${kind} run`);
   const method: EvalMethod = kind === 'single' ? 'argmax' : opts.oneShot !== undefined ? 'one-shot' : 'templates';
-  const templates = method === 'templates' ? await readTemplates(opts.run) : undefined;
+  if (method === 'templates') rm.requireTemplates();
   if (method === 'one-shot' && !splits) throw new CovidNetError('E_RUN', 'one-shot evaluation needs the run\'s splits.json', { file: opts.run });
 
-  await initBackend({ backend: opts.backend, purpose: 'infer', threads: opts.threads });
   const dataset = await loadDataset(opts.data);
   const base = await sourceBase(dataset.root);
   const s = selectItems(dataset.items, dataset.root, base, splits, opts.split);
@@ -134,33 +139,23 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvalResult> {
     onProgress: (d: number, t: number) => opts.onProgress?.('prepare', d, t),
   };
   const set = await prepareImages(s.items, { size: pre.size, crop: pre.crop }, prepOpts);
-  const stats: NormStats = { mean: pre.mean, std: pre.std };
-  const model = await loadRunModel(opts.run);
   const truth: number[] = [];
   const pred: number[] = [];
   const predictions: Prediction[] = [];
   let trials: number | undefined;
-  try {
-    const idx = set.items.map((_, i) => i);
-    if (method === 'argmax') {
-      const rows = await predictRows(model, set, idx, stats, batch);
-      rows.forEach((r, i) => add(set.items[i]!, r));
-    } else if (method === 'templates') {
-      const emb = await embedImages(model, set, idx, stats, batch);
-      templateSimilarity(model, emb, templates!.templates).forEach((r, i) => add(set.items[i]!, r));
-    } else {
-      const support = await prepareImages(
-        splits!.splits.train.map((e) => ({ file: resolve(splits!.base, e.file), label: e.label, patientId: e.patientId, source: 'unknown' })),
-        { size: pre.size, crop: pre.crop },
-        prepOpts,
-      );
-      trials = opts.oneShot!;
-      const r = await oneShotPredictions(model, set, support, stats, trials, opts.seed ?? config.seed, batch);
-      truth.push(...r.truth);
-      pred.push(...r.pred);
-    }
-  } finally {
-    disposeModel(model);
+  if (method === 'one-shot') {
+    const support = await prepareImages(
+      splits!.splits.train.map((e) => ({ file: resolve(splits!.base, e.file), label: e.label, patientId: e.patientId, source: 'unknown' })),
+      { size: pre.size, crop: pre.crop },
+      prepOpts,
+    );
+    trials = opts.oneShot!;
+    const r = await rm.oneShot(set, support, trials, opts.seed ?? config.seed, batch);
+    truth.push(...r.truth);
+    pred.push(...r.pred);
+  } else {
+    const { rows } = await rm.scoreImages({ set }, batch);
+    rows.forEach((r, i) => add(set.items[i]!, r));
   }
   function add(it: DatasetItem, scores: ArrayLike<number>): void {
     const p = argmax(scores);
@@ -169,7 +164,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<EvalResult> {
     predictions.push({ file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, scores: Array.from(scores, (v) => Math.round(v * 1e6) / 1e6) });
   }
 
-  const metrics = computeMetrics(truth, pred, CLASSES);
+  const metrics = computeMetrics(truth, pred, CLASSES, { seed: opts.seed ?? config.seed });
   const result: EvalResult = {
     run: resolve(opts.run),
     model: kind,

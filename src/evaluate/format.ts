@@ -1,6 +1,6 @@
 /** Aligned text tables of an evaluation (what `covidnet evaluate` prints). */
 import { RESEARCH_NOTICE } from '../types.js';
-import type { Interval, Metrics } from './metrics.js';
+import { isBootstrapInterval, type BootstrapInterval, type Interval, type Metrics } from './metrics.js';
 import type { EvalResult } from './evaluate.js';
 
 /** Right-align every column but the first. */
@@ -10,7 +10,7 @@ export function table(rows: string[][]): string {
 }
 
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '–');
-export const fmtInterval = (i: Interval) => (Number.isFinite(i.value) ? `${f3(i.value)} [${f3(i.lo)}, ${f3(i.hi)}]` : '–');
+export const fmtInterval = (i: Interval | BootstrapInterval) => (Number.isFinite(i.value) ? `${f3(i.value)} [${f3(i.lo)}, ${f3(i.hi)}]` : '–');
 
 export function formatMetrics(m: Metrics): string {
   const out: string[] = [];
@@ -21,7 +21,11 @@ export function formatMetrics(m: Metrics): string {
   const head = ['true \\ predicted', ...m.classes, '|', ...m.classes];
   out.push(table([head, ...m.classes.map((c, i) => [c, ...m.confusion[i]!.map(String), '|', ...m.confusion_normalized[i]!.map(f3)])]));
   out.push('');
-  out.push('per class (95% Wilson intervals)');
+  const f1s = m.classes.map((c) => m.per_class[c]!.f1);
+  const boot = f1s.find(isBootstrapInterval);
+  // evaluation files written before the bootstrap carry Wilson's interval on the F1 ratio
+  const f1How = boot ? `F1: percentile bootstrap, ${boot.replicates} resamples of the ${m.n} predictions, seed ${boot.seed}` : 'F1: Wilson on 2TP/(2TP+FP+FN), an approximation';
+  out.push(`per class (95% intervals: Wilson for the proportions; ${f1How})`);
   out.push(table([
     ['class', 'n', 'sensitivity', 'specificity', 'PPV', 'F1'],
     ...m.classes.map((c) => {

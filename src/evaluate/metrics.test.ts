@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeMetrics, wilson } from './metrics.js';
+import { bootstrapF1, computeMetrics, F1_BOOTSTRAP_REPLICATES, isBootstrapInterval, wilson } from './metrics.js';
 import { formatMetrics } from './format.js';
 import { CLASSES } from '../types.js';
 
@@ -41,4 +41,32 @@ test('confusion rows are true classes; balanced accuracy is the mean sensitivity
   const other = computeMetrics(truth, [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0], CLASSES);
   assert.ok(other.accuracy.value > m.accuracy.value);
   assert.ok(other.balanced_accuracy < m.balanced_accuracy + 0.2);
+});
+
+test('F1 interval: seeded percentile bootstrap over the predictions; old Wilson F1 files still format', () => {
+  const truth = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2];
+  const pred = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 1];
+  const m = computeMetrics(truth, pred, CLASSES, { seed: 7 });
+  const again = computeMetrics(truth, pred, CLASSES, { seed: 7 });
+  const other = computeMetrics(truth, pred, CLASSES, { seed: 8 });
+  for (const c of CLASSES) {
+    const f = m.per_class[c]!.f1;
+    assert.ok(isBootstrapInterval(f));
+    assert.deepEqual(f, again.per_class[c]!.f1, 'same seed, same interval');
+    assert.equal(f.value, other.per_class[c]!.f1.value);
+    assert.ok(f.lo <= f.value && f.value <= f.hi && f.lo >= 0 && f.hi <= 1, `${c}: ${JSON.stringify(f)}`);
+    assert.deepEqual([f.replicates, f.seed], [F1_BOOTSTRAP_REPLICATES, 7]);
+  }
+  // the proportions keep their Wilson intervals
+  assert.deepEqual(m.per_class['normal']!.sensitivity, wilson(7, 8));
+  // a perfect classifier: every resample has F1 = 1
+  const perfect = bootstrapF1([0, 1, 2, 0, 1, 2], [0, 1, 2, 0, 1, 2], 3, { seed: 1, replicates: 200 });
+  assert.deepEqual(perfect.map((f) => [f.value, f.lo, f.hi]), [[1, 1, 1], [1, 1, 1], [1, 1, 1]]);
+  // a class never true nor predicted has no F1 (0/0)
+  const absent = bootstrapF1([0, 1, 0], [0, 1, 1], 3, { replicates: 50 });
+  assert.ok(Number.isNaN(absent[2]!.value) && Number.isNaN(absent[2]!.lo));
+  assert.match(formatMetrics(m), /F1: percentile bootstrap, 2000 resamples of the 14 predictions, seed 7/);
+  // an evaluation file written before the bootstrap (Wilson's interval on the F1 ratio) still prints
+  const old = { ...m, per_class: Object.fromEntries(CLASSES.map((c) => [c, { ...m.per_class[c]!, f1: wilson(2, 5) }])) };
+  assert.match(formatMetrics(old), /F1: Wilson on 2TP\/\(2TP\+FP\+FN\), an approximation/);
 });

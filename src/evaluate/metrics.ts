@@ -1,9 +1,12 @@
 /**
- * Classification metrics with 95% Wilson score intervals: accuracy, balanced accuracy (mean
- * per-class sensitivity; the study's 87% vs 81% flips under it), confusion matrix (rows true,
- * columns predicted) and per-class sensitivity, specificity, PPV and F1.
+ * Classification metrics: accuracy, balanced accuracy (mean per-class sensitivity; the study's
+ * 87% vs 81% flips under it), confusion matrix (rows true, columns predicted) and per-class
+ * sensitivity, specificity, PPV and F1. The proportions get 95% Wilson score intervals; F1 is not
+ * a proportion of anything (2TP / (2TP + FP + FN) counts TP twice), so its interval is a seeded
+ * percentile bootstrap over the evaluated images.
  */
 import type { ClassName } from '../types.js';
+import { createRng } from '../util/rng.js';
 
 export interface Interval {
   value: number;
@@ -33,8 +36,91 @@ export interface ClassMetrics {
   sensitivity: Interval;
   specificity: Interval;
   ppv: Interval;
-  /** F1 = 2TP / (2TP + FP + FN); its interval is Wilson's on that ratio (an approximation). */
-  f1: Interval;
+  /**
+   * F1 = 2TP / (2TP + FP + FN) with a bootstrap interval. Evaluation files written before the
+   * bootstrap hold a Wilson `Interval` here (`x`, `n` instead of `replicates`, `seed`).
+   */
+  f1: BootstrapInterval | Interval;
+}
+
+/** A 95% percentile-bootstrap interval: the 2.5% and 97.5% quantiles over resamples of the images. */
+export interface BootstrapInterval {
+  value: number;
+  lo: number;
+  hi: number;
+  /** Resamples drawn (those where the value is undefined, 0/0, are left out of the quantiles). */
+  replicates: number;
+  seed: number;
+}
+
+/** Resamples of the F1 bootstrap. */
+export const F1_BOOTSTRAP_REPLICATES = 2000;
+
+export interface MetricsOptions {
+  /** Seed of the F1 bootstrap (default 1). */
+  seed?: number | undefined;
+  /** Resamples of the F1 bootstrap (default F1_BOOTSTRAP_REPLICATES). */
+  replicates?: number | undefined;
+}
+
+export function isBootstrapInterval(i: BootstrapInterval | Interval): i is BootstrapInterval {
+  return (i as BootstrapInterval).replicates !== undefined;
+}
+
+/** F1 of class c from per-class counts (NaN where 2TP + FP + FN = 0). */
+function f1Of(tp: number, fp: number, fn: number): number {
+  const den = 2 * tp + fp + fn;
+  return den > 0 ? (2 * tp) / den : NaN;
+}
+
+/** Linear-interpolation quantile (R type 7) of sorted values. */
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const h = (sorted.length - 1) * q;
+  const i = Math.floor(h);
+  const j = Math.min(i + 1, sorted.length - 1);
+  return sorted[i]! + (h - i) * (sorted[j]! - sorted[i]!);
+}
+
+/**
+ * Per-class F1 with a 95% percentile bootstrap over the (truth, pred) pairs: `replicates`
+ * resamples of n pairs with replacement, drawn from a seeded generator.
+ */
+export function bootstrapF1(truth: readonly number[], pred: readonly number[], k: number, opts: MetricsOptions = {}): BootstrapInterval[] {
+  const replicates = opts.replicates ?? F1_BOOTSTRAP_REPLICATES;
+  const seed = opts.seed ?? 1;
+  const n = truth.length;
+  const counts = (pick: (i: number) => number) => {
+    const tp = new Array<number>(k).fill(0);
+    const fp = new Array<number>(k).fill(0);
+    const fn = new Array<number>(k).fill(0);
+    for (let s = 0; s < n; s++) {
+      const i = pick(s);
+      const t = truth[i]!;
+      const p = pred[i]!;
+      if (t === p) tp[t]!++;
+      else {
+        fn[t]!++;
+        fp[p]!++;
+      }
+    }
+    return Array.from({ length: k }, (_, c) => f1Of(tp[c]!, fp[c]!, fn[c]!));
+  };
+  const point = counts((s) => s);
+  const samples: number[][] = Array.from({ length: k }, () => []);
+  const rng = createRng(seed);
+  if (n > 0) {
+    for (let r = 0; r < replicates; r++) {
+      counts(() => rng.int(n)).forEach((v, c) => {
+        if (!Number.isNaN(v)) samples[c]!.push(v);
+      });
+    }
+  }
+  return point.map((value, c) => {
+    const s = samples[c]!.sort((a, b) => a - b);
+    const undefinedValue = Number.isNaN(value);
+    return { value, lo: undefinedValue ? NaN : quantile(s, 0.025), hi: undefinedValue ? NaN : quantile(s, 0.975), replicates, seed };
+  });
 }
 
 export interface Metrics {
@@ -50,7 +136,7 @@ export interface Metrics {
 }
 
 /** Metrics from class indices of truth and prediction. */
-export function computeMetrics(truth: readonly number[], pred: readonly number[], classes: readonly ClassName[]): Metrics {
+export function computeMetrics(truth: readonly number[], pred: readonly number[], classes: readonly ClassName[], opts: MetricsOptions = {}): Metrics {
   const k = classes.length;
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   truth.forEach((t, i) => confusion[t]![pred[i]!]!++);
@@ -59,6 +145,7 @@ export function computeMetrics(truth: readonly number[], pred: readonly number[]
   for (let c = 0; c < k; c++) correct += confusion[c]![c]!;
   const per_class: Record<string, ClassMetrics> = {};
   const sens: number[] = [];
+  const f1 = bootstrapF1(truth, pred, k, opts);
   classes.forEach((name, c) => {
     const tp = confusion[c]![c]!;
     const rowSum = confusion[c]!.reduce((a, b) => a + b, 0);
@@ -73,7 +160,7 @@ export function computeMetrics(truth: readonly number[], pred: readonly number[]
       sensitivity,
       specificity: wilson(tn, tn + fp),
       ppv: wilson(tp, tp + fp),
-      f1: wilson(2 * tp, 2 * tp + fp + fn),
+      f1: f1[c]!,
     };
   });
   return {

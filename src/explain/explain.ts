@@ -3,22 +3,19 @@
  * overlay PNGs, 16-bit heat-map PNGs and JSON, with the heat map placed on the ORIGINAL image
  * (the crop and the resize undone), its peak in original pixels and its border mass.
  *
- *   const ex = await Explainer.open(run);           // model, preprocessing, templates
+ *   const ex = await Explainer.open(run);           // the run (RunModel) and its Grad-CAM
  *   const r = await ex.explainFiles(files);          // in memory: cams, geometry, images
  *   await ex.close();
  *   await explainRun({ run, data, split: 'test', out }) // files on disk + contact sheet + summary
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve } from 'node:path';
-import * as tf from '../tf.js';
 import { cropBox, decodeImage, loadDataset, preprocessImage } from '../data/index.js';
 import type { GrayImage } from '../data/types.js';
 import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE, isClassName, isSplit, type ClassName, type ModelKind, type Split } from '../types.js';
-import { initBackend } from '../backend/index.js';
-import { disposeModel } from '../model/index.js';
-import { loadRunModel } from '../run/load.js';
-import { readPreprocess, readSplits, readTemplates, type PreprocessInfo } from '../run/files.js';
+import { readSplits, type PreprocessInfo } from '../run/files.js';
+import { RunModel } from '../run/run-model.js';
 import { writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
 import { selectItems } from '../evaluate/evaluate.js';
 import { sourceBase } from '../train/data.js';
@@ -79,10 +76,8 @@ function sourceName(s: ImageSource): string {
 /** A loaded run, ready to explain images. Call `close()` to free the model. */
 export class Explainer {
   private constructor(
-    readonly run: string,
-    readonly model: ModelKind,
-    readonly pre: PreprocessInfo,
-    private readonly net: tf.LayersModel,
+    /** The opened run: its input path and model. */
+    readonly runModel: RunModel,
     private readonly cam: GradCam,
     readonly band: number,
   ) {}
@@ -90,23 +85,32 @@ export class Explainer {
   static async open(run: string, opts: ExplainerOptions = {}): Promise<Explainer> {
     const band = opts.band ?? DEFAULT_BORDER_BAND;
     if (!(band >= 0 && band < 0.5)) throw optionError('--band', 'a fraction in [0, 0.5)', band);
-    const pre = await readPreprocess(run);
-    const templates = pre.model === 'siamese' ? await readTemplates(run) : undefined;
-    await initBackend({ backend: opts.backend, purpose: 'infer', threads: opts.threads });
-    const net = await loadRunModel(run);
+    const rm = await RunModel.open(run, { backend: opts.backend, threads: opts.threads });
     try {
-      const cam = pre.model === 'siamese' ? GradCam.siamese(net, templates!.templates) : GradCam.single(net);
-      if (cam.size !== pre.size) throw new CovidNetError('E_RUN', `model input ${cam.size} differs from preprocess.json size ${pre.size}`, { file: run });
-      return new Explainer(run, pre.model, pre, net, cam, band);
+      return new Explainer(rm, GradCam.forRun(rm), band);
     } catch (e) {
-      disposeModel(net);
+      rm.dispose();
       throw e;
     }
   }
 
+  /** The run folder as given. */
+  get run(): string {
+    return this.runModel.run;
+  }
+
+  /** Which net the run holds. */
+  get model(): ModelKind {
+    return this.runModel.kind;
+  }
+
+  get pre(): PreprocessInfo {
+    return this.runModel.preprocess;
+  }
+
   close(): void {
     this.cam.dispose();
-    disposeModel(this.net);
+    this.runModel.dispose();
   }
 
   /**
@@ -122,9 +126,6 @@ export class Explainer {
   ): Promise<(Explained | ExplainFailure)[]> {
     if (req.contrast !== undefined && this.model !== 'siamese') throw optionError('--contrast', 'a siamese run', `a ${this.model} run`);
     const out: (Explained | ExplainFailure)[] = new Array(files.length);
-    const per = this.pre.size * this.pre.size;
-    const lut = new Float32Array(256);
-    for (let v = 0; v < 256; v++) lut[v] = (v / 255 - this.pre.mean) / this.pre.std;
     for (let start = 0; start < files.length; start += batch) {
       const chunk: { i: number; image: GrayImage; pixels: Uint8Array }[] = [];
       for (let i = start; i < Math.min(files.length, start + batch); i++) {
@@ -139,11 +140,7 @@ export class Explainer {
         }
       }
       if (chunk.length > 0) {
-        const buf = new Float32Array(chunk.length * per);
-        chunk.forEach((c, k) => {
-          for (let p = 0; p < per; p++) buf[k * per + p] = lut[c.pixels[p]!]!;
-        });
-        const x = tf.tensor4d(buf, [chunk.length, this.pre.size, this.pre.size, 1]);
+        const x = this.runModel.toInput(chunk.map((c) => c.pixels));
         let res;
         try {
           res = this.cam.compute(x, { target: req.target, contrast: req.contrast });

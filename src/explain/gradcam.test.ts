@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../tf.js';
 import { covidNet, siameseCovidNet } from '../model/covidnet.js';
+import { templateSimilarity } from '../model/infer.js';
 import { GradCam, layerChain } from './gradcam.js';
 
 const SIZE = 64;
@@ -75,6 +76,10 @@ test('siamese net: Grad-CAM against class templates, contrast option, no leaked 
     assert.ok(r.scores.every((s) => s >= 0 && s <= 1));
     assert.equal(r.score, Math.max(...r.scores)); // predicted = most similar template
   }
+  // the scores Grad-CAM differentiates are the run's template similarities (1 − P(different))
+  const ex = tf.tidy(() => (encoder.predict(x) as tf.Tensor2D).arraySync());
+  const sim = templateSimilarity(model, ex.map((r) => Float32Array.from(r)), templates);
+  res.forEach((r, i) => r.scores.forEach((v, j) => assert.ok(Math.abs(v - sim[i]![j]!) < 1e-5, `${v} vs ${sim[i]![j]}`)));
   const c = cam.compute(x, { target: 'normal', contrast: 'COVID-19' });
   assert.ok(c.every((r) => r.target === 'normal'));
   cam.dispose();

@@ -12,8 +12,11 @@
  * minus the same similarity to a `contrast` class's template (what separates the two).
  */
 import * as tf from '../tf.js';
-import { CLASSES, type ClassName } from '../types.js';
+import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { CovidNetError } from '../errors.js';
+import { logitDifferent } from '../model/covidnet.js';
+import { argmax } from '../model/infer.js';
+import type { RunModel } from '../run/run-model.js';
 
 export const FEATURE_LAYER = 'feature_sum';
 
@@ -45,10 +48,10 @@ export class GradCam {
   private readonly features: tf.LayersModel;
   private readonly head: tf.layers.Layer[];
   private readonly templates: tf.Tensor2D | undefined;
-  private readonly kernel: tf.Tensor2D | undefined;
-  private readonly bias: tf.Tensor1D | undefined;
+  /** Siamese: the `distance` head, σ(Σ αᵢ|aᵢ − bᵢ| + β) = P(different). */
+  private readonly distance: tf.layers.Layer | undefined;
 
-  private constructor(kind: Kind, net: tf.LayersModel, headEnd: string, siamese?: { templates: number[][]; distance: tf.layers.Layer }) {
+  private constructor(kind: Kind, net: tf.LayersModel, headEnd: string, siamese?: { templates: readonly (readonly number[])[]; distance: tf.layers.Layer }) {
     this.kind = kind;
     const feat = getLayer(net, FEATURE_LAYER);
     this.features = tf.model({ inputs: net.inputs, outputs: feat.output as tf.SymbolicTensor });
@@ -61,15 +64,17 @@ export class GradCam {
       throw new CovidNetError('E_RUN', `unexpected shapes: input ${JSON.stringify(inShape)}, ${FEATURE_LAYER} ${JSON.stringify(fShape)}`);
     }
     if (siamese) {
-      const [kernel, bias] = siamese.distance.getWeights();
-      if (!kernel || !bias) throw new CovidNetError('E_RUN', 'the siamese `distance` layer has no kernel/bias');
-      this.kernel = tf.keep(kernel.clone() as tf.Tensor2D);
-      this.bias = tf.keep(bias.clone() as tf.Tensor1D);
+      this.distance = siamese.distance;
       if (siamese.templates.length !== CLASSES.length) {
         throw new CovidNetError('E_RUN', `expected ${CLASSES.length} class templates, got ${siamese.templates.length}`);
       }
-      this.templates = tf.keep(tf.tensor2d(siamese.templates));
+      this.templates = tf.keep(tf.tensor2d(siamese.templates as number[][]));
     }
+  }
+
+  /** Grad-CAM for an opened run: the single net, or the siamese net against the run's class templates. */
+  static forRun(run: RunModel): GradCam {
+    return run.kind === 'siamese' ? GradCam.siamese(run.model, run.requireTemplates().templates) : GradCam.single(run.model);
   }
 
   /** Grad-CAM for a single COVID-Net (a model with `feature_sum` and `logits` layers). */
@@ -81,7 +86,7 @@ export class GradCam {
    * Grad-CAM for a siamese COVID-Net (nested `encoder` model with its own `feature_sum`, and a
    * `distance` dense layer) against class templates (mean training embedding per class, CLASSES order).
    */
-  static siamese(model: tf.LayersModel, templates: number[][]): GradCam {
+  static siamese(model: tf.LayersModel, templates: readonly (readonly number[])[]): GradCam {
     const encoder = getLayer(model, 'encoder') as unknown as tf.LayersModel;
     if (!Array.isArray(encoder.inputs) || !encoder.outputs) throw new CovidNetError('E_RUN', 'layer `encoder` is not a model');
     const end = encoder.outputs[0]!.sourceLayer.name;
@@ -91,8 +96,6 @@ export class GradCam {
   /** Releases the tensors this object holds (not the model's weights). */
   dispose(): void {
     this.templates?.dispose();
-    this.kernel?.dispose();
-    this.bias?.dispose();
   }
 
   /** Grad-CAM for a batch of model inputs [n, size, size, 1] (already standardised). */
@@ -161,8 +164,7 @@ export class GradCam {
     const cols: tf.Tensor[] = [];
     for (let k = 0; k < CLASSES.length; k++) {
       const t = tf.slice(this.templates!, [k, 0], [1, -1]); // [1, 256]
-      const z = tf.add(tf.matMul(tf.abs(tf.sub(e, t)), this.kernel!), this.bias!); // [n, 1]
-      cols.push(tf.neg(z));
+      cols.push(tf.neg(logitDifferent(this.distance!, e, t))); // [n, 1]
     }
     return tf.concat(cols, 1) as tf.Tensor2D;
   }
@@ -199,16 +201,6 @@ function oneHotF32(idx: readonly number[]): tf.Tensor2D {
   const a = new Float32Array(idx.length * CLASSES.length);
   idx.forEach((k, i) => (a[i * CLASSES.length + k] = 1));
   return tf.tensor2d(a, [idx.length, CLASSES.length]);
-}
-
-function argmax(a: readonly number[]): number {
-  let b = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
-  return b;
-}
-
-function classIndex(c: ClassName): number {
-  return CLASSES.indexOf(c);
 }
 
 function targetFor(t: CamOptions['target'], i: number): ClassName | undefined {

@@ -9,6 +9,10 @@ import { RESEARCH_NOTICE } from '../types.js';
 import type { GrayImage } from '../data/types.js';
 import { resampleToOriginal, type CamGeometry } from './geometry.js';
 import { colormapTable, type ColormapName } from './colormap.js';
+import { escapeXml } from '../util/xml.js';
+
+/** Re-exported for the cropping experiment's page (src/explain/experiment.ts); its home is src/util/xml.ts. */
+export { escapeXml };
 
 export interface OverlayOptions {
   colormap?: ColormapName | undefined;
@@ -145,10 +149,6 @@ function overlaySvg(
 function fit(s: string, width: number, fontSize: number): string {
   const max = Math.max(8, Math.floor((width - 12) / (fontSize * 0.6)));
   return s.length <= max ? s : s.slice(0, max - 1) + '…';
-}
-
-export function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 
 /** The heat map in original geometry, normalised to its maximum, as a 16-bit gray PNG (0 outside the crop box). */

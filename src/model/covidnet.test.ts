@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../tf.js';
-import { covidNet, siameseCovidNet, siameseParts, siameseDistance, assertModelInput, validateModelConfig, disposeModel } from './index.js';
+import { covidNet, siameseCovidNet, siameseParts, probabilityDifferent, logitDifferent, assertModelInput, validateModelConfig, disposeModel } from './index.js';
 
 // Parameter counts of the PyTorch mirror (shared/anchors/pytorch_covidnet.py), computed with it.
 const MIRROR = [
@@ -77,8 +77,12 @@ test('siamese model: shared encoder, output in (0,1), serialization round trip',
   const { encoder, distance } = siameseParts(loaded);
   const e = encoder.predict(x) as tf.Tensor2D;
   const t = tf.tidy(() => tf.mean(encoder.predict(y) as tf.Tensor2D, 0)) as tf.Tensor1D;
-  const d = siameseDistance(distance, e, t);
+  // P(different) of each embedding to one template
+  const d = tf.tidy(() => tf.reshape(probabilityDifferent(distance, e, tf.expandDims(t, 0)), [-1]));
   assert.deepEqual(d.shape, [2]);
+  // the logit Grad-CAM differentiates is the same head before its sigmoid
+  const viaLogit = tf.tidy(() => tf.sigmoid(logitDifferent(distance, e, tf.expandDims(t, 0))).dataSync());
+  d.dataSync().forEach((v, i) => assert.ok(Math.abs(v - viaLogit[i]!) < 1e-6, `${v} vs ${viaLogit[i]}`));
   tf.dispose([x, y, out, same, out2, e, t, d]);
   disposeModel(m);
   disposeModel(loaded);

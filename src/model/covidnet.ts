@@ -5,7 +5,7 @@
  * Glorot-uniform kernels and zero biases (Keras defaults; the mission explains why this matters).
  */
 import * as tf from '../tf.js';
-import { optionError } from '../errors.js';
+import { CovidNetError, optionError } from '../errors.js';
 import { AbsDiff, L2Normalize, registerCustomLayers } from './layers.js';
 
 export interface CovidNetConfig {
@@ -195,20 +195,21 @@ export function siameseParts(model: tf.LayersModel): { encoder: tf.LayersModel; 
 
 /**
  * The siamese head on pairs of embeddings: P(different) = σ(Σ αᵢ|aᵢ − bᵢ| + β), shape [n, 1].
- * The one place |a − b| meets the head outside the model graph (validation, templates, Grad-CAM).
+ * The one place |a − b| meets the head outside the model graph (validation, templates, scores);
+ * `logitDifferent` is its pre-sigmoid twin for Grad-CAM.
  */
 export function probabilityDifferent(head: tf.layers.Layer, a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   return tf.tidy(() => head.apply(tf.abs(tf.sub(a, b))) as tf.Tensor2D);
 }
 
 /**
- * P(different) between embeddings and one template, with the siamese net's learned distance:
- * σ(Σ αᵢ|eᵢ − tᵢ| + β). `embeddings` is [n, 256], `template` [256]; returns [n].
+ * The logit z of P(different) = σ(z): z = Σ αᵢ|aᵢ − bᵢ| + β, shape [n, 1]. Grad-CAM needs it
+ * because the sigmoid saturates; the one place that reads the head's kernel and bias.
  */
-export function siameseDistance(distance: tf.layers.Layer, embeddings: tf.Tensor2D, template: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => {
-    return tf.reshape(probabilityDifferent(distance, embeddings, tf.expandDims(template, 0)), [-1]) as tf.Tensor1D;
-  });
+export function logitDifferent(head: tf.layers.Layer, a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const [kernel, bias] = head.getWeights();
+  if (!kernel || !bias) throw new CovidNetError('E_RUN', `the siamese head \`${head.name}\` has no kernel/bias`);
+  return tf.tidy(() => tf.add(tf.matMul(tf.abs(tf.sub(a, b)) as tf.Tensor2D, kernel as tf.Tensor2D), bias) as tf.Tensor2D);
 }
 
 /**

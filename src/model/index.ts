@@ -3,8 +3,8 @@ export {
   covidEncoder,
   siameseCovidNet,
   siameseParts,
-  siameseDistance,
   probabilityDifferent,
+  logitDifferent,
   disposeModel,
   validateModelConfig,
   STUDY_MODEL,
@@ -15,4 +15,17 @@ export {
 } from './covidnet.js';
 export { AbsDiff, L2Normalize, registerCustomLayers, type AbsDiffConfig } from './layers.js';
 export { assertModelInput, MAX_ABS_INPUT } from './input.js';
-export { predictRows, embedImages, pairDistances, distanceTable, meanRow, argmax, templateSimilarity, classTemplates, oneShotPredictions, oneShotFromEmbeddings } from './infer.js';
+export {
+  predictRows,
+  embedImages,
+  pairProbabilityDifferent,
+  probabilityDifferentTable,
+  meanRow,
+  argmax,
+  templateSimilarity,
+  classTemplates,
+  oneShotPredictions,
+  oneShotPredictionsWith,
+  oneShotFromEmbeddings,
+  type ImageEmbedder,
+} from './infer.js';

@@ -7,7 +7,7 @@ import type { NormStats, PreparedSet } from '../data/types.js';
 import { oneShotTrials, toModelInput } from '../data/index.js';
 import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
-import { siameseParts } from './covidnet.js';
+import { probabilityDifferent, siameseParts } from './covidnet.js';
 
 /** Run `model` (one image input, output [n, k]) over `indices` of `set`; returns n rows of k values. */
 export async function predictRows(
@@ -42,10 +42,10 @@ export function embedImages(
 }
 
 /**
- * P(different) for pairs of embeddings (left[i], right[i]) with the siamese net's learned distance
+ * P(different) for pairs of embeddings (left[i], right[i]) with the siamese net's learned head
  * σ(Σ αᵢ|aᵢ − bᵢ| + β), in one batch.
  */
-export function pairDistances(siamese: tf.LayersModel, left: readonly Float32Array[], right: readonly Float32Array[]): Float32Array {
+export function pairProbabilityDifferent(siamese: tf.LayersModel, left: readonly Float32Array[], right: readonly Float32Array[]): Float32Array {
   const { distance } = siameseParts(siamese);
   const n = left.length;
   if (n === 0) return new Float32Array(0);
@@ -56,21 +56,21 @@ export function pairDistances(siamese: tf.LayersModel, left: readonly Float32Arr
     a.set(left[i]!, i * dim);
     b.set(right[i]!, i * dim);
   }
-  const d = tf.tidy(() => tf.reshape(distance.apply(tf.abs(tf.sub(tf.tensor2d(a, [n, dim]), tf.tensor2d(b, [n, dim])))) as tf.Tensor, [-1]));
+  const d = tf.tidy(() => tf.reshape(probabilityDifferent(distance, tf.tensor2d(a, [n, dim]), tf.tensor2d(b, [n, dim])), [-1]));
   const out = d.dataSync() as Float32Array;
   d.dispose();
   return out;
 }
 
 /** rows[i][j] = P(different) between embedding i and reference j (e.g. class templates). */
-export function distanceTable(siamese: tf.LayersModel, embeddings: readonly Float32Array[], refs: readonly Float32Array[]): Float32Array[] {
+export function probabilityDifferentTable(siamese: tf.LayersModel, embeddings: readonly Float32Array[], refs: readonly Float32Array[]): Float32Array[] {
   const left: Float32Array[] = [];
   const right: Float32Array[] = [];
   for (const e of embeddings) for (const r of refs) {
     left.push(e);
     right.push(r);
   }
-  const d = pairDistances(siamese, left, right);
+  const d = pairProbabilityDifferent(siamese, left, right);
   return embeddings.map((_, i) => d.slice(i * refs.length, (i + 1) * refs.length));
 }
 
@@ -86,7 +86,7 @@ export function argmax(r: ArrayLike<number>): number {
  * scores, as evaluate, predict and the template validation read them (argmax = closest template).
  */
 export function templateSimilarity(siamese: tf.LayersModel, embeddings: readonly Float32Array[], templates: readonly ArrayLike<number>[]): Float32Array[] {
-  return distanceTable(siamese, embeddings, templates.map((t) => Float32Array.from(t))).map((r) => r.map((v) => 1 - v));
+  return probabilityDifferentTable(siamese, embeddings, templates.map((t) => Float32Array.from(t))).map((r) => r.map((v) => 1 - v));
 }
 
 /** Class templates: the mean embedding of each class's images, in CLASSES order, with the counts. */
@@ -109,11 +109,14 @@ export function meanRow(rows: readonly Float32Array[]): Float32Array {
   return m;
 }
 
+/** Embeddings of `indices` of `set` (in that order), however the caller makes model inputs. */
+export type ImageEmbedder = (set: PreparedSet, indices: readonly number[]) => Promise<Float32Array[]>;
+
 /**
  * 3-way one-shot trials: each query (an evaluated image) is compared with one training image of
  * each class; the closest (smallest P(different)) gives the predicted class.
  */
-export async function oneShotPredictions(
+export function oneShotPredictions(
   model: tf.LayersModel,
   query: PreparedSet,
   support: PreparedSet,
@@ -121,6 +124,18 @@ export async function oneShotPredictions(
   n: number,
   seed: number,
   batch: number,
+): Promise<{ truth: number[]; pred: number[] }> {
+  return oneShotPredictionsWith(model, (set, idx) => embedImages(model, set, idx, stats, batch), query, support, n, seed);
+}
+
+/** `oneShotPredictions` with the embeddings from `embed` (a loaded run's own input path). */
+export async function oneShotPredictionsWith(
+  model: tf.LayersModel,
+  embed: ImageEmbedder,
+  query: PreparedSet,
+  support: PreparedSet,
+  n: number,
+  seed: number,
 ): Promise<{ truth: number[]; pred: number[] }> {
   const qLabels = query.items.map((it) => it.label);
   const sLabels = support.items.map((it) => it.label);
@@ -130,8 +145,8 @@ export async function oneShotPredictions(
   const sIdx = [...new Set(ts.flatMap((t) => [...t.support]))];
   const qEmb: Float32Array[] = [];
   const sEmb: Float32Array[] = [];
-  (await embedImages(model, query, qIdx, stats, batch)).forEach((e, i) => (qEmb[qIdx[i]!] = e));
-  (await embedImages(model, support, sIdx, stats, batch)).forEach((e, i) => (sEmb[sIdx[i]!] = e));
+  (await embed(query, qIdx)).forEach((e, i) => (qEmb[qIdx[i]!] = e));
+  (await embed(support, sIdx)).forEach((e, i) => (sEmb[sIdx[i]!] = e));
   return scoreTrials(model, ts, qLabels, sLabels, qEmb, sEmb);
 }
 
@@ -165,7 +180,7 @@ function scoreTrials(
     left.push(qEmb[t.query]!);
     right.push(sEmb[si]!);
   }
-  const d = pairDistances(model, left, right);
+  const d = pairProbabilityDifferent(model, left, right);
   const truth: number[] = [];
   const pred: number[] = [];
   let k = 0;

@@ -10,7 +10,7 @@ import { CovidNetError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE, type ClassName } from '../types.js';
 import { readHistory, readPreprocess, readRunConfig, readSplits, type EpochRecord, type PreprocessInfo, type SavedConfig } from '../run/files.js';
 import { writeFileAtomic } from '../run/atomic.js';
-import { escapeXml } from '../explain/render.js';
+import { escapeXml } from '../util/xml.js';
 import { barsSpec, confusionSpec, metricsSpec, renderSpec, trainingCurvesSpec, type MetricPoint } from './figures.js';
 
 /** The parts of an `eval-*.json` file the report reads. */

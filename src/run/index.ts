@@ -3,3 +3,4 @@ export * from './modelio.js';
 export * from './hash.js';
 export * from './files.js';
 export * from './load.js';
+export * from './run-model.js';

@@ -1,1 +1,2 @@
-export { startServer, isLoopback, type ServeOptions, type RunningServer, type RunInfo, type ExplainResponse } from './server.js';
+export { startServer, isLoopback, type ServeOptions, type RunningServer, type ExplainResponse } from './server.js';
+export { runInfo, type RunInfo } from './run-info.js';

@@ -3,7 +3,7 @@
  * Grad-CAM overlay. Self-contained (inline CSS and script, no fonts or libraries from the network),
  * so it works offline and the server's content-security-policy can forbid every outside load.
  */
-import type { RunInfo } from './server.js';
+import type { RunInfo } from './run-info.js';
 
 /** JSON for a <script> block: `<` escaped so no value can close the tag. */
 function inlineJson(v: unknown): string {

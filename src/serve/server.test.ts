@@ -7,7 +7,8 @@ import * as tf from '../tf.js';
 import { makeTinyRun } from '../report/testing.js';
 import { isCovidNetError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE } from '../types.js';
-import { isLoopback, startServer, type ExplainResponse, type RunInfo } from './server.js';
+import { isLoopback, startServer, type ExplainResponse } from './server.js';
+import type { RunInfo } from './run-info.js';
 import { chromiumMissing, launchChromium } from '../util/browser.js';
 
 test('serve: page, run info, explain an upload; bad uploads, hosts and routes get JSON errors', async (t) => {

@@ -17,6 +17,7 @@ import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE, isClassName, type ClassName } from '../types.js';
 import { Explainer, isExplained, overlayPng } from '../explain/explain.js';
 import { pageHtml } from './page.js';
+import { runInfo, type RunInfo } from './run-info.js';
 
 export interface ServeOptions {
   run: string;
@@ -28,16 +29,6 @@ export interface ServeOptions {
   threads?: number | undefined;
   /** Largest accepted upload in bytes (default 64 MiB). */
   maxBytes?: number | undefined;
-}
-
-export interface RunInfo {
-  run: string;
-  model: 'single' | 'siamese';
-  size: number;
-  crop: number;
-  classes: readonly ClassName[];
-  scores: 'probability' | 'template-similarity';
-  notice: string;
 }
 
 export interface ExplainResponse {
@@ -146,15 +137,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw optionError('--port', 'an integer port in [0, 65535]', port);
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const explainer = await Explainer.open(opts.run, { backend: opts.backend, threads: opts.threads });
-  const info: RunInfo = {
-    run: basename(opts.run.replace(/[/\\]+$/, '')),
-    model: explainer.model,
-    size: explainer.pre.size,
-    crop: explainer.pre.crop,
-    classes: CLASSES,
-    scores: explainer.model === 'single' ? 'probability' : 'template-similarity',
-    notice: RESEARCH_NOTICE,
-  };
+  const info = runInfo(explainer.runModel);
   const page = pageHtml(info);
   // one image at a time: Grad-CAM holds the model's graph, and two cores gain nothing from overlap
   let queue: Promise<unknown> = Promise.resolve();

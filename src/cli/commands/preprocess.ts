@@ -21,6 +21,7 @@ export function register(program: Command): void {
       const sharp = (await import('sharp')).default;
       const { preprocessFile, validatePreprocessParams } = await import('../../data/preprocess.js');
       const { writeFileAtomic } = await import('../../util/atomic.js');
+      const { isCovidNetError } = await import('../../errors.js');
       const params = validatePreprocessParams({ size: o.size, crop: o.crop });
       const bar = await progress('preprocess', !!o.json || files.length < 20);
       const used = new Set<string>();
@@ -40,11 +41,10 @@ export function register(program: Command): void {
           await writeFileAtomic(out, png, { sync: false });
           written.push({ input: f, output: out, width: r.width, height: r.height });
         } catch (e) {
-          const err = e as { code?: string; message?: string };
-          if (!err.code?.startsWith('E_')) throw e;
-          const reason = (err.message ?? String(e)).replace(`${f}: `, '');
-          skipped.push({ input: f, code: err.code, reason });
-          if (!o.json) process.stderr.write(`covidnet: skipped ${f}: ${reason} [${err.code}]\n`);
+          // our refusals (unreadable, unknown format, …) skip the file; anything else is a bug
+          if (!isCovidNetError(e)) throw e;
+          skipped.push({ input: f, code: e.code, reason: e.reason });
+          if (!o.json) process.stderr.write(`covidnet: skipped ${f}: ${e.reason} [${e.code}]\n`);
         }
         bar.update(++done, files.length);
       }
