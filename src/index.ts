@@ -12,10 +12,10 @@ export { parseRunConfig, pickRunOptions, RunConfigSchema, RUN_OPTIONS, RUN_OPTIO
 export { train, trainingTask, type TrainEvent, type TrainOptions, type TrainResult } from './train/train.js';
 export { computeTemplates, oneShotAccuracy, singleAccuracy, singleValidation, siamesePairValidation, siameseValidation, VAL_PAIRS, type SiameseValidation } from './train/validation.js';
 export type { TrainingTask, EpochPlan, TaskValidation } from './train/task.js';
-export { prepareTrainingData, splitItems, type TrainingData } from './train/data.js';
+export { prepareTrainingData, type TrainingData } from './train/data.js';
 export { registerRecipe, getRecipe, recipeNames, STUDY_RECIPE, binaryCrossEntropy, type SiameseRecipe, type PairRecipe, type BatchRecipe, type PairObserver } from './train/recipes.js';
 export { searchGrid, STUDY_GRID, type SearchCell, type SearchResult, type SearchOptions } from './train/search.js';
-export { evaluateRun, selectItems, type EvalResult, type EvaluateOptions, type Prediction } from './evaluate/evaluate.js';
+export { evaluateRun, type EvalResult, type EvaluateOptions, type Prediction } from './evaluate/evaluate.js';
 export { computeMetrics, wilson, bootstrapF1, isBootstrapInterval, F1_BOOTSTRAP_REPLICATES, type Metrics, type MetricsOptions, type ClassMetrics, type Interval, type BootstrapInterval } from './evaluate/metrics.js';
 export { formatEval, formatMetrics } from './evaluate/format.js';
 export { predictFiles, type FilePrediction, type PredictResult, type PredictOptions } from './predict/predict.js';

@@ -4,6 +4,8 @@
  * its most frequent class (ties: COVID-19, then pneumonia, then normal: the rarer classes), and
  * all of its images go to one split.
  */
+import { stat } from 'node:fs/promises';
+import { dirname, relative, resolve } from 'node:path';
 import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, type ClassName, type Split } from '../types.js';
 import { createRng, shuffleInPlace } from '../util/rng.js';
@@ -130,3 +132,88 @@ export function assertPatientDisjoint(splits: Partial<Record<Split, readonly Dat
   const shown = bad.slice(0, 10).map(([k, w]) => `${k} (${[...w].join('+')})`).join(', ');
   throw new CovidNetError('E_PATIENT_OVERLAP', `${bad.length} patient(s) in more than one split: ${shown}${bad.length > 10 ? `, … ${bad.length - 10} more` : ''}`);
 }
+
+/** `source`: the data's own split column; `generated`: a patient-disjoint split made for a run. */
+export type SplitOrigin = 'source' | 'generated';
+
+/** What a run recorded of its splits (the fields of `splits.json` that selection reads). */
+export interface RecordedSplits {
+  /** The data source the run was trained on (absolute). */
+  dataRoot: string;
+  /** Absolute folder the `file` paths are relative to. */
+  base: string;
+  splits: Record<Split, readonly { file: string }[]>;
+}
+
+/** How `selectItems` chose: the run's recorded splits, the source's split column, or the whole source. */
+export type SelectionKind = 'run-splits' | 'source-split' | 'whole-source';
+
+/** The folder a source's relative paths hang off (a manifest's folder, or the folder itself). */
+export async function sourceBase(root: string): Promise<string> {
+  const abs = resolve(root);
+  const s = await stat(abs).catch(() => undefined);
+  return s?.isFile() ? dirname(abs) : abs;
+}
+
+/**
+ * Split items: the source's own splits where it has them (validation carved from train by patient
+ * when it has none), else a seeded patient-disjoint test/val/train split (see `splitDataset`).
+ */
+export function splitItems(
+  items: readonly DatasetItem[],
+  opts: { valFraction: number; testFraction: number; seed: number },
+): { items: Record<Split, DatasetItem[]>; origin: SplitOrigin } {
+  const s = splitDataset([...items], { valFraction: opts.valFraction, testFraction: opts.testFraction, seed: opts.seed });
+  return { items: { train: s.train, val: s.val, test: s.test }, origin: items.some((it) => it.split !== undefined) ? 'source' : 'generated' };
+}
+
+export interface Selection {
+  items: DatasetItem[];
+  split: Split | 'all';
+  selection: SelectionKind;
+  excludedTraining: number;
+  warnings: string[];
+}
+
+/**
+ * The images to evaluate or explain. On the run's own data source, the run's recorded splits
+ * decide (so the test split is exactly the images held out at training time); on another source,
+ * its split column if it has one, else all of it. Images the run trained or validated on are never
+ * counted as test images.
+ */
+export function selectItems(items: readonly DatasetItem[], root: string, base: string, splits: RecordedSplits | undefined, split: Split | undefined): Selection {
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  if (splits) {
+    for (const s of ['train', 'val'] as const) for (const e of splits.splits[s]) seen.add(resolve(splits.base, e.file));
+  }
+  const sameSource = splits !== undefined && resolve(root) === splits.dataRoot;
+  let chosen: DatasetItem[];
+  let sel: SelectionKind;
+  let name: Split | 'all';
+  if (sameSource) {
+    name = split ?? 'test';
+    const wanted = new Set(splits.splits[name].map((e) => e.file));
+    chosen = items.filter((it) => wanted.has(relative(base, it.file)));
+    sel = 'run-splits';
+    if (chosen.length < wanted.size) warnings.push(`${wanted.size - chosen.length} ${name} images of the run are no longer in the source`);
+  } else if (items.length > 0 && items.some((it) => it.split !== undefined)) {
+    name = split ?? 'test';
+    chosen = items.filter((it) => it.split === name);
+    sel = 'source-split';
+  } else {
+    if (split !== undefined && split !== 'test') throw optionError('--split', 'no --split (the source has no split column; it is evaluated whole)', split);
+    name = 'all';
+    chosen = [...items];
+    sel = 'whole-source';
+  }
+  let excludedTraining = 0;
+  if (name === 'test' || name === 'all') {
+    const before = chosen.length;
+    chosen = chosen.filter((it) => !seen.has(resolve(it.file)));
+    excludedTraining = before - chosen.length;
+    if (excludedTraining > 0) warnings.push(`${excludedTraining} images the run trained or validated on were left out of the test set`);
+  }
+  return { items: chosen, split: name, selection: sel, excludedTraining, warnings };
+}
+

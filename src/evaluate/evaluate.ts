@@ -3,20 +3,19 @@
  * template (mean training embedding) is most similar (similarity = 1 − P(different)), or, as an
  * option, the 3-way one-shot protocol against the run's training images.
  *
- * Which images: on the run's own data source, the run's `splits.json` decides (so the test split is
- * exactly the images held out at training time); on another source, its split column if it has one,
- * else all of it. Images the run trained or validated on are never counted as test images.
+ * Which images: `selectItems` (src/data/split.ts) — the run's own test split on the run's source,
+ * never an image the run trained or validated on.
  */
 import { basename, join, relative, resolve } from 'node:path';
-import { loadDataset, prepareImages } from '../data/index.js';
+import { loadDataset, prepareImages, selectItems, sourceBase } from '../data/index.js';
 import type { DatasetItem, SkippedEntry } from '../data/types.js';
+import type { SelectionKind } from '../data/split.js';
 import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, classIndex, isSplit, RESEARCH_NOTICE, type ClassName, type ModelKind, type Split } from '../types.js';
 import { argmax } from '../model/infer.js';
 import { writeJsonAtomic } from '../run/atomic.js';
-import { readSplits, type SplitsFile } from '../run/files.js';
+import { readSplits } from '../run/files.js';
 import { RunModel } from '../run/run-model.js';
-import { sourceBase } from '../train/data.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 
 export type EvalMethod = 'argmax' | 'templates' | 'one-shot';
@@ -55,7 +54,7 @@ export interface EvalResult extends Metrics {
   /** `all` when the source has no splits. */
   split: Split | 'all';
   /** How the images were chosen. */
-  selection: 'run-splits' | 'source-split' | 'whole-source';
+  selection: SelectionKind;
   excluded: { training_images: number; unreadable: { file: string; reason: string }[] };
   predictions: Prediction[];
   /** One-shot trials (only for method `one-shot`). */
@@ -63,51 +62,6 @@ export interface EvalResult extends Metrics {
   file?: string;
   notice: string;
   warnings: string[];
-}
-
-interface Selection {
-  items: DatasetItem[];
-  split: Split | 'all';
-  selection: EvalResult['selection'];
-  excludedTraining: number;
-  warnings: string[];
-}
-
-/** Choose the images to evaluate (see the module comment). */
-export function selectItems(items: readonly DatasetItem[], root: string, base: string, splits: SplitsFile | undefined, split: Split | undefined): Selection {
-  const warnings: string[] = [];
-  const seen = new Set<string>();
-  if (splits) {
-    for (const s of ['train', 'val'] as const) for (const e of splits.splits[s]) seen.add(resolve(splits.base, e.file));
-  }
-  const sameSource = splits !== undefined && resolve(root) === splits.dataRoot;
-  let chosen: DatasetItem[];
-  let sel: Selection['selection'];
-  let name: Split | 'all';
-  if (sameSource) {
-    name = split ?? 'test';
-    const wanted = new Set(splits.splits[name].map((e) => e.file));
-    chosen = items.filter((it) => wanted.has(relative(base, it.file)));
-    sel = 'run-splits';
-    if (chosen.length < wanted.size) warnings.push(`${wanted.size - chosen.length} ${name} images of the run are no longer in the source`);
-  } else if (items.length > 0 && items.some((it) => it.split !== undefined)) {
-    name = split ?? 'test';
-    chosen = items.filter((it) => it.split === name);
-    sel = 'source-split';
-  } else {
-    if (split !== undefined && split !== 'test') throw optionError('--split', 'no --split (the source has no split column; it is evaluated whole)', split);
-    name = 'all';
-    chosen = [...items];
-    sel = 'whole-source';
-  }
-  let excludedTraining = 0;
-  if (name === 'test' || name === 'all') {
-    const before = chosen.length;
-    chosen = chosen.filter((it) => !seen.has(resolve(it.file)));
-    excludedTraining = before - chosen.length;
-    if (excludedTraining > 0) warnings.push(`${excludedTraining} images the run trained or validated on were left out of the test set`);
-  }
-  return { items: chosen, split: name, selection: sel, excludedTraining, warnings };
 }
 
 export async function evaluateRun(opts: EvaluateOptions): Promise<EvalResult> {

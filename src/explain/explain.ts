@@ -10,15 +10,13 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve } from 'node:path';
-import { cropBox, decodeImage, loadDataset, preprocessImage } from '../data/index.js';
+import { cropBox, decodeImage, loadDataset, preprocessImage, selectItems, sourceBase } from '../data/index.js';
 import type { GrayImage } from '../data/types.js';
 import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE, isClassName, isSplit, type ClassName, type ModelKind, type Split } from '../types.js';
 import { readSplits, type PreprocessInfo } from '../run/files.js';
 import { RunModel } from '../run/run-model.js';
 import { writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
-import { selectItems } from '../evaluate/evaluate.js';
-import { sourceBase } from '../train/data.js';
 import { GradCam } from './gradcam.js';
 import { makeGeometry, resampleToInput, resampleToOriginal, type CamGeometry } from './geometry.js';
 import { borderMass, camPeak, DEFAULT_BORDER_BAND } from './stats.js';

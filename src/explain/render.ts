@@ -12,7 +12,6 @@ import { colormapTable, type ColormapName } from './colormap.js';
 import { escapeXml } from '../util/xml.js';
 
 /** Re-exported for the cropping experiment's page (src/explain/experiment.ts); its home is src/util/xml.ts. */
-export { escapeXml };
 
 export interface OverlayOptions {
   colormap?: ColormapName | undefined;

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { CovidNetError } from '../errors.js';
 import { CLASSES, type ClassName, type ModelKind, type Split } from '../types.js';
 import type { RunConfig } from '../config.js';
+import type { SplitOrigin } from '../data/split.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 
 export const RUN_FILES = {
@@ -59,7 +60,7 @@ export interface SplitsFile {
   base: string;
   dataHash: string;
   /** `source`: the data's own split column; `generated`: patient-disjoint split made for this run. */
-  origin: 'source' | 'generated';
+  origin: SplitOrigin;
   seed: number;
   splits: Record<Split, SplitEntry[]>;
   /** Files that could not be decoded during training preparation. */

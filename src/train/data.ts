@@ -2,9 +2,8 @@
  * Data for a training run: load the source, split it by patient (or take its split column),
  * decode + resize once into 8-bit sets, and compute the normalisation from the training images.
  */
-import { stat } from 'node:fs/promises';
-import { dirname, relative, resolve } from 'node:path';
-import { assertPatientDisjoint, computeNormStats, loadDataset, prepareImages, splitDataset } from '../data/index.js';
+import { relative, resolve } from 'node:path';
+import { assertPatientDisjoint, computeNormStats, loadDataset, prepareImages, sourceBase, splitItems } from '../data/index.js';
 import type { Dataset, DatasetItem, NormStats, PreparedSet, SkippedEntry } from '../data/types.js';
 import { CovidNetError } from '../errors.js';
 import { CLASSES, type Split } from '../types.js';
@@ -29,25 +28,6 @@ export interface PrepareProgress {
   split: Split;
   done: number;
   total: number;
-}
-
-/** The folder a source's relative paths hang off (a manifest's folder, or the folder itself). */
-export async function sourceBase(root: string): Promise<string> {
-  const abs = resolve(root);
-  const s = await stat(abs).catch(() => undefined);
-  return s?.isFile() ? dirname(abs) : abs;
-}
-
-/**
- * Split items: the source's own splits where it has them (validation carved from train by patient
- * when it has none), else a seeded patient-disjoint test/val/train split (see `splitDataset`).
- */
-export function splitItems(
-  items: readonly DatasetItem[],
-  opts: { valFraction: number; testFraction: number; seed: number },
-): { items: Record<Split, DatasetItem[]>; origin: SplitsFile['origin'] } {
-  const s = splitDataset([...items], { valFraction: opts.valFraction, testFraction: opts.testFraction, seed: opts.seed });
-  return { items: { train: s.train, val: s.val, test: s.test }, origin: items.some((it) => it.split !== undefined) ? 'source' : 'generated' };
 }
 
 export async function prepareTrainingData(

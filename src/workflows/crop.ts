@@ -14,7 +14,6 @@ import { readSplits } from '../run/files.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { writeComparisonReport, writeRunReport, dataUri } from '../report/report.js';
 import { explainRun, type ExplainRecord, type BorderSummary } from '../explain/explain.js';
-import { escapeXml } from '../explain/render.js';
 import { readFile } from 'node:fs/promises';
 
 export type CropTrainOptions = Omit<RunConfigInput, 'model' | 'data' | 'out' | 'crop'>;

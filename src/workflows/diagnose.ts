@@ -10,7 +10,7 @@ import { balancedEpoch, pairEpoch, toModelInput } from '../data/index.js';
 import type { NormStats, PreparedSet } from '../data/types.js';
 import { classIndex, type ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
-import { disposeModel, siameseParts } from '../model/index.js';
+import { disposeModel, logitDifferent, siameseParts } from '../model/index.js';
 import { getRecipe, type SiameseRecipe } from '../train/recipes.js';
 
 export interface MeanStd {
@@ -83,9 +83,7 @@ export function probeSiamese(model: tf.LayersModel, recipe: SiameseRecipe, xa: t
         }
         if (!alive) dead++;
       }
-      const diff = tf.abs(tf.sub(ea, eb));
-      const [kernel, bias] = distance.getWeights() as [tf.Tensor2D, tf.Tensor1D];
-      const z = tf.reshape(tf.add(tf.matMul(diff, kernel), bias), [-1]).dataSync();
+      const z = tf.reshape(logitDifferent(distance, ea, eb), [-1]).dataSync();
       const same: number[] = [];
       const other: number[] = [];
       let ok = 0;
@@ -95,7 +93,7 @@ export function probeSiamese(model: tf.LayersModel, recipe: SiameseRecipe, xa: t
       });
       stats = {
         embedding: { ...meanStd(vals), deadUnits: dead / units, zeroShare: zeros / (n * units) },
-        absDiff: meanStd(diff.dataSync()),
+        absDiff: meanStd(tf.abs(tf.sub(ea, eb)).dataSync()),
         logitSame: meanStd(same),
         logitDifferent: meanStd(other),
         pairAccuracy: ok / Math.max(different.length, 1),
