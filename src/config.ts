@@ -27,13 +27,19 @@ export interface OptionMeta {
   arg: string | false;
   /** Changing it on `--resume` would make a different run, so a resumed run refuses another value. */
   fixedOnResume?: boolean;
+  /** Only this model uses it; given for the other, training says it is ignored. */
+  model?: ModelKind;
 }
 
 function option<S extends z.ZodTypeAny>(schema: S, meta: OptionMeta): { schema: S; meta: OptionMeta } {
   return { schema, meta };
 }
 
-const positiveInt = z.number().int().positive();
+const positiveInt = z.number().int().min(1);
+/** Upper bounds: far above any sensible value, low enough that a typo fails at once instead of exhausting memory. */
+const MAX_BATCH = 4096;
+/** The seeded RNG and its derived seeds work on 31-bit integers. */
+const MAX_SEED = 2 ** 31 - 1;
 
 /** Every run option, once. The CLI flag of `fooBar` is `--foo-bar`. */
 export const RUN_OPTIONS = {
@@ -43,49 +49,49 @@ export const RUN_OPTIONS = {
    * published one, `contrastive` the one that learns at CPU scale (docs/siamese.md). Other recipes
    * register in src/train/recipes.ts.
    */
-  recipe: option(z.string().min(1).default('contrastive'), { arg: '<name>', help: 'siamese training recipe: contrastive or study (the published one)', fixedOnResume: true }),
+  recipe: option(z.string().min(1).default('contrastive'), { arg: '<name>', help: 'siamese training recipe: contrastive or study (the published one)', fixedOnResume: true, model: 'siamese' }),
   /** Data source (folder, CSV manifest or COVIDx split file), as the user gave it. */
   data: option(z.string().min(1), { arg: '<src>', help: 'data source: folder per class, CSV manifest or COVIDx split file' }),
   out: option(z.string().min(1), { arg: '<run>', help: 'run folder' }),
-  size: option(positiveInt.refine((n) => n >= 32, 'at least 32').default(224), { arg: '<n>', help: 'input side in pixels (CPU config 112)', fixedOnResume: true }),
-  width: option(positiveInt.refine((n) => n % 4 === 0, 'a multiple of 4').default(128), { arg: '<n>', help: 'first-stage PEPX width (CPU config 32)', fixedOnResume: true }),
-  fc: option(positiveInt.default(1024), { arg: '<n>', help: 'units of the first dense layer (CPU config 256)', fixedOnResume: true }),
+  size: option(positiveInt.min(32).max(1024).default(224), { arg: '<n>', help: 'input side in pixels (CPU config 112)', fixedOnResume: true }),
+  width: option(positiveInt.max(1024).refine((n) => n % 4 === 0, 'a multiple of 4').default(128), { arg: '<n>', help: 'first-stage PEPX width (CPU config 32)', fixedOnResume: true }),
+  fc: option(positiveInt.max(16384).default(1024), { arg: '<n>', help: 'units of the first dense layer (CPU config 256)', fixedOnResume: true }),
   /** Fraction of width and height cut from each side before resizing (the study's crop experiment). */
   crop: option(z.number().min(0).lt(0.5).default(0), { arg: '<f>', help: 'fraction cut from each side before resizing', fixedOnResume: true }),
   /** Default: 100 (single) or 50 (siamese). */
-  epochs: option(positiveInt.optional(), { arg: '<n>', help: 'epochs (default: single 100, siamese 50)' }),
+  epochs: option(positiveInt.max(100000).optional(), { arg: '<n>', help: 'epochs (default: single 100, siamese 50)' }),
   /** Images (single) or pairs (siamese) per step. Default: 16 (single) or 32 (siamese). */
-  batch: option(positiveInt.optional(), { arg: '<n>', help: 'images (single) or pairs (siamese) per step (default: 16 / 32)', fixedOnResume: true }),
+  batch: option(positiveInt.max(MAX_BATCH).optional(), { arg: '<n>', help: 'images (single) or pairs (siamese) per step (default: 16 / 32)', fixedOnResume: true }),
   lr: option(z.number().positive().lt(1).default(1e-4), { arg: '<l>', help: 'Adam learning rate', fixedOnResume: true }),
   /** Pairs per siamese epoch (half same-class, half different-class). */
-  pairs: option(positiveInt.default(12000), { arg: '<n>', help: 'siamese pairs per epoch (study recipe)', fixedOnResume: true }),
+  pairs: option(positiveInt.max(10_000_000).default(12000), { arg: '<n>', help: 'siamese pairs per epoch (study recipe)', fixedOnResume: true, model: 'siamese' }),
   /** Validation fraction of the non-test patients when the source has no split column. */
   valFraction: option(z.number().gt(0).lt(1).default(0.2), { arg: '<f>', help: 'validation fraction when the source has no split column', fixedOnResume: true }),
   /** Test fraction of the patients when the source has no split column. */
   testFraction: option(z.number().min(0).lt(1).default(0.2), { arg: '<f>', help: 'test fraction (by patient) when the source has no split column', fixedOnResume: true }),
   /** 3-way one-shot trials for siamese validation (Koch et al.). */
-  oneShotTrials: option(positiveInt.default(129), { arg: '<n>', help: 'siamese 3-way one-shot validation trials' }),
+  oneShotTrials: option(positiveInt.max(1_000_000).default(129), { arg: '<n>', help: 'siamese 3-way one-shot validation trials', model: 'siamese' }),
   /**
    * Siamese: the validation metric that picks the best checkpoint. `template`: accuracy of
    * classifying each validation image by its closest class template (the rule evaluate and
    * predict use); `one-shot`: the study's 3-way one-shot accuracy (random single support images,
    * noisier). Both are recorded every epoch.
    */
-  selectBy: option(z.enum(['template', 'one-shot']).default('template'), { arg: '<metric>', help: "siamese: validation metric that picks the checkpoint: template or one-shot (the study's)", fixedOnResume: true }),
-  seed: option(z.number().int().min(0).default(1), { arg: '<n>', help: 'seed of initialisation, split and samplers', fixedOnResume: true }),
+  selectBy: option(z.enum(['template', 'one-shot']).default('template'), { arg: '<metric>', help: "siamese: validation metric that picks the checkpoint: template or one-shot (the study's)", fixedOnResume: true, model: 'siamese' }),
+  seed: option(z.number().int().min(0).max(MAX_SEED).default(1), { arg: '<n>', help: 'seed of initialisation, split and samplers', fixedOnResume: true }),
   backend: option(z.string().optional(), { arg: '<name>', help: 'onednn, wasm or cpu (default: the fastest available)' }),
   threads: option(positiveInt.max(MAX_THREADS).optional(), { arg: '<n>', help: 'threads for native kernels and image decoding (default: COVIDNET_THREADS or all cores)' }),
   /** Folder for the preprocessed-image cache; default the data pipeline's ($COVIDNET_CACHE or ~/.cache/covidnet). */
   cacheDir: option(z.string().optional(), { arg: '<dir>', help: 'cache of preprocessed images (default: COVIDNET_CACHE or ~/.cache/covidnet)' }),
   /** Images per inference batch (validation, templates, evaluation). */
-  evalBatch: option(positiveInt.default(32), { arg: '<n>', help: 'images per inference batch (validation, templates)' }),
+  evalBatch: option(positiveInt.max(MAX_BATCH).default(32), { arg: '<n>', help: 'images per inference batch (validation, templates)' }),
   /**
    * A single-net run folder whose trained weights start the siamese encoder (every layer of the
    * same name and shape; docs/siamese.md). Ignored on --resume (the checkpoint wins).
    */
-  initFrom: option(z.string().min(1).optional(), { arg: '<run>', help: "siamese: start the encoder from this single-net run's trained weights" }),
+  initFrom: option(z.string().min(1).optional(), { arg: '<run>', help: "siamese: start the encoder from this single-net run's trained weights", model: 'siamese' }),
   /** Stop after this many epochs in this process (used by tests to simulate a killed run). */
-  stopAfter: option(positiveInt.optional(), { arg: false, help: 'stop after this many epochs in this process' }),
+  stopAfter: option(positiveInt.max(100000).optional(), { arg: false, help: 'stop after this many epochs in this process' }),
 };
 
 export type RunOptionKey = keyof typeof RUN_OPTIONS;
@@ -123,6 +129,17 @@ export function parseRunConfig(input: Record<string, unknown>): RunConfig {
   return { ...c, epochs: c.epochs ?? d.epochs, batch: c.batch ?? d.batch };
 }
 
+/**
+ * Options set to a non-default value that the chosen model does not use (e.g. `--pairs` for the
+ * single net): training names them instead of ignoring them silently.
+ */
+export function inapplicableOptions(model: ModelKind, given: Partial<Record<RunOptionKey, unknown>>): RunOptionKey[] {
+  return RUN_OPTION_KEYS.filter((k) => {
+    const m = RUN_OPTIONS[k].meta.model;
+    return m !== undefined && m !== model && given[k] !== undefined && given[k] !== describeSchema(RUN_OPTIONS[k].schema).default;
+  });
+}
+
 /** The fields of `values` that are run options (e.g. a CLI command's parsed options), undefined ones dropped. */
 export function pickRunOptions(values: object): Partial<RunConfigInput> {
   const raw: Record<string, unknown> = {};
@@ -133,18 +150,32 @@ export function pickRunOptions(values: object): Partial<RunConfigInput> {
   return raw as Partial<RunConfigInput>;
 }
 
+/** What a zod issue expected, in the words every option error uses. */
+function expectation(issue: z.ZodIssue): string {
+  if (issue.code === 'invalid_enum_value') return `one of ${issue.options.join(', ')}`;
+  if (issue.code === 'invalid_type') return issue.expected;
+  if (issue.code === 'too_small') return `${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`;
+  if (issue.code === 'too_big') return `${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}`;
+  return issue.message;
+}
+
 /** Turn the first zod issue into an `E_OPTION` error naming the flag, the expectation and the value. */
 export function zodToOptionError(err: z.ZodError, input: Record<string, unknown>): Error {
   const issue = err.issues[0]!;
   const key = String(issue.path[0] ?? '');
   const flag = key in RUN_OPTIONS ? flagOf(key) : key ? key : 'config';
-  let expected: string = issue.message;
-  if (issue.code === 'invalid_enum_value') expected = `one of ${issue.options.join(', ')}`;
-  else if (issue.code === 'invalid_type') expected = issue.expected;
-  else if (issue.code === 'too_small') expected = `${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`;
-  else if (issue.code === 'too_big') expected = `${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}`;
-  else if (issue.code === 'unrecognized_keys') return optionError(issue.keys.join(', '), 'a known option', 'unknown');
-  return optionError(flag, expected, key ? input[key] : input);
+  if (issue.code === 'unrecognized_keys') return optionError(issue.keys.join(', '), 'a known option', 'unknown');
+  return optionError(flag, expectation(issue), key ? input[key] : input);
+}
+
+/**
+ * Check one value of a run option against its declaration (the same limits and messages wherever
+ * the option appears; `flag` is how this command spells it). Returns the parsed value.
+ */
+export function checkOptionValue(key: RunOptionKey, value: unknown, flag: string = flagOf(key)): unknown {
+  const r = RUN_OPTIONS[key].schema.safeParse(value);
+  if (!r.success) throw optionError(flag, expectation(r.error.issues[0]!), value);
+  return r.data;
 }
 
 /** What a schema accepts, for the CLI's parser and help: its kind and its default (if any). */
@@ -163,11 +194,14 @@ export function describeSchema(schema: z.ZodTypeAny): { kind: 'int' | 'float' | 
   return dflt === undefined ? { kind } : { kind, default: dflt };
 }
 
-/** Parse a numeric CLI value strictly ("1e-4" yes, "abc" or "" no); the error names the flag. */
+/** A decimal number as people write it: no hex, octal or binary (`0x2`), no `Infinity`. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** Parse a numeric CLI value strictly ("1e-4" yes, "abc", "0x2" or "" no); the error names the flag. */
 export function numberOption(flag: string, kind: 'int' | 'float') {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n))) {
+    if (!DECIMAL.test(value.trim()) || !Number.isFinite(n) || (kind === 'int' && !Number.isSafeInteger(n))) {
       throw optionError(flag, kind === 'int' ? 'an integer' : 'a number', value);
     }
     return n;

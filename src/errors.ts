@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'E_PATIENT_OVERLAP'
   | 'E_INPUT_RANGE'
   | 'E_RUN'
+  | 'E_DIVERGED' // training reached a non-finite loss
+  | 'E_MODEL_INVALID' // a model with non-finite weights or outputs
   | 'E_BACKEND'
   | 'E_NATIVE_UNAVAILABLE'
   | 'E_INTERNAL';

@@ -12,8 +12,9 @@ export async function main(argv: string[]): Promise<number> {
   program
     .name('covidnet')
     .description('COVID-Net and siamese COVID-Net for chest X-rays: data, training, evaluation, Grad-CAM, reports.\nResearch tool, not a medical device: do not use for diagnosis.')
-    .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // commander's own errors (unknown option, missing argument) get the one-line coded form too
+    .configureOutput({ outputError: (msg, write) => write(`covidnet: error [E_OPTION]: ${msg.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) });
   for (const register of commands) register(program);
   try {
     await program.parseAsync(argv, { from: 'user' });

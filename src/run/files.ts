@@ -34,6 +34,8 @@ export interface SavedConfig extends RunConfig {
   dataName: string;
   dataHash: string;
   backendUsed: string;
+  /** Threads the native kernels ran with (a resumed run uses them again unless told otherwise). */
+  threadsUsed?: number;
   versions: Record<string, string>;
   createdAt: string;
 }
@@ -63,8 +65,10 @@ export interface SplitsFile {
   origin: SplitOrigin;
   seed: number;
   splits: Record<Split, SplitEntry[]>;
-  /** Files that could not be decoded during training preparation. */
+  /** Files that could not be decoded during training preparation (kept out of every split). */
   failed: { file: string; reason: string }[];
+  /** Source entries the loader skipped, with their error code (absent in runs made before it was recorded). */
+  skipped?: { file: string; code: string; reason: string; line?: number }[];
 }
 
 export interface TemplatesFile {

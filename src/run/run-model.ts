@@ -148,7 +148,7 @@ export class RunModel {
   /** Class scores of a batch of model inputs (`toInput`). */
   async scores(input: tf.Tensor4D): Promise<ClassScores> {
     this.alive();
-    const rows = this.kind === 'single' ? await predictBatch(this.model, input) : this.similarity(await this.embed(input));
+    const rows = this.kind === 'single' ? await predictBatch(this.model, input, this.run) : this.similarity(await this.embed(input));
     return { kind: this.scoreKind, classes: this.classes, rows };
   }
 
@@ -156,7 +156,7 @@ export class RunModel {
   async embed(input: tf.Tensor4D): Promise<Float32Array[]> {
     this.alive();
     if (this.kind !== 'siamese') throw optionError('run', 'a siamese run (embeddings)', `a ${this.kind} run`);
-    return predictBatch(siameseParts(this.model).encoder, input);
+    return predictBatch(siameseParts(this.model).encoder, input, this.run);
   }
 
   /**
@@ -166,7 +166,7 @@ export class RunModel {
   similarity(embeddings: readonly Float32Array[], templates?: readonly ArrayLike<number>[]): Float32Array[] {
     this.alive();
     if (this.kind !== 'siamese') throw optionError('run', 'a siamese run (similarity)', `a ${this.kind} run`);
-    return templateSimilarity(this.model, embeddings, templates ?? this.requireTemplates().templates);
+    return assertFiniteRows(templateSimilarity(this.model, embeddings, templates ?? this.requireTemplates().templates), this.run);
   }
 
   /**
@@ -176,7 +176,7 @@ export class RunModel {
   async scoreImages(images: RunImages, batch?: number): Promise<ClassScores> {
     this.alive();
     if (this.kind === 'siamese') this.requireTemplates();
-    const rows = this.kind === 'single' ? await this.batched(images, batch, (x) => predictBatch(this.model, x)) : this.similarity(await this.embedImages(images, batch));
+    const rows = this.kind === 'single' ? await this.batched(images, batch, (x) => predictBatch(this.model, x, this.run)) : this.similarity(await this.embedImages(images, batch));
     return { kind: this.scoreKind, classes: this.classes, rows };
   }
 
@@ -185,7 +185,7 @@ export class RunModel {
     this.alive();
     if (this.kind !== 'siamese') throw optionError('run', 'a siamese run (embeddings)', `a ${this.kind} run`);
     const encoder = siameseParts(this.model).encoder;
-    return this.batched(images, batch, (x) => predictBatch(encoder, x));
+    return this.batched(images, batch, (x) => predictBatch(encoder, x, this.run));
   }
 
   /**
@@ -237,13 +237,21 @@ function isImageList(images: RunImages): images is readonly Uint8Array[] {
 }
 
 /** Rows of a one-input model's output [n, k] for a batch. */
-async function predictBatch(model: tf.LayersModel, x: tf.Tensor4D): Promise<Float32Array[]> {
+async function predictBatch(model: tf.LayersModel, x: tf.Tensor4D, run: string): Promise<Float32Array[]> {
   const out = tf.tidy(() => model.predict(x) as tf.Tensor2D);
   const vals = await out.data();
   const [n, k] = out.shape;
   out.dispose();
   const rows: Float32Array[] = [];
   for (let r = 0; r < n; r++) rows.push(Float32Array.from(vals.subarray(r * k, (r + 1) * k)));
+  return assertFiniteRows(rows, run);
+}
+
+/** A model that answers NaN or ±Inf has no answer: refuse it rather than report a class for it. */
+function assertFiniteRows(rows: Float32Array[], what: string): Float32Array[] {
+  if (rows.some((r) => !r.every(Number.isFinite))) {
+    throw new CovidNetError('E_MODEL_INVALID', `the model's outputs are not finite numbers (NaN or infinite): its weights are corrupt or its training diverged; retrain it`, { file: what });
+  }
   return rows;
 }
 

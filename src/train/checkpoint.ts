@@ -9,7 +9,8 @@ import * as tf from '../tf.js';
 import { CovidNetError } from '../errors.js';
 import { fileTag, writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
 import { fileSystemIO } from '../run/modelio.js';
-import { registerCustomLayers } from '../model/index.js';
+import { disposeModel } from '../model/index.js';
+import { loadModelFolder } from '../run/load.js';
 import { getAdamState, setAdamState } from './optimizer.js';
 
 export const CHECKPOINT_JSON = 'checkpoint.json';
@@ -61,10 +62,30 @@ export async function loadLast(dir: string): Promise<LoadedCheckpoint | undefine
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new CovidNetError('E_RUN', `unreadable checkpoint (${(e as Error).message})`, { file: join(dir, CHECKPOINT_JSON) });
   }
-  registerCustomLayers();
-  const model = await tf.loadLayersModel(fileSystemIO(dir, { jsonName: ck.modelJson }));
-  const buf = await readFile(join(dir, ck.optimizerFile));
-  const data = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+  const model = await loadModelFolder(dir, ck.modelJson);
+  const unreadable = (what: string, e: unknown) => {
+    disposeModel(model);
+    return new CovidNetError('E_RUN', `the resume state is damaged (${what}: ${(e as Error).message.split('\n')[0]}); the best model in model/ is intact, but this run cannot be resumed`, { file: dir, cause: e });
+  };
+  let data: ArrayBuffer;
+  try {
+    const buf = await readFile(join(dir, ck.optimizerFile));
+    data = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+    const need = ck.optimizerSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
+    if (data.byteLength !== need) throw new Error(`${ck.optimizerFile} has ${data.byteLength} bytes, expected ${need}`);
+  } catch (e) {
+    throw unreadable('optimizer state', e);
+  }
   const state: TrainState = { epoch: ck.epoch, rngState: ck.rngState, bestEpoch: ck.bestEpoch, bestValAccuracy: ck.bestValAccuracy };
-  return { state, model, restoreOptimizer: (opt) => setAdamState(opt, { data, specs: ck.optimizerSpecs }) };
+  return {
+    state,
+    model,
+    restoreOptimizer: async (opt) => {
+      try {
+        await setAdamState(opt, { data, specs: ck.optimizerSpecs });
+      } catch (e) {
+        throw unreadable('optimizer state', e);
+      }
+    },
+  };
 }

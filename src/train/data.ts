@@ -46,7 +46,7 @@ export async function prepareTrainingData(
     }
   }
   const hash = await datasetHash(base, dataset.items);
-  const prep = (split: 'train' | 'val') =>
+  const prep = (split: Split) =>
     prepareImages(items[split], { size: config.size, crop: config.crop }, {
       ...(config.cacheDir !== undefined ? { cacheDir: config.cacheDir } : {}),
       ...(config.threads !== undefined ? { threads: config.threads } : {}),
@@ -54,9 +54,31 @@ export async function prepareTrainingData(
     });
   const train = await prep('train');
   const val = await prep('val');
+  // the test images are decoded too (and cached for evaluate), so an unreadable one is named now and never counted as a test image
+  const testFailed = (await prep('test')).failed;
   if (train.items.length === 0) throw new CovidNetError('E_SOURCE', 'no training image could be decoded', { file: config.data });
   const stats = computeNormStats(train);
-  return { dataset, base, hash, items, origin, train, val, stats, failed: [...train.failed, ...val.failed] };
+  const failed = [...train.failed, ...val.failed, ...testFailed];
+  const bad = new Set(failed.map((f) => f.file));
+  const readable: Record<Split, DatasetItem[]> = { train: items.train.filter((it) => !bad.has(it.file)), val: items.val.filter((it) => !bad.has(it.file)), test: items.test.filter((it) => !bad.has(it.file)) };
+  return { dataset, base, hash, items: readable, origin, train, val, stats, failed };
+}
+
+/** What a training left out, for one summary line: counts per error code, the first few files. */
+export interface SkipSummary {
+  /** Source entries the loader skipped (missing files, bad labels, duplicates, malformed lines). */
+  sourceEntries: number;
+  /** Images that could not be decoded. */
+  unreadable: number;
+  byCode: Record<string, number>;
+  examples: string[];
+}
+
+export function skipSummary(d: Pick<TrainingData, 'dataset' | 'failed' | 'base'>, examples = 3): SkipSummary {
+  const all = [...d.dataset.skipped, ...d.failed];
+  const byCode: Record<string, number> = {};
+  for (const s of all) byCode[s.code] = (byCode[s.code] ?? 0) + 1;
+  return { sourceEntries: d.dataset.skipped.length, unreadable: d.failed.length, byCode, examples: all.slice(0, examples).map((s) => relative(d.base, s.file) || s.file) };
 }
 
 export function splitsFile(d: TrainingData, seed: number): SplitsFile {
@@ -69,5 +91,6 @@ export function splitsFile(d: TrainingData, seed: number): SplitsFile {
     seed,
     splits: { train: d.items.train.map(entry), val: d.items.val.map(entry), test: d.items.test.map(entry) },
     failed: d.failed.map((f) => ({ file: relative(d.base, f.file), reason: f.reason })),
+    skipped: d.dataset.skipped.map((s) => ({ file: relative(d.base, s.file), code: s.code, reason: s.reason, ...(s.line !== undefined ? { line: s.line } : {}) })),
   };
 }

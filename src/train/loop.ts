@@ -4,6 +4,7 @@
  * progress events. What differs between models lives in the task (task.ts).
  */
 import * as tf from '../tf.js';
+import { CovidNetError } from '../errors.js';
 import { rngFromState } from '../util/rng.js';
 import { saveModel } from '../run/modelio.js';
 import { runPath, writeHistory, type EpochRecord } from '../run/files.js';
@@ -42,6 +43,14 @@ export async function runEpochs(task: TrainingTask, model: tf.LayersModel, opt: 
     let samples = 0;
     for (let i = 0; i < plan.steps; i++) {
       const r = plan.runStep(i, (lossFn) => optimizerStep(model, opt, rng, lossFn));
+      if (!Number.isFinite(r.loss)) {
+        // the weights are now garbage: stop before they reach a checkpoint, so model/ and last/ keep the last good epoch
+        throw new CovidNetError(
+          'E_DIVERGED',
+          `training diverged: the loss became ${r.loss} at epoch ${epoch}, step ${i + 1} (lr ${opts.lr}); ${state.epoch > 0 ? `the checkpoints of epoch ${state.epoch} are kept (model/ = best, last/ = resume state)` : 'no epoch had finished, so nothing was saved'}. Try a smaller --lr.`,
+          { file: run },
+        );
+      }
       lossSum += r.loss * r.samples;
       samples += r.samples;
       emit({ type: 'step', epoch, step: i + 1, steps: plan.steps, samples, loss: lossSum / samples, tensors: tf.memory().numTensors });

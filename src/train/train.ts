@@ -14,16 +14,17 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import * as tf from '../tf.js';
-import { initBackend, type BackendChoice } from '../backend/index.js';
+import { initBackend, resolveThreads, type BackendChoice } from '../backend/index.js';
 import { CovidNetError } from '../errors.js';
 import { CLASSES } from '../types.js';
 import { createRng } from '../util/rng.js';
-import type { RunConfig } from '../config.js';
+import { flagOf, inapplicableOptions, type RunConfig } from '../config.js';
 import { disposeModel } from '../model/index.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { loadRunModel } from '../run/load.js';
+import { lockRun } from '../run/lock.js';
 import { readHistory, readRunConfig, runPath, writeHistory, type EpochRecord, type PreprocessInfo, type SavedConfig } from '../run/files.js';
-import { prepareTrainingData, splitsFile, type TrainingData } from './data.js';
+import { prepareTrainingData, skipSummary, splitsFile, type TrainingData } from './data.js';
 import { getRecipe } from './recipes.js';
 import { loadLast, type TrainState } from './checkpoint.js';
 import { initFromRun } from './siamese/init.js';
@@ -79,14 +80,34 @@ export function trainingTask(config: RunConfig, data: TrainingData): TrainingTas
  * them against a resumed run); defaults to `config`.
  */
 export async function train(input: RunConfig, opts: TrainOptions = {}, given: Partial<RunConfig> = input): Promise<TrainResult> {
+  const lock = await lockRun(input.out);
+  try {
+    return await trainLocked(input, opts, given, lock.tookOverFrom ? [`took over the lock of a training that is no longer running (pid ${lock.tookOverFrom.pid}, since ${lock.tookOverFrom.startedAt})`] : []);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Notes on options the run will not use: another model's options, `--pairs` for a batch recipe. */
+function ignoredOptionNotes(config: RunConfig, given: Partial<RunConfig>): string[] {
+  const notes = inapplicableOptions(config.model, given).map((k) => `${flagOf(k)} does nothing for the ${config.model} net (ignored)`);
+  if (config.model === 'siamese' && getRecipe(config.recipe).kind === 'batch' && given.pairs !== undefined && given.pairs !== 12000) {
+    notes.push(`--pairs does nothing for the ${config.recipe} recipe, which trains on balanced batches of images (ignored)`);
+  }
+  return notes;
+}
+
+async function trainLocked(input: RunConfig, opts: TrainOptions, given: Partial<RunConfig>, lockNotes: string[]): Promise<TrainResult> {
   const emit = opts.onEvent ?? (() => {});
-  const config = await resolveConfig(input, opts.resume ?? false, given);
+  const resolved = await resolveConfig(input, opts.resume ?? false, given);
+  const config = resolved.config;
   const run = config.out;
   const backend = await initBackend({ backend: config.backend, purpose: 'train', threads: config.threads });
   if (config.model === 'siamese') getRecipe(config.recipe); // a bad --recipe fails before any work
   if (!opts.resume && (await readRunConfig(run).then(() => true, () => false))) {
     throw new CovidNetError('E_RUN', 'this folder already holds a run: continue it with --resume, or choose another --out (or delete it)', { file: run });
   }
+  const notes = [...lockNotes, ...resolved.notes, ...ignoredOptionNotes(config, given)];
   const data = opts.data ?? (await prepareTrainingData(config, { onProgress: (p) => emit({ type: 'prepare', ...p }) }));
   const task = trainingTask(config, data);
 
@@ -99,7 +120,7 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
       disposeModel(last.model);
       throw new CovidNetError('E_RUN', `the data source changed since this run started (content hash ${data.hash.slice(0, 12)} vs ${saved.dataHash.slice(0, 12)}); cannot resume`, { file: runPath(run, 'config') });
     }
-    saved = { ...saved, epochs: config.epochs, backendUsed: backend.name };
+    saved = { ...saved, epochs: config.epochs, backendUsed: backend.name, threadsUsed: resolveThreads(config.threads) };
   } else {
     saved = {
       ...config,
@@ -107,6 +128,7 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
       dataName: data.dataset.name,
       dataHash: data.hash,
       backendUsed: backend.name,
+      threadsUsed: resolveThreads(config.threads),
       versions: await versions(),
       createdAt: new Date().toISOString(),
     };
@@ -130,8 +152,10 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
     backend,
     counts: { train: data.train.items.length, val: data.val.items.length, test: data.items.test.length },
     failed: data.failed.length,
+    skipped: { ...skipSummary(data), listedIn: runPath(run, 'splits') },
     resumedFrom: state.epoch,
     epochs: config.epochs,
+    notes: last || !opts.resume ? notes : [...notes, 'no finished epoch to resume from: starting at epoch 1'],
   });
 
   try {

@@ -1,7 +1,6 @@
 /** `covidnet evaluate`: metrics of a run on a data source (a thin layer over `evaluateRun`). */
 import type { Command } from 'commander';
-import { backendOption, threadsOption, cacheDirOption } from '../options.js';
-import { numberOption } from '../../config.js';
+import { backendOption, cacheDirOption, inferenceBatchOption, runOption, threadsOption } from '../options.js';
 
 interface EvaluateCliOptions {
   run?: string;
@@ -22,8 +21,8 @@ export function register(program: Command): void {
     .option('--run <run>', 'run folder')
     .option('--data <src>', 'data source (the run\'s own source uses its held-out split)')
     .option('--split <split>', 'train, val or test where the source has splits (default test)')
-    .option('--one-shot <trials>', 'siamese: 3-way one-shot protocol with this many trials instead of templates', numberOption('--one-shot', 'int'))
-    .option('--batch <n>', 'images per inference batch', numberOption('--batch', 'int'))
+    .addOption(runOption('oneShotTrials', { flag: '--one-shot', help: 'siamese: 3-way one-shot protocol with this many trials instead of templates', noDefault: true }))
+    .addOption(inferenceBatchOption())
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(cacheDirOption())
@@ -34,7 +33,6 @@ export function register(program: Command): void {
       if (!o.run) throw optionError('--run', 'a run folder', o.run);
       if (!o.data) throw optionError('--data', 'a data source path', o.data);
       if (o.split !== undefined && !isSplit(o.split)) throw optionError('--split', 'train, val or test', o.split);
-      if (o.oneShot !== undefined && o.oneShot < 1) throw optionError('--one-shot', 'a positive number of trials', o.oneShot);
       const { evaluateRun, formatEval } = await import('../../evaluate/index.js');
       const r = await evaluateRun({
         run: o.run,

@@ -3,7 +3,7 @@
  * split (a thin layer over `explainRun` in src/explain).
  */
 import type { Command } from 'commander';
-import { backendOption, threadsOption } from '../options.js';
+import { backendOption, inferenceBatchOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
 interface ExplainCliOptions {
@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .option('--band <fraction>', 'outer band for border_mass, fraction of width/height per side', numberOption('--band', 'float'), 0.1)
     .option('--colormap <name>', 'inferno, viridis, magma, plasma or turbo', 'inferno')
     .option('--sheet <n>', 'with --data: overlays on the contact sheet', numberOption('--sheet', 'int'), 24)
-    .option('--batch <n>', 'images per Grad-CAM batch', numberOption('--batch', 'int'))
+    .addOption(inferenceBatchOption('images per Grad-CAM batch'))
     .addOption(backendOption())
     .addOption(threadsOption())
     .option('--json', 'one JSON line per image: {"file","predicted","target","score","peak":{"x","y"},"border_mass"}')
@@ -58,7 +58,6 @@ export function register(program: Command): void {
       if (o.band !== undefined && !(o.band >= 0 && o.band < 0.5)) throw optionError('--band', 'a fraction in [0, 0.5)', o.band);
       if (o.colormap !== undefined && !(COLORMAPS as readonly string[]).includes(o.colormap)) throw optionError('--colormap', COLORMAPS.join(', '), o.colormap);
       if (o.sheet !== undefined && o.sheet < 0) throw optionError('--sheet', 'a number of images, 0 or more', o.sheet);
-      if (o.batch !== undefined && o.batch < 1) throw optionError('--batch', 'a positive integer', o.batch);
 
       const { explainRun, jsonLine, shown } = await import('../../explain/explain.js');
       const { progress } = await import('./data.js');

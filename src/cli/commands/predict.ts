@@ -1,7 +1,6 @@
 /** `covidnet predict --run RUN FILE...`: class and per-class scores per file, from the run folder alone. */
 import type { Command } from 'commander';
-import { backendOption, threadsOption } from '../options.js';
-import { numberOption } from '../../config.js';
+import { backendOption, inferenceBatchOption, threadsOption } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -9,7 +8,7 @@ export function register(program: Command): void {
     .description('predict the class of image files with a trained run (research only, not diagnosis)')
     .argument('<files...>', 'image files (PNG, JPEG, DICOM)')
     .option('--run <run>', 'run folder')
-    .option('--batch <n>', 'images per inference batch', numberOption('--batch', 'int'))
+    .addOption(inferenceBatchOption())
     .addOption(backendOption())
     .addOption(threadsOption())
     .option('--json', 'one JSON object per file')

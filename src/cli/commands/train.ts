@@ -61,10 +61,16 @@ export async function trainReporter(json: boolean, prefix = ''): Promise<{ onEve
       case 'ready':
         if (!json) {
           process.stderr.write(`${prefix}backend: ${e.backend.reason}\n`);
-          process.stderr.write(`${prefix}images: train ${e.counts.train}, val ${e.counts.val}, test ${e.counts.test}${e.failed ? `, ${e.failed} unreadable skipped` : ''}\n`);
+          process.stderr.write(`${prefix}images: train ${e.counts.train}, val ${e.counts.val}, test ${e.counts.test}\n`);
+          const s = e.skipped;
+          if (s.sourceEntries + s.unreadable > 0) {
+            const codes = Object.entries(s.byCode).map(([c, n]) => `${n} ${c}`).join(', ');
+            process.stderr.write(`${prefix}skipped: ${s.sourceEntries} source entries and ${s.unreadable} unreadable images (${codes}; e.g. ${s.examples.join(', ')}); the full list is in ${s.listedIn}\n`);
+          }
+          for (const n of e.notes) process.stderr.write(`${prefix}note: ${n}\n`);
           if (e.resumedFrom > 0) process.stderr.write(`${prefix}resuming after epoch ${e.resumedFrom} of ${e.epochs}\n`);
         } else {
-          process.stdout.write(JSON.stringify({ event: 'ready', backend: e.backend.name, fast: e.backend.fast, counts: e.counts, failed: e.failed, resumed_from: e.resumedFrom, epochs: e.epochs }) + '\n');
+          process.stdout.write(JSON.stringify({ event: 'ready', backend: e.backend.name, fast: e.backend.fast, counts: e.counts, failed: e.failed, skipped: e.skipped, notes: e.notes, resumed_from: e.resumedFrom, epochs: e.epochs }) + '\n');
         }
         break;
       case 'epoch-start':
