@@ -54,6 +54,27 @@ test('bad options name the parameter, the expected and the actual value, without
   }
 });
 
+test('option values are checked against one declaration: no hex, no absurd sizes, the same message on every command', () => {
+  const cases: [string[], RegExp][] = [
+    [['train', '--model', 'single', '--data', data, '--out', join(dir, 'x'), '--epochs', '0x2'], /\[E_OPTION\].*--epochs: expected an integer, got "0x2"/],
+    [['train', '--model', 'single', '--data', data, '--out', join(dir, 'x'), '--batch', '1e9'], /\[E_OPTION\].*--batch: expected at most 4096, got 1000000000/],
+    [['train', '--model', 'single', '--data', data, '--out', join(dir, 'x'), '--seed', '99999999999999999999'], /\[E_OPTION\].*--seed: expected an integer/],
+    [['train', '--model', 'single', '--data', data, '--out', join(dir, 'x'), '--threads', '100000'], /\[E_OPTION\].*--threads: expected at most 256, got 100000/],
+    [['predict', '--run', join(dir, 'x'), '--threads', '100000', 'a.png'], /\[E_OPTION\].*--threads: expected at most 256, got 100000/],
+    [['explain', '--run', join(dir, 'x'), '--threads', '100000', 'a.png'], /\[E_OPTION\].*--threads: expected at most 256, got 100000/],
+    [['predict', '--run', join(dir, 'x'), '--batch', '0', 'a.png'], /\[E_OPTION\].*--batch: expected at least 1, got 0/],
+    [['evaluate', '--run', join(dir, 'x'), '--data', data, '--batch', '0'], /\[E_OPTION\].*--batch: expected at least 1, got 0/],
+    [['explain', '--run', join(dir, 'x'), '--batch', '0', 'a.png'], /\[E_OPTION\].*--batch: expected at least 1, got 0/],
+    [['train', '--bogus'], /^covidnet: error \[E_OPTION\]: unknown option '--bogus' \(see --help\)\n$/],
+  ];
+  for (const [args, re] of cases) {
+    const r = cli(...args);
+    assert.equal(r.code, 1, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr, re, args.join(' '));
+    assert.doesNotMatch(r.stderr, /Usage:/, 'usage printed');
+  }
+});
+
 test('train --json → evaluate → predict through the CLI', async () => {
   const run = join(dir, 'run');
   const t = cli('train', '--model', 'single', '--data', data, '--out', run, '--size', '32', '--width', '4', '--fc', '8', '--epochs', '2', '--batch', '8', '--json');
