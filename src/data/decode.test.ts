@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeGray8, decodeImage, readImageHeader, sniffFormat } from './decode.js';
+import { decodeGray8, decodeImage, readImageHeader, readInputSync, sniffFormat } from './decode.js';
+import { MAX_FILE_BYTES } from './limits.js';
 import { makeDicom, pngHeaderOnly } from './testing.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'covidnet-decode-'));
@@ -203,4 +205,41 @@ test('DICOM: explicit big endian and deflated little endian transfer syntaxes', 
   assert.deepEqual(Array.from(be.data), Array.from(le.data));
   assert.deepEqual(Array.from(df.data), Array.from(le.data));
   assert.ok(Math.abs(le.data[1]! - 300 / ((W * H - 1) * 300)) < 1e-6);
+});
+
+/** mkfifo(1), or undefined where there is none (Windows). */
+function mkfifo(p: string): boolean {
+  try {
+    execFileSync('mkfifo', [p], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('special files: a FIFO named x.png is refused at once (no hang) and the healthy file beside it decodes', { timeout: 10_000 }, async (t) => {
+  const fifo = path.join(tmp, 'x.png');
+  if (!mkfifo(fifo)) return t.skip('no mkfifo here');
+  const good = file('healthy.png', await sharp(noise(32 * 24), { raw: { width: 32, height: 24, channels: 1 } }).png().toBuffer());
+  await rejects(fifo, 'E_FORMAT_UNKNOWN', /FIFO.*not a regular file/);
+  await assert.rejects(readImageHeader(fifo), { code: 'E_FORMAT_UNKNOWN' });
+  assert.throws(() => readInputSync(fifo), { code: 'E_FORMAT_UNKNOWN' });
+  assert.equal((await decodeGray8(good)).width, 32);
+});
+
+test('special files: a link to /dev/zero is refused before reading, not read until memory runs out', { timeout: 10_000 }, async (t) => {
+  if (!existsSync('/dev/zero')) return t.skip('no /dev/zero here');
+  const link = path.join(tmp, 'zero.png');
+  symlinkSync('/dev/zero', link);
+  await rejects(link, 'E_FORMAT_UNKNOWN', /character device/);
+  assert.throws(() => readInputSync(link), { code: 'E_FORMAT_UNKNOWN' });
+});
+
+test('special files: a regular file over the size limit is refused from its size, before reading', { timeout: 10_000 }, async () => {
+  // sparse: no disk space, and reading it would take seconds and half a gigabyte
+  const big = path.join(tmp, 'huge.png');
+  writeFileSync(big, pngHeaderOnly(10, 10));
+  truncateSync(big, MAX_FILE_BYTES + 1);
+  await rejects(big, 'E_TOO_LARGE', /byte limit/);
+  assert.throws(() => readInputSync(big), { code: 'E_TOO_LARGE' });
 });

@@ -13,13 +13,14 @@
  * 8-bit sources give 8-bit gray (colour rounded to the nearest level); 16-bit PNG and DICOM give
  * floats in [0, 1].
  */
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import sharp from 'sharp';
 import { CovidNetError, isCovidNetError, type ErrorCode } from '../errors.js';
 import type { GrayImage } from './types.js';
 import { decodeDicom, dicomSize } from './dicom.js';
-import { MAX_PIXELS } from './limits.js';
+import { fileKind } from './files.js';
+import { MAX_FILE_BYTES, MAX_PIXELS } from './limits.js';
 import { decodePngFast } from './png-fast.js';
 import { jpegExifOrientation } from './exif.js';
 import { jpegOps } from './native-ops.js';
@@ -61,10 +62,62 @@ function err(code: ErrorCode, msg: string, file: string | undefined, cause?: unk
 }
 
 function readError(e: unknown, name: string): CovidNetError {
+  if (isCovidNetError(e)) return e;
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return err('E_FILE_MISSING', 'file not found', name);
   if (code === 'EISDIR') return err('E_FORMAT_UNKNOWN', 'is a directory, not an image', name);
+  if (code === 'ELOOP') return err('E_FORMAT_UNKNOWN', 'is a loop of symbolic links, not an image', name);
   return err('E_DECODE', `cannot read (${code ?? String(e)})`, name, e);
+}
+
+/**
+ * Only regular files are read, and only up to MAX_FILE_BYTES, both checked on the open file before
+ * any byte is read: a FIFO would block the read forever, /dev/zero would never end. The open is
+ * non-blocking so that opening a FIFO with no writer returns at once instead of waiting for one.
+ */
+function checkStat(st: Stats, name: string): number {
+  if (!st.isFile()) {
+    const kind = fileKind(st);
+    throw err('E_FORMAT_UNKNOWN', kind === 'a directory' ? 'is a directory, not an image' : `is ${kind}, not a regular file: not read`, name);
+  }
+  if (st.size > MAX_FILE_BYTES) throw err('E_TOO_LARGE', `file of ${st.size} bytes is over the ${MAX_FILE_BYTES}-byte limit`, name);
+  return st.size;
+}
+
+const OPEN_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
+
+async function readRegularFile(name: string): Promise<Buffer> {
+  const fh = await open(name, OPEN_FLAGS);
+  try {
+    const size = checkStat(await fh.stat(), name);
+    const buf = Buffer.allocUnsafe(size);
+    let n = 0;
+    while (n < size) {
+      const { bytesRead } = await fh.read(buf, n, size - n, n);
+      if (bytesRead === 0) break; // the file shrank while we read it
+      n += bytesRead;
+    }
+    return n === size ? buf : buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}
+
+function readRegularFileSync(name: string): Buffer {
+  const fd = openSync(name, OPEN_FLAGS);
+  try {
+    const size = checkStat(fstatSync(fd), name);
+    const buf = Buffer.allocUnsafe(size);
+    let n = 0;
+    while (n < size) {
+      const r = readSync(fd, buf, n, size - n, n);
+      if (r === 0) break;
+      n += r;
+    }
+    return n === size ? buf : buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function checkInput(input: string | Buffer | Uint8Array, file: string | undefined, read: () => Buffer): { buf: Buffer; file: string | undefined } {
@@ -83,12 +136,12 @@ function checkInput(input: string | Buffer | Uint8Array, file: string | undefine
   return { buf, file: name };
 }
 
-/** Read a file, mapping system errors to CovidNetError; refuses empty files. */
+/** Read a regular file (size-limited), mapping system errors to CovidNetError; refuses empty files. */
 export async function readInput(input: string | Buffer | Uint8Array, file?: string): Promise<{ buf: Buffer; file: string | undefined }> {
   if (typeof input !== 'string') return checkInput(input, file, () => Buffer.alloc(0));
   let buf: Buffer;
   try {
-    buf = await readFile(input);
+    buf = await readRegularFile(input);
   } catch (e) {
     throw readError(e, input);
   }
@@ -100,7 +153,7 @@ export async function readInput(input: string | Buffer | Uint8Array, file?: stri
  * the promise version (one system call chain instead of several thread-pool round trips).
  */
 export function readInputSync(input: string | Buffer | Uint8Array, file?: string): { buf: Buffer; file: string | undefined } {
-  return checkInput(input, file, () => readFileSync(input as string));
+  return checkInput(input, file, () => readRegularFileSync(input as string));
 }
 
 function describeStart(buf: Uint8Array): string {
