@@ -243,3 +243,57 @@ test('special files: a regular file over the size limit is refused from its size
   await rejects(big, 'E_TOO_LARGE', /byte limit/);
   assert.throws(() => readInputSync(big), { code: 'E_TOO_LARGE' });
 });
+
+test('unknown files: the error says what the file looks like and never quotes its content', async () => {
+  const secret = 'root:$6$Zq1secret$hash:19000:0:99999:7:::\n';
+  for (const [name, data, kind] of [
+    ['shadow.png', secret, /text file/],
+    ['page.jpg', '<!DOCTYPE html><title>secret</title>', /HTML page/],
+    ['anim.png', Buffer.from('GIF89a secret-bytes'), /GIF image/],
+    ['blob.dcm', Buffer.from([0x00, 0x01, 0x02, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x07]), /binary content/],
+  ] as const) {
+    const f = file(name, data);
+    for (const read of [() => decodeGray8(f), () => readImageHeader(f)]) {
+      await assert.rejects(read(), (e: unknown) => {
+        const err = e as { code: string; message: string };
+        assert.equal(err.code, 'E_FORMAT_UNKNOWN');
+        assert.match(err.message, kind);
+        assert.doesNotMatch(err.message, /secret|root|\$6\$|00010273/, err.message);
+        return true;
+      });
+    }
+  }
+});
+
+test('DICOM: invalid headers are refused instead of decoding to a black image', async () => {
+  const values = Array.from({ length: W * H }, (_, i) => 100 + i * 37);
+  const base = { width: W, height: H, bitsAllocated: 16 as const, values };
+  const cases: [string, Parameters<typeof makeDicom>[0], RegExp][] = [
+    ['highbit31.dcm', { ...base, bitsStored: 16, highBit: 31 }, /HighBit 31 does not fit/],
+    ['highbit-low.dcm', { ...base, bitsStored: 12, highBit: 3 }, /HighBit 3 does not fit/],
+    ['slope-abc.dcm', { ...base, slope: 'abc' }, /RescaleSlope is not a finite decimal/],
+    ['slope-12abc.dcm', { ...base, slope: '12abc' }, /RescaleSlope is not a finite decimal/],
+    ['slope-huge.dcm', { ...base, slope: '1e308' }, /overflow/],
+    ['slope-zero.dcm', { ...base, slope: 0 }, /RescaleSlope is 0/],
+    ['intercept-nan.dcm', { ...base, intercept: 'NaN' }, /RescaleIntercept is not a finite decimal/],
+    ['window-abc.dcm', { ...base, window: { center: 'abc', width: 400 } }, /WindowCenter is not a finite decimal/],
+    ['window-outside.dcm', { ...base, window: { center: 60000, width: 10 } }, /maps every pixel to black/],
+    ['pixrep.dcm', { ...base, pixelRepresentation: 7 }, /PixelRepresentation 7/],
+    ['palette.dcm', { ...base, photometric: 'PALETTE COLOR' }, /PALETTE COLOR is not supported/],
+  ];
+  for (const [name, spec, re] of cases) {
+    const f = file(name, makeDicom(spec));
+    await assert.rejects(decodeImage(f), (e: unknown) => {
+      const err = e as { code: string; message: string };
+      assert.ok(err.code === 'E_DECODE' || err.code === 'E_FORMAT_UNKNOWN', `${name}: ${err.code}`);
+      assert.match(err.message, re, name);
+      assert.ok(err.message.startsWith(f), `${name}: names the file`);
+      return true;
+    });
+  }
+  // the valid neighbours still decode (HighBit above BitsStored shifts; a fitting window)
+  const shifted = Array.from({ length: W * H }, (_, i) => (i * 13) << 4);
+  const g = await decodeImage(file('shift.dcm', makeDicom({ width: W, height: H, bitsAllocated: 16, bitsStored: 12, highBit: 15, values: shifted })));
+  assert.ok(Math.abs(g.data[1]! - 13 / ((W * H - 1) * 13)) < 1e-6);
+  assert.ok((await decodeImage(file('slope-ok.dcm', makeDicom({ ...base, slope: '2.5', intercept: '-1024' })))).data.some((v) => v > 0));
+});

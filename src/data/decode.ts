@@ -156,10 +156,30 @@ export function readInputSync(input: string | Buffer | Uint8Array, file?: string
   return checkInput(input, file, () => readRegularFileSync(input as string));
 }
 
-function describeStart(buf: Uint8Array): string {
-  const head = buf.subarray(0, 16);
-  const printable = head.every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127));
-  return printable ? `starts with text ${JSON.stringify(Buffer.from(head).toString('latin1'))}` : `starts with bytes ${Buffer.from(head.subarray(0, 8)).toString('hex')}`;
+const SIGNATURES: [string, number, number[]][] = [
+  ['a GIF image', 0, [0x47, 0x49, 0x46, 0x38]],
+  ['a BMP image', 0, [0x42, 0x4d]],
+  ['a TIFF image', 0, [0x49, 0x49, 0x2a, 0x00]],
+  ['a TIFF image', 0, [0x4d, 0x4d, 0x00, 0x2a]],
+  ['a WebP image', 8, [0x57, 0x45, 0x42, 0x50]],
+  ['a JPEG 2000 image', 0, [0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50, 0x20, 0x20]],
+  ['a PDF document', 0, [0x25, 0x50, 0x44, 0x46]],
+  ['a ZIP archive', 0, [0x50, 0x4b, 0x03, 0x04]],
+  ['a gzip file', 0, [0x1f, 0x8b]],
+];
+
+/**
+ * What the start of an unknown file looks like, without quoting it: error messages end up in
+ * result files (splits.json lists the files that failed), and the file may be anything (a
+ * manifest that lists /etc/shadow quoted its first line there).
+ */
+export function describeStart(buf: Uint8Array): string {
+  const head = Buffer.from(buf.buffer, buf.byteOffset, Math.min(buf.length, 512));
+  for (const [what, at, sig] of SIGNATURES) if (sig.every((b, i) => head[at + i] === b)) return `looks like ${what}`;
+  const text = head.every((b) => b === 9 || b === 10 || b === 13 || b >= 32);
+  if (!text) return 'unknown binary content';
+  const start = head.subarray(0, 64).toString('latin1').trimStart().toLowerCase();
+  return start.startsWith('<!doctype html') || start.startsWith('<html') ? 'looks like an HTML page' : 'looks like a text file';
 }
 
 /** Map libvips' error text to our codes; one line, no stack. */
