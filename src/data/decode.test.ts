@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -296,4 +296,61 @@ test('DICOM: invalid headers are refused instead of decoding to a black image', 
   const g = await decodeImage(file('shift.dcm', makeDicom({ width: W, height: H, bitsAllocated: 16, bitsStored: 12, highBit: 15, values: shifted })));
   assert.ok(Math.abs(g.data[1]! - 13 / ((W * H - 1) * 13)) < 1e-6);
   assert.ok((await decodeImage(file('slope-ok.dcm', makeDicom({ ...base, slope: '2.5', intercept: '-1024' })))).data.some((v) => v > 0));
+});
+
+const PY = '/usr/bin/python3';
+const SKIP_PIL = spawnSync(PY, ['-c', 'import numpy, PIL, cv2'], { encoding: 'utf8' }).status === 0 ? false : `${PY} with numpy, PIL and cv2 (python3-opencv) not importable: skipping the CMYK parity test`;
+
+/** Remove the APP14 "Adobe" segment of a JPEG (a CMYK JPEG as some non-Adobe writers make it). */
+function stripAdobe(jpg: Buffer): Buffer {
+  const at = jpg.indexOf(Buffer.from([0xff, 0xee]));
+  assert.ok(at > 0 && jpg.subarray(at + 4, at + 9).toString('latin1') === 'Adobe');
+  return Buffer.concat([jpg.subarray(0, at), jpg.subarray(at + 2 + jpg.readUInt16BE(at + 2))]);
+}
+
+test('CMYK JPEG: gray equals PIL convert("L") (Adobe and plain CMYK) and is within a level or two of OpenCV', { skip: SKIP_PIL }, async () => {
+  const w = 97;
+  const h = 61;
+  const rgb = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < w * h; i++) {
+    rgb[3 * i] = (i * 7) % 256;
+    rgb[3 * i + 1] = ((i % w) * 3 + Math.floor(i / w) * 2) % 256;
+    rgb[3 * i + 2] = (i * 29 + 50) % 256;
+  }
+  const adobe = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).toColourspace('cmyk').jpeg({ quality: 92 }).toBuffer();
+  const files = [file('cmyk-adobe.jpg', adobe), file('cmyk-plain.jpg', stripAdobe(adobe)), path.join(tmp, 'cmyk-pil.jpg')];
+  const script = `
+import json, sys
+import numpy as np, cv2
+from PIL import Image
+files = json.load(sys.stdin)
+a = np.zeros((${h}, ${w}, 3), np.uint8)
+i = np.arange(${w * h}).reshape(${h}, ${w})
+a[..., 0] = (i * 7) % 256; a[..., 1] = (i % ${w} * 3 + i // ${w} * 2) % 256; a[..., 2] = (i * 29 + 50) % 256
+Image.fromarray(a).convert('CMYK').save(files[2], quality=92)
+for f in files:
+    im = Image.open(f)
+    assert im.mode == 'CMYK', im.mode
+    np.asarray(im.convert('L')).tofile(f + '.pil')
+    cv2.imread(f, cv2.IMREAD_GRAYSCALE).tofile(f + '.cv2')
+`;
+  const r = spawnSync(PY, ['-c', script], { input: JSON.stringify(files), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  for (const f of files) {
+    const ours = await decodeGray8(f);
+    assert.deepEqual([ours.width, ours.height], [w, h]);
+    const pil = readFileSync(f + '.pil');
+    const cv = readFileSync(f + '.cv2');
+    let pilMax = 0;
+    let cvSum = 0;
+    let cvMax = 0;
+    for (let k = 0; k < w * h; k++) {
+      pilMax = Math.max(pilMax, Math.abs(pil[k]! - ours.data[k]!));
+      const d = Math.abs(cv[k]! - ours.data[k]!);
+      cvSum += d;
+      cvMax = Math.max(cvMax, d);
+    }
+    assert.equal(pilMax, 0, `${path.basename(f)}: max difference from PIL ${pilMax}`);
+    assert.ok(cvSum / (w * h) <= 1.5 && cvMax <= 4, `${path.basename(f)}: OpenCV differs by ${(cvSum / (w * h)).toFixed(2)} on average, ${cvMax} at most`);
+  }
 });

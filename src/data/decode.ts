@@ -211,6 +211,29 @@ function rgbToGray8(src: Uint8Array, n: number, ch: number): Uint8Array {
   return out;
 }
 
+/**
+ * CMYK to gray exactly as PIL's `convert('L')` (CMYK → RGB → L, Pillow's Convert.c):
+ * R = 255 − K − C·(255 − K)/255 (rounded as MULDIV255), then L = (19595 R + 38470 G + 7471 B + 2¹⁵) >> 16.
+ * OpenCV's IMREAD_GRAYSCALE is within a level or two of it; libvips' own CMYK → sRGB (through a
+ * CMYK profile) was 8 levels off on average. The bands are CMYK as libvips reads them: ink, 0 =
+ * none, the stored values inverted as PIL also does for every CMYK JPEG (Adobe's convention),
+ * with or without Adobe's APP14 marker.
+ */
+export function cmykToGrayPil(src: Uint8Array, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    const nk = 255 - src[j + 3]!;
+    let t = src[j]! * nk + 128;
+    const r = nk - (((t >> 8) + t) >> 8);
+    t = src[j + 1]! * nk + 128;
+    const g = nk - (((t >> 8) + t) >> 8);
+    t = src[j + 2]! * nk + 128;
+    const b = nk - (((t >> 8) + t) >> 8);
+    out[i] = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
+  }
+  return out;
+}
+
 function rgbToGray16(src: Uint16Array, n: number, ch: number): Float32Array {
   const out = new Float32Array(n);
   const k = 1 / 65535;
@@ -240,6 +263,11 @@ async function decodeRaster(buf: Buffer, format: 'png' | 'jpeg', file: string | 
     const w = meta.width ?? 0;
     const h = meta.height ?? 0;
     if (w * h > MAX_PIXELS) throw err('E_TOO_LARGE', `image of ${w}x${h} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit`, file);
+    if (meta.space === 'cmyk' && meta.channels === 4 && meta.depth === 'uchar') {
+      const pipe = ((meta.orientation ?? 1) > 1 ? img.rotate() : img).pipelineColourspace('cmyk').toColourspace('cmyk');
+      const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
+      return { width: info.width, height: info.height, format, u8: cmykToGrayPil(data, info.width * info.height) };
+    }
     const grey = (meta.channels ?? 3) <= 2;
     const deep = meta.depth === 'ushort';
     // toColourspace keeps gray inputs at one channel (sharp would otherwise expand them to sRGB)
