@@ -13,13 +13,11 @@
  * 8-bit sources give 8-bit gray (colour rounded to the nearest level); 16-bit PNG and DICOM give
  * floats in [0, 1].
  */
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
 import sharp from 'sharp';
 import { CovidNetError, isCovidNetError, type ErrorCode } from '../errors.js';
 import type { GrayImage } from './types.js';
 import { decodeDicom, dicomSize } from './dicom.js';
-import { fileKind } from './files.js';
+import { readRegularFile, readRegularFileSync } from './files.js';
 import { MAX_FILE_BYTES, MAX_PIXELS } from './limits.js';
 import { decodePngFast } from './png-fast.js';
 import { jpegExifOrientation } from './exif.js';
@@ -70,56 +68,6 @@ function readError(e: unknown, name: string): CovidNetError {
   return err('E_DECODE', `cannot read (${code ?? String(e)})`, name, e);
 }
 
-/**
- * Only regular files are read, and only up to MAX_FILE_BYTES, both checked on the open file before
- * any byte is read: a FIFO would block the read forever, /dev/zero would never end. The open is
- * non-blocking so that opening a FIFO with no writer returns at once instead of waiting for one.
- */
-function checkStat(st: Stats, name: string): number {
-  if (!st.isFile()) {
-    const kind = fileKind(st);
-    throw err('E_FORMAT_UNKNOWN', kind === 'a directory' ? 'is a directory, not an image' : `is ${kind}, not a regular file: not read`, name);
-  }
-  if (st.size > MAX_FILE_BYTES) throw err('E_TOO_LARGE', `file of ${st.size} bytes is over the ${MAX_FILE_BYTES}-byte limit`, name);
-  return st.size;
-}
-
-const OPEN_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
-
-async function readRegularFile(name: string): Promise<Buffer> {
-  const fh = await open(name, OPEN_FLAGS);
-  try {
-    const size = checkStat(await fh.stat(), name);
-    const buf = Buffer.allocUnsafe(size);
-    let n = 0;
-    while (n < size) {
-      const { bytesRead } = await fh.read(buf, n, size - n, n);
-      if (bytesRead === 0) break; // the file shrank while we read it
-      n += bytesRead;
-    }
-    return n === size ? buf : buf.subarray(0, n);
-  } finally {
-    await fh.close();
-  }
-}
-
-function readRegularFileSync(name: string): Buffer {
-  const fd = openSync(name, OPEN_FLAGS);
-  try {
-    const size = checkStat(fstatSync(fd), name);
-    const buf = Buffer.allocUnsafe(size);
-    let n = 0;
-    while (n < size) {
-      const r = readSync(fd, buf, n, size - n, n);
-      if (r === 0) break;
-      n += r;
-    }
-    return n === size ? buf : buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function checkInput(input: string | Buffer | Uint8Array, file: string | undefined, read: () => Buffer): { buf: Buffer; file: string | undefined } {
   const name = typeof input === 'string' ? input : file;
   let buf: Buffer;
@@ -141,7 +89,7 @@ export async function readInput(input: string | Buffer | Uint8Array, file?: stri
   if (typeof input !== 'string') return checkInput(input, file, () => Buffer.alloc(0));
   let buf: Buffer;
   try {
-    buf = await readRegularFile(input);
+    buf = await readRegularFile(input, MAX_FILE_BYTES);
   } catch (e) {
     throw readError(e, input);
   }
@@ -153,7 +101,7 @@ export async function readInput(input: string | Buffer | Uint8Array, file?: stri
  * the promise version (one system call chain instead of several thread-pool round trips).
  */
 export function readInputSync(input: string | Buffer | Uint8Array, file?: string): { buf: Buffer; file: string | undefined } {
-  return checkInput(input, file, () => readRegularFileSync(input as string));
+  return checkInput(input, file, () => readRegularFileSync(input as string, MAX_FILE_BYTES));
 }
 
 const SIGNATURES: [string, number, number[]][] = [
