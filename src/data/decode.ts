@@ -37,6 +37,8 @@ export interface DecodedGray {
 export interface DecodeOptions {
   /** Name used in error messages (and to read `input` when it is a Buffer of that file). */
   file?: string;
+  /** Pixel limit of `readImageHeader` (default and ceiling MAX_PIXELS), e.g. a server's lower one. */
+  maxPixels?: number;
 }
 
 let sharpConfigured = false;
@@ -288,16 +290,22 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions = 
 /** Format and size from the header only (after EXIF orientation), for `data inspect`. */
 export async function readImageHeader(input: string | Buffer, opts: DecodeOptions = {}): Promise<{ format: ImageFormat; width: number; height: number }> {
   const { buf, file } = await readInput(input, opts.file);
+  const max = Math.min(opts.maxPixels ?? MAX_PIXELS, MAX_PIXELS);
   const format = sniffFormat(buf);
   if (format === undefined) throw err('E_FORMAT_UNKNOWN', `not a PNG, JPEG or DICOM file (${describeStart(buf)})`, file);
-  if (format === 'dicom') return { format, ...dicomSize(buf, file) };
+  const tooLarge = (w: number, h: number): CovidNetError => err('E_TOO_LARGE', `image of ${w}x${h} pixels is over the ${max / 1e6} megapixel limit`, file);
+  if (format === 'dicom') {
+    const size = dicomSize(buf, file);
+    if (size.width * size.height > max) throw tooLarge(size.width, size.height);
+    return { format, ...size };
+  }
   configureSharp();
   try {
     const m = await sharp(buf, SHARP_OPTS).metadata();
     const swap = (m.orientation ?? 1) >= 5;
     const width = m.width ?? 0;
     const height = m.height ?? 0;
-    if (width * height > MAX_PIXELS) throw err('E_TOO_LARGE', `image of ${width}x${height} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit`, file);
+    if (width * height > max) throw tooLarge(width, height);
     return { format, width: swap ? height : width, height: swap ? width : height };
   } catch (e) {
     throw sharpError(e, format, file);
