@@ -102,13 +102,13 @@ function sendJson(res: http.ServerResponse, status: number, v: unknown, extra: R
 }
 
 /**
- * The upload, at most `max` bytes, in one buffer (allocated once when the length is declared).
+ * The upload, at most `max` bytes, in one buffer (from `alloc`, once, when the length is declared).
  * Over the limit: 413 at once; the rest is read and dropped (up to DRAIN_BYTES) so that the client,
  * still sending, gets the answer instead of a reset connection.
  */
-function readBody(req: http.IncomingMessage, max: number, declared: number | undefined): Promise<Buffer> {
+function readBody(req: http.IncomingMessage, max: number, declared: number | undefined, alloc: (n: number) => Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    let buf = declared !== undefined ? Buffer.allocUnsafe(declared) : undefined;
+    let buf = declared !== undefined ? alloc(declared) : undefined;
     const parts: Buffer[] = [];
     let n = 0;
     let over = false;
@@ -156,6 +156,25 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const page = pageHtml(info);
   // one image at a time: Grad-CAM holds the model's graph, and two cores gain nothing from overlap
   const work = new WorkQueue(1, depth);
+  // Uploads are read one at a time, so one buffer serves them all: a new 60 MiB buffer per upload
+  // would leave the last few alive until V8 collects them (peak memory under load grew by two or
+  // three uploads). It is fully overwritten by each upload (only the bytes received are used) and
+  // dropped after a minute without uploads.
+  let spare: Buffer | undefined;
+  let spareTimer: NodeJS.Timeout | undefined;
+  const takeBuffer = (n: number): Buffer => {
+    const b = spare !== undefined && spare.length >= n ? spare : Buffer.allocUnsafe(n);
+    spare = undefined;
+    return b.subarray(0, n);
+  };
+  const giveBuffer = (b: Buffer | undefined): void => {
+    // under 1 MiB a buffer may share Node's allocation pool with others: never reused
+    if (b === undefined || b.buffer.byteLength < 1 << 20) return;
+    const whole = Buffer.from(b.buffer, 0, b.buffer.byteLength);
+    if (spare === undefined || whole.length > spare.length) spare = whole;
+    clearTimeout(spareTimer);
+    spareTimer = setTimeout(() => (spare = undefined), 60_000).unref();
+  };
 
   async function explain(name: string, data: Buffer, target: ClassName | undefined, contrast: ClassName | undefined): Promise<ExplainResponse> {
     const t0 = performance.now();
@@ -216,10 +235,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       } catch {
         return; // cancelled: nobody is waiting for the answer
       }
+      let body: Buffer | undefined;
       try {
-        const body = await readBody(req, maxBytes, declared);
+        body = await readBody(req, maxBytes, declared, takeBuffer);
         return sendJson(res, 200, await explain(name, body, target, contrast));
       } finally {
+        // nothing holds the upload once it is answered (decoding and explaining are awaited)
+        if (declared !== undefined) giveBuffer(body);
         release();
       }
     }
@@ -264,6 +286,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
+          clearTimeout(spareTimer);
+          spare = undefined;
           explainer.close();
           resolve();
         });
