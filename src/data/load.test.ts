@@ -199,3 +199,12 @@ test('manifest messages never quote whole lines or free text (they are stored in
   const q = touch(path.join(tmp, 'csv-quote', 'x.csv'), 'file,label\n"a.png,normal\n');
   await assert.rejects(loadDataset(q), { code: 'E_MANIFEST' });
 });
+
+test('CSV manifest: line numbers stay right with mixed line endings (found by fuzzing)', async () => {
+  const d = path.join(tmp, 'csv-crlf');
+  touch(path.join(d, 'a.png'));
+  writeFileSync(path.join(d, 'labels.csv'), 'file,label,patient_id\n\r\n\r\na.png,normal,p1\r\nb.png,flu,p2\rmissing.png,normal,p3\n');
+  const ds = await loadDataset(d);
+  assert.deepEqual(ds.items.map((i) => path.basename(i.file)), ['a.png']);
+  assert.deepEqual(ds.skipped.map((s) => [s.code, s.line]), [['E_LABEL', 5], ['E_FILE_MISSING', 6]]);
+});

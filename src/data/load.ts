@@ -290,7 +290,10 @@ function columnName(h: string): string | undefined {
 }
 
 /** CSV manifest text → items (file paths relative to `dir`). Throws E_MANIFEST for an unusable header. */
-export function parseCsvText(text: string, csvPath: string, dir = path.dirname(csvPath), fs: LoaderFs = realFs): LoadResult {
+export function parseCsvText(raw: string, csvPath: string, dir = path.dirname(csvPath), fs: LoaderFs = realFs): LoadResult {
+  // one line ending: csv-parse counts lines from the first ending it sees, so mixed \n and \r\n
+  // gave wrong line numbers (found by fuzzing)
+  const text = raw.replace(/\r\n?/g, '\n');
   let rows: { record: Record<string, string>; info: { lines: number } }[];
   try {
     rows = parse(text, { columns: (h: string[]) => h.map((x) => String(x).trim().toLowerCase()), skip_empty_lines: true, bom: true, info: true, relax_column_count: true, trim: true }) as typeof rows;
