@@ -354,3 +354,12 @@ for f in files:
     assert.ok(cvSum / (w * h) <= 1.5 && cvMax <= 4, `${path.basename(f)}: OpenCV differs by ${(cvSum / (w * h)).toFixed(2)} on average, ${cvMax} at most`);
   }
 });
+
+test('DICOM: JPEG baseline whose header says other than 8 bits is refused, not mapped out of [0, 1] (found by fuzzing)', async () => {
+  const jpeg = await sharp(Buffer.alloc(4 * 4, 255), { raw: { width: 4, height: 4, channels: 1 } }).jpeg().toBuffer();
+  for (const bitsStored of [1, 12]) {
+    await assert.rejects(decodeImage(makeDicom({ width: 4, height: 4, jpeg, bitsStored, photometric: 'MONOCHROME1' })), { code: 'E_DECODE', message: /JPEG baseline holds 8-bit samples/ });
+  }
+  const ok = await decodeImage(makeDicom({ width: 4, height: 4, jpeg, photometric: 'MONOCHROME1' }));
+  assert.ok(ok.data.every((v) => v >= 0 && v <= 1));
+});

@@ -100,6 +100,9 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
 
   if (ts === JPEG_BASELINE) {
     if (!pixel.encapsulatedPixelData) fail(file, 'JPEG transfer syntax but pixel data not encapsulated');
+    // baseline JPEG holds 8-bit samples: other bit counts would be mapped as if the values had them
+    // (BitsStored 1 made values of 255 out of 1; found by fuzzing)
+    if (bitsAllocated !== 8 || bitsStored !== 8) fail(file, `JPEG baseline holds 8-bit samples, but BitsAllocated/BitsStored say ${bitsAllocated}/${bitsStored}`);
     let frame: Uint8Array;
     try {
       const frags = pixel.fragments ?? [];
@@ -170,7 +173,7 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
   } else if (!rescaled && !signed && bitsStored <= 8) {
     window = 'identity';
     const max = (1 << bitsStored) - 1;
-    for (let i = 0; i < n; i++) out[i] = stored[i]! / max;
+    for (let i = 0; i < n; i++) out[i] = Math.min(1, stored[i]! / max);
   } else {
     window = 'minmax';
     const span = hi - lo;
