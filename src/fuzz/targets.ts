@@ -25,6 +25,7 @@ import { decodeGray, readImageHeader } from '../data/decode.js';
 import { decodePngFast } from '../data/png-fast.js';
 import { jpegExifOrientation } from '../data/exif.js';
 import { MAX_PIXELS } from '../data/limits.js';
+import { imageOps, jpegOps, useNativeImageOps } from '../data/native-ops.js';
 import { parseCovidxText, parseCsvText, type LoaderFs } from '../data/load.js';
 import { checkHost, checkOrigin, classParam, declaredLength, fileNameHeader, HttpError, MAX_FILE_NAME, parseTarget } from '../serve/request.js';
 import { dicomArb, jpegCorpus, jpegFrames, mutatedArb, pngArb, pngCorpus, realCorpus, covidxTextArb, csvTextArb, mutationArb, mutate } from './inputs.js';
@@ -79,16 +80,29 @@ const pngFast: FuzzTarget<Buffer> = {
   async: false,
   async setup() {
     const corpus = await pngCorpus();
+    const native = imageOps() !== undefined;
     return {
       arb: fc.oneof({ weight: 4, arbitrary: pngArb }, { weight: 1, arbitrary: mutatedArb(corpus) }),
       run: (buf) => {
-        let r;
-        try {
-          r = decodePngFast(buf);
-        } catch (e) {
-          throw new Crash(`decodePngFast threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
-        }
+        const once = (): ReturnType<typeof decodePngFast> => {
+          try {
+            return decodePngFast(buf);
+          } catch (e) {
+            throw new Crash(`decodePngFast threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
+          }
+        };
+        const r = once();
         if (r && (r.data.length !== r.width * r.height || r.width * r.height > MAX_PIXELS || r.width === 0)) throw new Crash(`fast path gave ${r.data.length} bytes for ${r.width}x${r.height}`);
+        if (!native) return;
+        // differential: the addon's row filters and the TypeScript ones give the same answer
+        useNativeImageOps(false);
+        let js;
+        try {
+          js = once();
+        } finally {
+          useNativeImageOps(true);
+        }
+        if ((r === undefined) !== (js === undefined) || (r && js && Buffer.compare(Buffer.from(r.data), Buffer.from(js.data)) !== 0)) throw new Crash(`native and TypeScript PNG row filters disagree (${r ? 'pixels' : 'undefined'} vs ${js ? 'pixels' : 'undefined'})`);
       },
     };
   },
@@ -108,7 +122,30 @@ const jpeg: FuzzTarget<Buffer> = {
   async: true,
   async setup() {
     const corpus = [...(await jpegCorpus()), ...realCorpus(/\.jpe?g$/i, 3, 40_000)];
-    return { arb: mutatedArb(corpus, 8), run: decodeChecked };
+    const native = jpegOps() !== undefined;
+    return {
+      arb: mutatedArb(corpus, 8),
+      run: async (buf) => {
+        await decodeChecked(buf);
+        if (!native) return;
+        // differential: what the native libjpeg path decodes, sharp decodes to the same pixels
+        const r = jpegOps()!.jpegDecodeGray(buf, MAX_PIXELS);
+        if (!r || 'tooLarge' in r || jpegExifOrientation(buf) !== 1) return;
+        useNativeImageOps(false);
+        let viaSharp;
+        try {
+          viaSharp = await refusesCleanly(() => decodeGray(buf));
+        } finally {
+          useNativeImageOps(true);
+        }
+        if (!viaSharp) throw new Crash(`the native path decodes a ${r.width}x${r.height} JPEG that sharp refuses`);
+        if (viaSharp.width !== r.width || viaSharp.height !== r.height || !viaSharp.u8 || Buffer.compare(Buffer.from(viaSharp.u8), Buffer.from(r.data)) !== 0) {
+          let diff = 0;
+          if (viaSharp.u8 && viaSharp.u8.length === r.data.length) for (let i = 0; i < r.data.length; i++) diff = Math.max(diff, Math.abs(viaSharp.u8[i]! - r.data[i]!));
+          throw new Crash(`native and sharp JPEG decodes differ (${r.width}x${r.height} vs ${viaSharp.width}x${viaSharp.height}, max difference ${diff})`);
+        }
+      },
+    };
   },
 };
 
