@@ -67,3 +67,16 @@ test('data inspect summarises a long list of skipped lines (counts per code, the
   const j = run('data', 'inspect', d, '--json');
   assert.equal((JSON.parse(j.stdout) as { skipped: unknown[] }).skipped.length, 5000);
 });
+
+test('preprocess: a FIFO named x.png is skipped at once and the healthy file beside it is written', { timeout: 60_000 }, async (t) => {
+  const fifo = path.join(tmp, 'x.png');
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return t.skip('no mkfifo here');
+  const good = path.join(tmp, 'healthy.png');
+  await sharp(Buffer.alloc(40 * 30, 120), { raw: { width: 40, height: 30, channels: 1 } }).png().toFile(good);
+  const out = path.join(tmp, 'pre-fifo');
+  const r = spawnSync(process.execPath, [bin, 'preprocess', fifo, good, '--out', out, '--size', '16'], { encoding: 'utf8', cwd: repo, timeout: 30_000 });
+  assert.equal(r.signal, null, 'preprocess hung on the FIFO');
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /x\.png: is a FIFO \(named pipe\), not a regular file: not read \[E_FORMAT_UNKNOWN\]/);
+  assert.ok(existsSync(path.join(out, 'healthy.png')));
+});
