@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: all deps system-deps native build layers test demo bench clean
+.PHONY: all deps system-deps native build layers test demo bench fuzz clean
 
 all: build native
 
@@ -40,6 +40,12 @@ demo: build native
 
 bench: build native
 	node bin/covidnet.js bench --model single --json
+
+# every parser of outside input under fast-check for FUZZ_SECONDS each (src/fuzz/; `make test`
+# runs a few hundred inputs per target); prints executions per target, exit 1 on a finding
+FUZZ_SECONDS ?= 60
+fuzz: build native
+	node dist/fuzz/main.js --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf dist native/build

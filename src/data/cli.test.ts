@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,4 +50,33 @@ test('bad options and sources give one-line errors', () => {
   assert.equal(d.status, 1);
   assert.match(d.stderr, /E_FILE_MISSING/);
   assert.ok(existsSync(bin));
+});
+
+test('data inspect summarises a long list of skipped lines (counts per code, the first few) instead of printing all', () => {
+  const d = path.join(tmp, 'many-skipped');
+  mkdirSync(path.join(d, 'train'), { recursive: true });
+  writeFileSync(path.join(d, 'train', 'a.png'), 'x');
+  const lines = ['p0 a.png normal rsna'];
+  for (let i = 1; i <= 5000; i++) lines.push(i % 2 ? `p${i} missing${i}.png normal rsna` : `p${i} a${i}.png flu rsna`);
+  writeFileSync(path.join(d, 'train.txt'), lines.join('\n'));
+  const r = run('data', 'inspect', d);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /skipped entries \(5000: 2500 E_FILE_MISSING, 2500 E_LABEL\):/);
+  assert.match(r.stdout, /… and 4990 more \(all of them with --json\)/);
+  assert.ok(r.stdout.split('\n').length < 40, `${r.stdout.split('\n').length} lines printed`);
+  const j = run('data', 'inspect', d, '--json');
+  assert.equal((JSON.parse(j.stdout) as { skipped: unknown[] }).skipped.length, 5000);
+});
+
+test('preprocess: a FIFO named x.png is skipped at once and the healthy file beside it is written', { timeout: 60_000 }, async (t) => {
+  const fifo = path.join(tmp, 'x.png');
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return t.skip('no mkfifo here');
+  const good = path.join(tmp, 'healthy.png');
+  await sharp(Buffer.alloc(40 * 30, 120), { raw: { width: 40, height: 30, channels: 1 } }).png().toFile(good);
+  const out = path.join(tmp, 'pre-fifo');
+  const r = spawnSync(process.execPath, [bin, 'preprocess', fifo, good, '--out', out, '--size', '16'], { encoding: 'utf8', cwd: repo, timeout: 30_000 });
+  assert.equal(r.signal, null, 'preprocess hung on the FIFO');
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /x\.png: is a FIFO \(named pipe\), not a regular file: not read \[E_FORMAT_UNKNOWN\]/);
+  assert.ok(existsSync(path.join(out, 'healthy.png')));
 });

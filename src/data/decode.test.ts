@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeGray8, decodeImage, readImageHeader, sniffFormat } from './decode.js';
+import { decodeGray8, decodeImage, readImageHeader, readInputSync, sniffFormat } from './decode.js';
+import { MAX_FILE_BYTES } from './limits.js';
 import { makeDicom, pngHeaderOnly } from './testing.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'covidnet-decode-'));
@@ -203,4 +205,161 @@ test('DICOM: explicit big endian and deflated little endian transfer syntaxes', 
   assert.deepEqual(Array.from(be.data), Array.from(le.data));
   assert.deepEqual(Array.from(df.data), Array.from(le.data));
   assert.ok(Math.abs(le.data[1]! - 300 / ((W * H - 1) * 300)) < 1e-6);
+});
+
+/** mkfifo(1), or undefined where there is none (Windows). */
+function mkfifo(p: string): boolean {
+  try {
+    execFileSync('mkfifo', [p], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('special files: a FIFO named x.png is refused at once (no hang) and the healthy file beside it decodes', { timeout: 10_000 }, async (t) => {
+  const fifo = path.join(tmp, 'x.png');
+  if (!mkfifo(fifo)) return t.skip('no mkfifo here');
+  const good = file('healthy.png', await sharp(noise(32 * 24), { raw: { width: 32, height: 24, channels: 1 } }).png().toBuffer());
+  await rejects(fifo, 'E_FORMAT_UNKNOWN', /FIFO.*not a regular file/);
+  await assert.rejects(readImageHeader(fifo), { code: 'E_FORMAT_UNKNOWN' });
+  assert.throws(() => readInputSync(fifo), { code: 'E_FORMAT_UNKNOWN' });
+  assert.equal((await decodeGray8(good)).width, 32);
+});
+
+test('special files: a link to /dev/zero is refused before reading, not read until memory runs out', { timeout: 10_000 }, async (t) => {
+  if (!existsSync('/dev/zero')) return t.skip('no /dev/zero here');
+  const link = path.join(tmp, 'zero.png');
+  symlinkSync('/dev/zero', link);
+  await rejects(link, 'E_FORMAT_UNKNOWN', /character device/);
+  assert.throws(() => readInputSync(link), { code: 'E_FORMAT_UNKNOWN' });
+});
+
+test('special files: a regular file over the size limit is refused from its size, before reading', { timeout: 10_000 }, async () => {
+  // sparse: no disk space, and reading it would take seconds and half a gigabyte
+  const big = path.join(tmp, 'huge.png');
+  writeFileSync(big, pngHeaderOnly(10, 10));
+  truncateSync(big, MAX_FILE_BYTES + 1);
+  await rejects(big, 'E_TOO_LARGE', /byte limit/);
+  assert.throws(() => readInputSync(big), { code: 'E_TOO_LARGE' });
+});
+
+test('unknown files: the error says what the file looks like and never quotes its content', async () => {
+  const secret = 'root:$6$Zq1secret$hash:19000:0:99999:7:::\n';
+  for (const [name, data, kind] of [
+    ['shadow.png', secret, /text file/],
+    ['page.jpg', '<!DOCTYPE html><title>secret</title>', /HTML page/],
+    ['anim.png', Buffer.from('GIF89a secret-bytes'), /GIF image/],
+    ['blob.dcm', Buffer.from([0x00, 0x01, 0x02, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x07]), /binary content/],
+  ] as const) {
+    const f = file(name, data);
+    for (const read of [() => decodeGray8(f), () => readImageHeader(f)]) {
+      await assert.rejects(read(), (e: unknown) => {
+        const err = e as { code: string; message: string };
+        assert.equal(err.code, 'E_FORMAT_UNKNOWN');
+        assert.match(err.message, kind);
+        assert.doesNotMatch(err.message, /secret|root|\$6\$|00010273/, err.message);
+        return true;
+      });
+    }
+  }
+});
+
+test('DICOM: invalid headers are refused instead of decoding to a black image', async () => {
+  const values = Array.from({ length: W * H }, (_, i) => 100 + i * 37);
+  const base = { width: W, height: H, bitsAllocated: 16 as const, values };
+  const cases: [string, Parameters<typeof makeDicom>[0], RegExp][] = [
+    ['highbit31.dcm', { ...base, bitsStored: 16, highBit: 31 }, /HighBit 31 does not fit/],
+    ['highbit-low.dcm', { ...base, bitsStored: 12, highBit: 3 }, /HighBit 3 does not fit/],
+    ['slope-abc.dcm', { ...base, slope: 'abc' }, /RescaleSlope is not a finite decimal/],
+    ['slope-12abc.dcm', { ...base, slope: '12abc' }, /RescaleSlope is not a finite decimal/],
+    ['slope-huge.dcm', { ...base, slope: '1e308' }, /overflow/],
+    ['slope-zero.dcm', { ...base, slope: 0 }, /RescaleSlope is 0/],
+    ['intercept-nan.dcm', { ...base, intercept: 'NaN' }, /RescaleIntercept is not a finite decimal/],
+    ['window-abc.dcm', { ...base, window: { center: 'abc', width: 400 } }, /WindowCenter is not a finite decimal/],
+    ['window-outside.dcm', { ...base, window: { center: 60000, width: 10 } }, /maps every pixel to black/],
+    ['pixrep.dcm', { ...base, pixelRepresentation: 7 }, /PixelRepresentation 7/],
+    ['palette.dcm', { ...base, photometric: 'PALETTE COLOR' }, /PALETTE COLOR is not supported/],
+  ];
+  for (const [name, spec, re] of cases) {
+    const f = file(name, makeDicom(spec));
+    await assert.rejects(decodeImage(f), (e: unknown) => {
+      const err = e as { code: string; message: string };
+      assert.ok(err.code === 'E_DECODE' || err.code === 'E_FORMAT_UNKNOWN', `${name}: ${err.code}`);
+      assert.match(err.message, re, name);
+      assert.ok(err.message.startsWith(f), `${name}: names the file`);
+      return true;
+    });
+  }
+  // the valid neighbours still decode (HighBit above BitsStored shifts; a fitting window)
+  const shifted = Array.from({ length: W * H }, (_, i) => (i * 13) << 4);
+  const g = await decodeImage(file('shift.dcm', makeDicom({ width: W, height: H, bitsAllocated: 16, bitsStored: 12, highBit: 15, values: shifted })));
+  assert.ok(Math.abs(g.data[1]! - 13 / ((W * H - 1) * 13)) < 1e-6);
+  assert.ok((await decodeImage(file('slope-ok.dcm', makeDicom({ ...base, slope: '2.5', intercept: '-1024' })))).data.some((v) => v > 0));
+});
+
+const PY = '/usr/bin/python3';
+const SKIP_PIL = spawnSync(PY, ['-c', 'import numpy, PIL, cv2'], { encoding: 'utf8' }).status === 0 ? false : `${PY} with numpy, PIL and cv2 (python3-opencv) not importable: skipping the CMYK parity test`;
+
+/** Remove the APP14 "Adobe" segment of a JPEG (a CMYK JPEG as some non-Adobe writers make it). */
+function stripAdobe(jpg: Buffer): Buffer {
+  const at = jpg.indexOf(Buffer.from([0xff, 0xee]));
+  assert.ok(at > 0 && jpg.subarray(at + 4, at + 9).toString('latin1') === 'Adobe');
+  return Buffer.concat([jpg.subarray(0, at), jpg.subarray(at + 2 + jpg.readUInt16BE(at + 2))]);
+}
+
+test('CMYK JPEG: gray equals PIL convert("L") (Adobe and plain CMYK) and is within a level or two of OpenCV', { skip: SKIP_PIL }, async () => {
+  const w = 97;
+  const h = 61;
+  const rgb = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < w * h; i++) {
+    rgb[3 * i] = (i * 7) % 256;
+    rgb[3 * i + 1] = ((i % w) * 3 + Math.floor(i / w) * 2) % 256;
+    rgb[3 * i + 2] = (i * 29 + 50) % 256;
+  }
+  const adobe = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).toColourspace('cmyk').jpeg({ quality: 92 }).toBuffer();
+  const files = [file('cmyk-adobe.jpg', adobe), file('cmyk-plain.jpg', stripAdobe(adobe)), path.join(tmp, 'cmyk-pil.jpg')];
+  const script = `
+import json, sys
+import numpy as np, cv2
+from PIL import Image
+files = json.load(sys.stdin)
+a = np.zeros((${h}, ${w}, 3), np.uint8)
+i = np.arange(${w * h}).reshape(${h}, ${w})
+a[..., 0] = (i * 7) % 256; a[..., 1] = (i % ${w} * 3 + i // ${w} * 2) % 256; a[..., 2] = (i * 29 + 50) % 256
+Image.fromarray(a).convert('CMYK').save(files[2], quality=92)
+for f in files:
+    im = Image.open(f)
+    assert im.mode == 'CMYK', im.mode
+    np.asarray(im.convert('L')).tofile(f + '.pil')
+    cv2.imread(f, cv2.IMREAD_GRAYSCALE).tofile(f + '.cv2')
+`;
+  const r = spawnSync(PY, ['-c', script], { input: JSON.stringify(files), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  for (const f of files) {
+    const ours = await decodeGray8(f);
+    assert.deepEqual([ours.width, ours.height], [w, h]);
+    const pil = readFileSync(f + '.pil');
+    const cv = readFileSync(f + '.cv2');
+    let pilMax = 0;
+    let cvSum = 0;
+    let cvMax = 0;
+    for (let k = 0; k < w * h; k++) {
+      pilMax = Math.max(pilMax, Math.abs(pil[k]! - ours.data[k]!));
+      const d = Math.abs(cv[k]! - ours.data[k]!);
+      cvSum += d;
+      cvMax = Math.max(cvMax, d);
+    }
+    assert.equal(pilMax, 0, `${path.basename(f)}: max difference from PIL ${pilMax}`);
+    assert.ok(cvSum / (w * h) <= 1.5 && cvMax <= 4, `${path.basename(f)}: OpenCV differs by ${(cvSum / (w * h)).toFixed(2)} on average, ${cvMax} at most`);
+  }
+});
+
+test('DICOM: JPEG baseline whose header says other than 8 bits is refused, not mapped out of [0, 1] (found by fuzzing)', async () => {
+  const jpeg = await sharp(Buffer.alloc(4 * 4, 255), { raw: { width: 4, height: 4, channels: 1 } }).jpeg().toBuffer();
+  for (const bitsStored of [1, 12]) {
+    await assert.rejects(decodeImage(makeDicom({ width: 4, height: 4, jpeg, bitsStored, photometric: 'MONOCHROME1' })), { code: 'E_DECODE', message: /JPEG baseline holds 8-bit samples/ });
+  }
+  const ok = await decodeImage(makeDicom({ width: 4, height: 4, jpeg, photometric: 'MONOCHROME1' }));
+  assert.ok(ok.data.every((v) => v >= 0 && v <= 1));
 });

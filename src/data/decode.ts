@@ -13,13 +13,12 @@
  * 8-bit sources give 8-bit gray (colour rounded to the nearest level); 16-bit PNG and DICOM give
  * floats in [0, 1].
  */
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { CovidNetError, isCovidNetError, type ErrorCode } from '../errors.js';
 import type { GrayImage } from './types.js';
 import { decodeDicom, dicomSize } from './dicom.js';
-import { MAX_PIXELS } from './limits.js';
+import { readRegularFile, readRegularFileSync } from './files.js';
+import { MAX_FILE_BYTES, MAX_PIXELS } from './limits.js';
 import { decodePngFast } from './png-fast.js';
 import { jpegExifOrientation } from './exif.js';
 import { jpegOps } from './native-ops.js';
@@ -38,6 +37,8 @@ export interface DecodedGray {
 export interface DecodeOptions {
   /** Name used in error messages (and to read `input` when it is a Buffer of that file). */
   file?: string;
+  /** Pixel limit of `readImageHeader` (default and ceiling MAX_PIXELS), e.g. a server's lower one. */
+  maxPixels?: number;
 }
 
 let sharpConfigured = false;
@@ -61,9 +62,11 @@ function err(code: ErrorCode, msg: string, file: string | undefined, cause?: unk
 }
 
 function readError(e: unknown, name: string): CovidNetError {
+  if (isCovidNetError(e)) return e;
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return err('E_FILE_MISSING', 'file not found', name);
   if (code === 'EISDIR') return err('E_FORMAT_UNKNOWN', 'is a directory, not an image', name);
+  if (code === 'ELOOP') return err('E_FORMAT_UNKNOWN', 'is a loop of symbolic links, not an image', name);
   return err('E_DECODE', `cannot read (${code ?? String(e)})`, name, e);
 }
 
@@ -83,12 +86,12 @@ function checkInput(input: string | Buffer | Uint8Array, file: string | undefine
   return { buf, file: name };
 }
 
-/** Read a file, mapping system errors to CovidNetError; refuses empty files. */
+/** Read a regular file (size-limited), mapping system errors to CovidNetError; refuses empty files. */
 export async function readInput(input: string | Buffer | Uint8Array, file?: string): Promise<{ buf: Buffer; file: string | undefined }> {
   if (typeof input !== 'string') return checkInput(input, file, () => Buffer.alloc(0));
   let buf: Buffer;
   try {
-    buf = await readFile(input);
+    buf = await readRegularFile(input, MAX_FILE_BYTES);
   } catch (e) {
     throw readError(e, input);
   }
@@ -100,13 +103,33 @@ export async function readInput(input: string | Buffer | Uint8Array, file?: stri
  * the promise version (one system call chain instead of several thread-pool round trips).
  */
 export function readInputSync(input: string | Buffer | Uint8Array, file?: string): { buf: Buffer; file: string | undefined } {
-  return checkInput(input, file, () => readFileSync(input as string));
+  return checkInput(input, file, () => readRegularFileSync(input as string, MAX_FILE_BYTES));
 }
 
-function describeStart(buf: Uint8Array): string {
-  const head = buf.subarray(0, 16);
-  const printable = head.every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127));
-  return printable ? `starts with text ${JSON.stringify(Buffer.from(head).toString('latin1'))}` : `starts with bytes ${Buffer.from(head.subarray(0, 8)).toString('hex')}`;
+const SIGNATURES: [string, number, number[]][] = [
+  ['a GIF image', 0, [0x47, 0x49, 0x46, 0x38]],
+  ['a BMP image', 0, [0x42, 0x4d]],
+  ['a TIFF image', 0, [0x49, 0x49, 0x2a, 0x00]],
+  ['a TIFF image', 0, [0x4d, 0x4d, 0x00, 0x2a]],
+  ['a WebP image', 8, [0x57, 0x45, 0x42, 0x50]],
+  ['a JPEG 2000 image', 0, [0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50, 0x20, 0x20]],
+  ['a PDF document', 0, [0x25, 0x50, 0x44, 0x46]],
+  ['a ZIP archive', 0, [0x50, 0x4b, 0x03, 0x04]],
+  ['a gzip file', 0, [0x1f, 0x8b]],
+];
+
+/**
+ * What the start of an unknown file looks like, without quoting it: error messages end up in
+ * result files (splits.json lists the files that failed), and the file may be anything (a
+ * manifest that lists /etc/shadow quoted its first line there).
+ */
+export function describeStart(buf: Uint8Array): string {
+  const head = Buffer.from(buf.buffer, buf.byteOffset, Math.min(buf.length, 512));
+  for (const [what, at, sig] of SIGNATURES) if (sig.every((b, i) => head[at + i] === b)) return `looks like ${what}`;
+  const text = head.every((b) => b === 9 || b === 10 || b === 13 || b >= 32);
+  if (!text) return 'unknown binary content';
+  const start = head.subarray(0, 64).toString('latin1').trimStart().toLowerCase();
+  return start.startsWith('<!doctype html') || start.startsWith('<html') ? 'looks like an HTML page' : 'looks like a text file';
 }
 
 /** Map libvips' error text to our codes; one line, no stack. */
@@ -134,6 +157,29 @@ function rgbToGray8(src: Uint8Array, n: number, ch: number): Uint8Array {
   for (let i = 0, j = 0; i < n; i++, j += ch) {
     // + 0.5 then truncate: round half up (the weighted sum is never negative)
     out[i] = 0.299 * src[j]! + 0.587 * src[j + 1]! + 0.114 * src[j + 2]! + 0.5;
+  }
+  return out;
+}
+
+/**
+ * CMYK to gray exactly as PIL's `convert('L')` (CMYK → RGB → L, Pillow's Convert.c):
+ * R = 255 − K − C·(255 − K)/255 (rounded as MULDIV255), then L = (19595 R + 38470 G + 7471 B + 2¹⁵) >> 16.
+ * OpenCV's IMREAD_GRAYSCALE is within a level or two of it; libvips' own CMYK → sRGB (through a
+ * CMYK profile) was 8 levels off on average. The bands are CMYK as libvips reads them: ink, 0 =
+ * none, the stored values inverted as PIL also does for every CMYK JPEG (Adobe's convention),
+ * with or without Adobe's APP14 marker.
+ */
+export function cmykToGrayPil(src: Uint8Array, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    const nk = 255 - src[j + 3]!;
+    let t = src[j]! * nk + 128;
+    const r = nk - (((t >> 8) + t) >> 8);
+    t = src[j + 1]! * nk + 128;
+    const g = nk - (((t >> 8) + t) >> 8);
+    t = src[j + 2]! * nk + 128;
+    const b = nk - (((t >> 8) + t) >> 8);
+    out[i] = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
   }
   return out;
 }
@@ -167,6 +213,11 @@ async function decodeRaster(buf: Buffer, format: 'png' | 'jpeg', file: string | 
     const w = meta.width ?? 0;
     const h = meta.height ?? 0;
     if (w * h > MAX_PIXELS) throw err('E_TOO_LARGE', `image of ${w}x${h} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit`, file);
+    if (meta.space === 'cmyk' && meta.channels === 4 && meta.depth === 'uchar') {
+      const pipe = ((meta.orientation ?? 1) > 1 ? img.rotate() : img).pipelineColourspace('cmyk').toColourspace('cmyk');
+      const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
+      return { width: info.width, height: info.height, format, u8: cmykToGrayPil(data, info.width * info.height) };
+    }
     const grey = (meta.channels ?? 3) <= 2;
     const deep = meta.depth === 'ushort';
     // toColourspace keeps gray inputs at one channel (sharp would otherwise expand them to sRGB)
@@ -239,16 +290,22 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions = 
 /** Format and size from the header only (after EXIF orientation), for `data inspect`. */
 export async function readImageHeader(input: string | Buffer, opts: DecodeOptions = {}): Promise<{ format: ImageFormat; width: number; height: number }> {
   const { buf, file } = await readInput(input, opts.file);
+  const max = Math.min(opts.maxPixels ?? MAX_PIXELS, MAX_PIXELS);
   const format = sniffFormat(buf);
   if (format === undefined) throw err('E_FORMAT_UNKNOWN', `not a PNG, JPEG or DICOM file (${describeStart(buf)})`, file);
-  if (format === 'dicom') return { format, ...dicomSize(buf, file) };
+  const tooLarge = (w: number, h: number): CovidNetError => err('E_TOO_LARGE', `image of ${w}x${h} pixels is over the ${max / 1e6} megapixel limit`, file);
+  if (format === 'dicom') {
+    const size = dicomSize(buf, file);
+    if (size.width * size.height > max) throw tooLarge(size.width, size.height);
+    return { format, ...size };
+  }
   configureSharp();
   try {
     const m = await sharp(buf, SHARP_OPTS).metadata();
     const swap = (m.orientation ?? 1) >= 5;
     const width = m.width ?? 0;
     const height = m.height ?? 0;
-    if (width * height > MAX_PIXELS) throw err('E_TOO_LARGE', `image of ${width}x${height} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit`, file);
+    if (width * height > max) throw tooLarge(width, height);
     return { format, width: swap ? height : width, height: swap ? width : height };
   } catch (e) {
     throw sharpError(e, format, file);

@@ -36,6 +36,26 @@ function fail(file: string | undefined, msg: string, code: 'E_DECODE' | 'E_FORMA
   throw new CovidNetError(code, msg, file === undefined ? {} : { file });
 }
 
+/** A UID or code string from the file for a message: shown only when it looks like one (never free text). */
+function shown(v: string, kind: 'uid' | 'cs'): string {
+  const ok = kind === 'uid' ? /^[0-9.]{1,64}$/.test(v) : /^[A-Z0-9_ ]{0,16}$/.test(v);
+  return ok ? v : kind === 'uid' ? '(not a valid UID)' : '(not a valid code string)';
+}
+
+/**
+ * A decimal string (DS) tag, strictly: absent → undefined; present but not a finite decimal number
+ * (dicom-parser's parseFloat would read "12abc" as 12 and "abc" as NaN) → refused.
+ */
+function decimal(ds: DataSet, tag: string, name: string, file: string | undefined): number | undefined {
+  const el = ds.elements[tag];
+  if (!el || el.length === 0) return undefined;
+  const raw = (ds.string(tag, 0) ?? '').trim();
+  if (raw === '') return undefined;
+  const v = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isFinite(v)) fail(file, `${name} is not a finite decimal number${/^[0-9eE+.-]{1,16}$/.test(raw) ? ` (${raw})` : ''}: refused rather than decoded to a wrong image`);
+  return v;
+}
+
 export function parseDicomDataSet(bytes: Uint8Array, file?: string): DataSet {
   try {
     return dicomParser.parseDicom(bytes);
@@ -57,11 +77,22 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
   const samples = ds.uint16('x00280002') ?? 1;
   const photometric = (ds.string('x00280004') ?? 'MONOCHROME2').trim().toUpperCase();
   if (samples !== 1 && !(ts === JPEG_BASELINE && samples === 3)) {
-    fail(file, `DICOM with ${samples} samples per pixel (${photometric}) is not supported; expected MONOCHROME1/2`, 'E_FORMAT_UNKNOWN');
+    fail(file, `DICOM with ${samples} samples per pixel (${shown(photometric, 'cs')}) is not supported; expected MONOCHROME1/2`, 'E_FORMAT_UNKNOWN');
+  }
+  if (samples === 1 && photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2' && photometric !== '') {
+    fail(file, `DICOM PhotometricInterpretation ${shown(photometric, 'cs')} is not supported; expected MONOCHROME1/2`, 'E_FORMAT_UNKNOWN');
   }
   const bitsAllocated = ds.uint16('x00280100') ?? 8;
   const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
-  const signed = (ds.uint16('x00280103') ?? 0) === 1;
+  const pixelRep = ds.uint16('x00280103') ?? 0;
+  if (pixelRep !== 0 && pixelRep !== 1) fail(file, `PixelRepresentation ${pixelRep} is invalid (0 unsigned, 1 signed)`);
+  const signed = pixelRep === 1;
+  // the modality LUT and VOI window, checked before any pixel is read
+  const slope = decimal(ds, 'x00281053', 'RescaleSlope', file) ?? 1;
+  const intercept = decimal(ds, 'x00281052', 'RescaleIntercept', file) ?? 0;
+  if (slope === 0) fail(file, 'RescaleSlope is 0: every pixel would have the same value');
+  const center = decimal(ds, 'x00281050', 'WindowCenter', file);
+  const width = decimal(ds, 'x00281051', 'WindowWidth', file);
   const pixel = ds.elements['x7fe00010'];
   if (!pixel) fail(file, 'DICOM without pixel data');
   const n = rows * cols;
@@ -69,6 +100,9 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
 
   if (ts === JPEG_BASELINE) {
     if (!pixel.encapsulatedPixelData) fail(file, 'JPEG transfer syntax but pixel data not encapsulated');
+    // baseline JPEG holds 8-bit samples: other bit counts would be mapped as if the values had them
+    // (BitsStored 1 made values of 255 out of 1; found by fuzzing)
+    if (bitsAllocated !== 8 || bitsStored !== 8) fail(file, `JPEG baseline holds 8-bit samples, but BitsAllocated/BitsStored say ${bitsAllocated}/${bitsStored}`);
     let frame: Uint8Array;
     try {
       const frags = pixel.fragments ?? [];
@@ -94,6 +128,7 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
     if (avail < need) fail(file, `pixel data has ${Math.max(avail, 0)} bytes, ${cols}x${rows}x${bitsAllocated} bit needs ${need}`, 'E_FILE_TRUNCATED');
     const view = new DataView(arr.buffer, arr.byteOffset + pixel.dataOffset, need);
     const highBit = ds.uint16('x00280102') ?? bitsStored - 1;
+    if (highBit < bitsStored - 1 || highBit >= bitsAllocated) fail(file, `HighBit ${highBit} does not fit BitsStored ${bitsStored} and BitsAllocated ${bitsAllocated} (expected ${bitsStored - 1}..${bitsAllocated - 1})`);
     const shift = Math.max(0, highBit + 1 - bitsStored);
     const mask = bitsStored >= 32 ? 0xffffffff : (1 << bitsStored) - 1;
     const signBit = 1 << (bitsStored - 1);
@@ -106,18 +141,28 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
       stored[i] = v;
     }
   } else {
-    return fail(file, `DICOM transfer syntax ${ts} is not supported (uncompressed, deflated and JPEG baseline only)`, 'E_FORMAT_UNKNOWN');
+    return fail(file, `DICOM transfer syntax ${shown(ts, 'uid')} is not supported (uncompressed, deflated and JPEG baseline only)`, 'E_FORMAT_UNKNOWN');
   }
 
-  const slope = ds.floatString('x00281053') ?? 1;
-  const intercept = ds.floatString('x00281052') ?? 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = stored[i]!;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
   const rescaled = slope !== 1 || intercept !== 0;
-  if (rescaled) for (let i = 0; i < n; i++) stored[i] = stored[i]! * slope + intercept;
-  const center = ds.floatString('x00281050');
-  const width = ds.floatString('x00281051');
+  if (rescaled) {
+    for (let i = 0; i < n; i++) stored[i] = stored[i]! * slope + intercept;
+    const a = lo * slope + intercept;
+    const b = hi * slope + intercept;
+    if (!Number.isFinite(a) || !Number.isFinite(b) || !Number.isFinite(b - a)) fail(file, 'RescaleSlope/RescaleIntercept make the pixel values overflow: refused rather than decoded to a black image');
+    [lo, hi] = slope > 0 ? [a, b] : [b, a];
+  }
+  const uniform = lo === hi;
   const out = new Float32Array(n);
   let window: DicomGray['info']['window'];
-  if (center !== undefined && width !== undefined && Number.isFinite(center) && Number.isFinite(width) && width >= 1) {
+  if (center !== undefined && width !== undefined && width >= 1) {
     window = 'voi';
     const lo = center - 0.5 - (width - 1) / 2;
     const span = width - 1;
@@ -128,18 +173,18 @@ export async function decodeDicom(bytes: Uint8Array, jpegToGray: JpegToGray, fil
   } else if (!rescaled && !signed && bitsStored <= 8) {
     window = 'identity';
     const max = (1 << bitsStored) - 1;
-    for (let i = 0; i < n; i++) out[i] = stored[i]! / max;
+    for (let i = 0; i < n; i++) out[i] = Math.min(1, stored[i]! / max);
   } else {
     window = 'minmax';
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const x = stored[i]!;
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
-    }
     const span = hi - lo;
     for (let i = 0; i < n; i++) out[i] = span > 0 ? (stored[i]! - lo) / span : 0;
+  }
+  if (!uniform && window === 'voi') {
+    // a window outside the data: every pixel black (or white), an image the model would still classify
+    const first = out[0]!;
+    let same = true;
+    for (let i = 1; i < n && same; i++) same = out[i] === first;
+    if (same) fail(file, `the VOI window (WindowCenter ${center}, WindowWidth ${width}) maps every pixel to ${first === 0 ? 'black' : first === 1 ? 'white' : 'one value'}: the window does not fit the pixel values (${lo}..${hi})`);
   }
   if (photometric === 'MONOCHROME1') for (let i = 0; i < n; i++) out[i] = 1 - out[i]!;
   return { width: cols, height: rows, data: out, info: { transferSyntax: ts, photometric, bitsAllocated, bitsStored, signed, window } };

@@ -6,7 +6,7 @@ export type * from './types.js';
 export { loadDataset, parseLabel, patientKey } from './load.js';
 export { splitDataset, assertPatientDisjoint, splitItems, selectItems, sourceBase, type SplitOptions, type Splits, type SplitOrigin, type RecordedSplits, type Selection, type SelectionKind } from './split.js';
 export { decodeImage, decodeGray, decodeGray8, readImageHeader, sniffFormat, type ImageFormat, type DecodedGray, type DecodeOptions } from './decode.js';
-export { MAX_PIXELS } from './limits.js';
+export { MAX_PIXELS, MAX_FILE_BYTES } from './limits.js';
 export { cropBox, resizeArea, type CropBox } from './resize.js';
 export { preprocessImage, preprocessFile, preprocessGray8, validatePreprocessParams, DEFAULT_PREPROCESS } from './preprocess.js';
 export { prepareImages, type PrepareOptions, type PrepareStats, type PreparedSetWithSizes } from './prepare.js';

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,4 +72,25 @@ test('prepareImages validates its options', async () => {
   await assert.rejects(prepareImages([], { size: 32, crop: 0 }, { threads: -1 }), { code: 'E_OPTION' });
   const empty = await prepareImages([], { size: 32, crop: 0 }, { cacheDir: false });
   assert.equal(empty.items.length, 0);
+});
+
+test('prepareImages: a FIFO among the items fails alone (workers and in-process), the others are prepared', { timeout: 20_000 }, async (t) => {
+  const fifo = path.join(tmp, 'pipe.png');
+  try {
+    execFileSync('mkfifo', [fifo], { stdio: 'ignore' });
+  } catch {
+    return t.skip('no mkfifo here');
+  }
+  const good = path.join(tmp, 'good.png');
+  await sharp(testPattern(40, 30, 1), { raw: { width: 40, height: 30, channels: 1 } }).png().toFile(good);
+  const items: DatasetItem[] = [
+    { file: fifo, label: 'normal', patientId: 'f', source: 'gen' },
+    { file: good, label: 'normal', patientId: 'g', source: 'gen' },
+  ];
+  for (const threads of [1, 0]) {
+    const r = await prepareImages(items, { size: 16, crop: 0 }, { cacheDir: path.join(tmp, 'fifo-cache'), threads });
+    assert.deepEqual(r.items.map((it) => path.basename(it.file)), ['good.png'], `threads ${threads}`);
+    assert.deepEqual(r.failed.map((f) => [path.basename(f.file), f.code]), [['pipe.png', 'E_FORMAT_UNKNOWN']]);
+  }
+  await assert.rejects(preprocessFile(fifo, { size: 16, crop: 0 }), { code: 'E_FORMAT_UNKNOWN' });
 });

@@ -32,10 +32,13 @@ export interface DicomSpec {
   bitsStored?: number;
   highBit?: number;
   signed?: boolean;
-  photometric?: 'MONOCHROME1' | 'MONOCHROME2';
-  slope?: number;
-  intercept?: number;
-  window?: { center: number; width: number };
+  photometric?: string;
+  /** Strings are written as they are (for invalid values such as "abc"). */
+  slope?: number | string;
+  intercept?: number | string;
+  window?: { center: number | string; width: number | string };
+  /** PixelRepresentation as written (default from `signed`). */
+  pixelRepresentation?: number;
   /** Stored values (already masked/shifted as they should appear), one per pixel. */
   values?: ArrayLike<number>;
   /** JPEG bytes to encapsulate instead (transfer syntax JPEG baseline). */
@@ -98,7 +101,7 @@ export function makeDicom(spec: DicomSpec): Buffer {
     el(0x0028, 0x0100, 'US', us(ba, be), be),
     el(0x0028, 0x0101, 'US', us(bs, be), be),
     el(0x0028, 0x0102, 'US', us(spec.highBit ?? bs - 1, be), be),
-    el(0x0028, 0x0103, 'US', us(spec.signed ? 1 : 0, be), be),
+    el(0x0028, 0x0103, 'US', us(spec.pixelRepresentation ?? (spec.signed ? 1 : 0), be), be),
   ];
   if (spec.window) {
     els.push(el(0x0028, 0x1050, 'DS', str(String(spec.window.center)), be));

@@ -116,3 +116,144 @@ test('serve: the page in a browser shows a prediction with its overlay for a cho
     await s.close();
   }
 });
+
+/** One raw request with node:http (fetch cannot send every header, and hides resets). */
+function rawRequest(
+  url: string,
+  opts: { method?: string; path?: string; headers?: Record<string, string>; body?: Buffer | ((req: import('node:http').ClientRequest) => Promise<void>) },
+): Promise<{ status: number; headers: import('node:http').IncomingHttpHeaders; body: string }> {
+  return import('node:http').then(
+    (http) =>
+      new Promise((resolve, reject) => {
+        const u = new URL(url);
+        const req = http.request({ host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path ?? '/', headers: opts.headers ?? {} }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        if (typeof opts.body === 'function') opts.body(req).catch(reject);
+        else req.end(opts.body);
+      }),
+  );
+}
+
+const json = (r: { body: string }): { code: string; error: string } => JSON.parse(r.body) as { code: string; error: string };
+
+test('serve: hostile requests get clean answers (Origin, HEAD, frame-ancestors, bad x-file-name, chunked 413, pixel bombs, odd targets)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'covidnet-serve-hostile-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { run, images } = await makeTinyRun(dir);
+  const s = await startServer({ run, port: 0, maxBytes: 200_000 });
+  const host = new URL(s.url).host;
+  try {
+    const bytes = await readFile(images[0]!);
+    // Origin: a foreign page may not post here; the page itself (same origin) may
+    for (const origin of ['http://evil.example', 'null', `http://${host}.evil.example`, 'http://127.0.0.1:1']) {
+      const r = await rawRequest(s.url, { method: 'POST', path: '/api/explain', headers: { origin, 'content-type': 'application/octet-stream' }, body: bytes });
+      assert.equal(r.status, 403, origin);
+      assert.equal(json(r).code, 'E_ORIGIN');
+    }
+    const same = await rawRequest(s.url, { method: 'POST', path: '/api/explain', headers: { origin: `http://${host}` }, body: bytes });
+    assert.equal(same.status, 200, same.body);
+
+    // HEAD: as GET without a body; no framing by other sites
+    for (const path of ['/', '/api/info']) {
+      const h = await rawRequest(s.url, { method: 'HEAD', path });
+      assert.equal(h.status, 200, path);
+      assert.equal(h.body, '');
+      assert.ok(Number(h.headers['content-length']) > 0);
+      assert.match(String(h.headers['content-security-policy']), /frame-ancestors 'none'/);
+      assert.equal(h.headers['x-frame-options'], 'DENY');
+    }
+
+    // a malformed x-file-name is the client's error (400), not ours (500); names are never paths
+    const badName = await rawRequest(s.url, { method: 'POST', path: '/api/explain', headers: { 'x-file-name': '%E0%A4%A' }, body: bytes });
+    assert.equal(badName.status, 400);
+    assert.equal(json(badName).code, 'E_REQUEST');
+    const winName = await rawRequest(s.url, { method: 'POST', path: '/api/explain', headers: { 'x-file-name': encodeURIComponent('C:\\Users\\x\\scan\u0007.png') }, body: bytes });
+    assert.equal((JSON.parse(winName.body) as ExplainResponse).file, 'scan_.png');
+
+    // a chunked upload over the limit is answered with 413 while the client is still sending
+    const chunked = await rawRequest(s.url, {
+      method: 'POST',
+      path: '/api/explain',
+      headers: { 'transfer-encoding': 'chunked' },
+      body: async (req) => {
+        for (let i = 0; i < 20; i++) {
+          if (req.destroyed) return;
+          req.write(Buffer.alloc(32_768, i));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        req.end();
+      },
+    });
+    assert.equal(chunked.status, 413);
+    assert.equal(json(chunked).code, 'E_TOO_LARGE');
+
+    // decompression bomb: a 10 000 x 10 000 PNG of ~100 KB is refused from its header (413)
+    const rows = Buffer.alloc(10_000 * 10_001);
+    const { deflateSync } = await import('node:zlib');
+    const { pngChunk } = await import('../data/testing.js');
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(10_000, 0);
+    ihdr.writeUInt32BE(10_000, 4);
+    ihdr[8] = 8;
+    const bomb = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(rows, { level: 9 })), pngChunk('IEND', Buffer.alloc(0))]);
+    assert.ok(bomb.length < 200_000, `bomb is ${bomb.length} bytes`);
+    const b = await rawRequest(s.url, { method: 'POST', path: '/api/explain', body: bomb });
+    assert.equal(b.status, 413, b.body);
+    assert.match(json(b).error, /10000x10000 pixels is over the 40 megapixel limit/);
+
+    // odd request targets and methods: 4xx with our JSON, never 500
+    for (const [method, path, status] of [['GET', '//evil.example/api/info', 404], ['OPTIONS', '/api/explain', 405], ['DELETE', '/', 404], ['GET', '/api/explain?target=%ZZ', 405]] as const) {
+      const r = await rawRequest(s.url, { method, path });
+      assert.equal(r.status, status, `${method} ${path}`);
+      assert.ok(json(r).code.startsWith('E_'));
+    }
+  } finally {
+    await s.close();
+  }
+});
+
+test('serve: work in flight is bounded: one upload read at a time, a queue of `queue`, 503 beyond it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'covidnet-serve-queue-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { run, images } = await makeTinyRun(dir);
+  const s = await startServer({ run, port: 0, queue: 1 });
+  try {
+    const bytes = await readFile(images[0]!);
+    // the first upload holds the slot while it is being sent
+    let finish!: () => void;
+    const sending = new Promise<void>((r) => (finish = r));
+    const first = rawRequest(s.url, {
+      method: 'POST',
+      path: '/api/explain',
+      headers: { 'content-length': String(bytes.length) },
+      body: async (req) => {
+        req.write(bytes.subarray(0, 100));
+        await sending;
+        req.end(bytes.subarray(100));
+      },
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const second = rawRequest(s.url, { method: 'POST', path: '/api/explain', body: bytes }); // waits
+    await new Promise((r) => setTimeout(r, 200));
+    const third = await rawRequest(s.url, { method: 'POST', path: '/api/explain', body: bytes }); // refused
+    assert.equal(third.status, 503);
+    assert.equal(json(third).code, 'E_BUSY');
+    assert.equal(third.headers['retry-after'], '2');
+    // pages and info are not queued
+    assert.equal((await rawRequest(s.url, { path: '/api/info' })).status, 200);
+    finish();
+    assert.equal((await first).status, 200);
+    assert.equal((await second).status, 200);
+    // once done, there is room again
+    assert.equal((await rawRequest(s.url, { method: 'POST', path: '/api/explain', body: bytes })).status, 200);
+  } finally {
+    await s.close();
+  }
+  await assert.rejects(startServer({ run, port: 0, queue: -1 }), { code: 'E_OPTION' });
+  await assert.rejects(startServer({ run, port: 0, maxPixels: 0 }), { code: 'E_OPTION' });
+});

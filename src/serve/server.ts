@@ -7,17 +7,27 @@
  *   console.log(s.url);  ...  await s.close();
  *
  * Routes: GET / (the page), GET /api/info (the run), POST /api/explain (body: the file's bytes;
- * query `target`, `contrast`; header `x-file-name`), all answers JSON except the page.
+ * query `target`, `contrast`; header `x-file-name`), all answers JSON except the page; HEAD as GET.
  * Node's own http module: three routes need no framework.
+ *
+ * Hostile input: Host and Origin are checked (./request.ts); uploads are bounded in bytes (413,
+ * chunked ones too, answered before the connection closes) and in pixels, from the image header
+ * before anything is decoded (413); one upload is read and explained at a time, a few more wait
+ * unread, and beyond that requests are refused at once (503), so memory holds about one upload
+ * whatever the load.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { basename } from 'node:path';
 import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
-import { CLASSES, RESEARCH_NOTICE, isClassName, type ClassName } from '../types.js';
+import { CLASSES, RESEARCH_NOTICE, type ClassName } from '../types.js';
+import { MAX_PIXELS, readImageHeader } from '../data/index.js';
 import { Explainer, isExplained, overlayPng } from '../explain/explain.js';
 import { pageHtml } from './page.js';
 import { runInfo, type RunInfo } from './run-info.js';
+import { checkHost, checkOrigin, classParam, declaredLength, fileNameHeader, HttpError, isLoopback, parseTarget } from './request.js';
+import { WorkQueue } from './queue.js';
+
+export { isLoopback };
 
 export interface ServeOptions {
   run: string;
@@ -29,6 +39,10 @@ export interface ServeOptions {
   threads?: number | undefined;
   /** Largest accepted upload in bytes (default 64 MiB). */
   maxBytes?: number | undefined;
+  /** Largest accepted image in pixels, read from its header before decoding (default 40 megapixels). */
+  maxPixels?: number | undefined;
+  /** Uploads that may wait while one is explained (default 4); more are refused with 503. */
+  queue?: number | undefined;
 }
 
 export interface ExplainResponse {
@@ -58,52 +72,68 @@ export interface RunningServer {
 }
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+/** 40 megapixels: twice the largest chest detectors (43 cm at 0.1 mm: 4300²), 0.4 of the decoder's limit. */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+const DEFAULT_QUEUE = 4;
+/** After a 413, the rest of an upload is read and dropped up to this many bytes, so the client reads the answer. */
+const DRAIN_BYTES = 64 * 1024 * 1024;
 
-class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
-    super(message);
-  }
-}
+// the page is self-contained: forbid every outside load, so images cannot leak through it; and no
+// other site may frame it (clickjacking)
+const CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-function send(res: http.ServerResponse, status: number, body: string | Buffer, type: string): void {
+function send(res: http.ServerResponse, status: number, body: string | Buffer, type: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, {
     'content-type': type,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
-    // the page is self-contained: forbid every outside load, so images cannot leak through it
-    'content-security-policy': "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'",
+    'content-security-policy': CSP,
+    'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
+    'cross-origin-resource-policy': 'same-origin',
+    ...extra,
   });
   res.end(body);
 }
 
-function sendJson(res: http.ServerResponse, status: number, v: unknown): void {
-  send(res, status, JSON.stringify(v), 'application/json; charset=utf-8');
+function sendJson(res: http.ServerResponse, status: number, v: unknown, extra: Record<string, string> = {}): void {
+  send(res, status, JSON.stringify(v), 'application/json; charset=utf-8', extra);
 }
 
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+/**
+ * The upload, at most `max` bytes, in one buffer (from `alloc`, once, when the length is declared).
+ * Over the limit: 413 at once; the rest is read and dropped (up to DRAIN_BYTES) so that the client,
+ * still sending, gets the answer instead of a reset connection.
+ */
+function readBody(req: http.IncomingMessage, max: number, declared: number | undefined, alloc: (n: number) => Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > max) {
-      reject(new HttpError(413, 'E_TOO_LARGE', `upload of ${declared} bytes is over the ${max}-byte limit`));
-      req.resume();
-      return;
-    }
+    let buf = declared !== undefined ? alloc(declared) : undefined;
     const parts: Buffer[] = [];
     let n = 0;
+    let over = false;
+    let drained = 0;
     req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > max) {
-        reject(new HttpError(413, 'E_TOO_LARGE', `upload is over the ${max}-byte limit`));
-        req.destroy();
+      if (over) {
+        drained += c.length;
+        if (drained > DRAIN_BYTES) req.destroy();
         return;
       }
-      parts.push(c);
+      if (n + c.length > max) {
+        over = true;
+        buf = undefined;
+        parts.length = 0;
+        reject(new HttpError(413, 'E_TOO_LARGE', `upload is over the ${max}-byte limit`));
+        return;
+      }
+      if (buf) c.copy(buf, n);
+      else parts.push(c);
+      n += c.length;
     });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
+    req.on('end', () => {
+      if (!over) resolve(buf ? buf.subarray(0, n) : Buffer.concat(parts, n));
+    });
+    req.on('error', (e) => reject(new HttpError(400, 'E_FILE_TRUNCATED', `upload failed (${e.message})`)));
     // a client that goes away mid-upload: settle instead of waiting forever
     req.on('close', () => {
       if (!req.complete) reject(new HttpError(400, 'E_FILE_TRUNCATED', 'upload interrupted'));
@@ -111,41 +141,50 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-function classParam(url: URL, name: 'target' | 'contrast'): ClassName | undefined {
-  const v = url.searchParams.get(name);
-  if (v === null || v === '') return undefined;
-  if (!isClassName(v)) throw new HttpError(400, 'E_OPTION', `${name} must be one of ${CLASSES.join(', ')}, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-/**
- * Host header check against DNS rebinding: while we listen on loopback only, a page of another
- * site cannot reach us through a name that resolves to 127.0.0.1. Listening on a network address
- * is the user's explicit choice, and then any Host is accepted.
- */
-function hostAllowed(req: http.IncomingMessage, host: string): boolean {
-  if (!isLoopback(host)) return true;
-  const h = req.headers.host;
-  if (h === undefined) return false;
-  const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.split(':')[0]!;
-  return isLoopback(name);
-}
-
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw optionError('--port', 'an integer port in [0, 65535]', port);
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw optionError('maxBytes', 'a positive integer', maxBytes);
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!Number.isInteger(maxPixels) || maxPixels < 1 || maxPixels > MAX_PIXELS) throw optionError('maxPixels', `an integer in [1, ${MAX_PIXELS}]`, maxPixels);
+  const depth = opts.queue ?? DEFAULT_QUEUE;
+  if (!Number.isInteger(depth) || depth < 0 || depth > 1000) throw optionError('queue', 'an integer in [0, 1000]', depth);
   const explainer = await Explainer.open(opts.run, { backend: opts.backend, threads: opts.threads });
   const info = runInfo(explainer.runModel);
   const page = pageHtml(info);
   // one image at a time: Grad-CAM holds the model's graph, and two cores gain nothing from overlap
-  let queue: Promise<unknown> = Promise.resolve();
+  const work = new WorkQueue(1, depth);
+  // Uploads are read one at a time, so one buffer serves them all: a new 60 MiB buffer per upload
+  // would leave the last few alive until V8 collects them (peak memory under load grew by two or
+  // three uploads). It is fully overwritten by each upload (only the bytes received are used) and
+  // dropped after a minute without uploads.
+  let spare: Buffer | undefined;
+  let spareTimer: NodeJS.Timeout | undefined;
+  const takeBuffer = (n: number): Buffer => {
+    const b = spare !== undefined && spare.length >= n ? spare : Buffer.allocUnsafe(n);
+    spare = undefined;
+    return b.subarray(0, n);
+  };
+  const giveBuffer = (b: Buffer | undefined): void => {
+    // under 1 MiB a buffer may share Node's allocation pool with others: never reused
+    if (b === undefined || b.buffer.byteLength < 1 << 20) return;
+    const whole = Buffer.from(b.buffer, 0, b.buffer.byteLength);
+    if (spare === undefined || whole.length > spare.length) spare = whole;
+    clearTimeout(spareTimer);
+    spareTimer = setTimeout(() => (spare = undefined), 60_000).unref();
+  };
 
   async function explain(name: string, data: Buffer, target: ClassName | undefined, contrast: ClassName | undefined): Promise<ExplainResponse> {
-    if (contrast !== undefined && info.model !== 'siamese') throw new HttpError(400, 'E_OPTION', 'contrast needs a siamese run');
-    if (contrast !== undefined && contrast === target) throw new HttpError(400, 'E_OPTION', 'contrast must differ from target');
     const t0 = performance.now();
+    // decompression bombs: the pixel count from the header, before anything is decoded
+    try {
+      await readImageHeader(data, { file: name, maxPixels });
+    } catch (e) {
+      if (isCovidNetError(e) && e.code === 'E_TOO_LARGE') throw new HttpError(413, e.code, e.reason);
+      throw e;
+    }
     const [r] = await explainer.explainFiles([{ name, data }], { target, contrast });
     if (!r) throw new Error('no result');
     if (!isExplained(r)) throw new HttpError(400, r.code, r.error);
@@ -171,34 +210,57 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (!hostAllowed(req, host)) throw new HttpError(403, 'E_HOST', `requests must address this computer (${host}), not ${JSON.stringify(req.headers.host ?? '')}`);
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/' && req.method === 'GET') return send(res, 200, page, 'text/html; charset=utf-8');
-    if (url.pathname === '/api/info' && req.method === 'GET') return sendJson(res, 200, info);
+    checkHost(req.headers.host, host);
+    checkOrigin(req.headers.origin, req.headers.host);
+    const url = parseTarget(req.url);
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (url.pathname === '/' && read) return send(res, 200, page, 'text/html; charset=utf-8');
+    if (url.pathname === '/api/info' && read) return sendJson(res, 200, info);
     if (url.pathname === '/api/explain') {
-      if (req.method !== 'POST') throw new HttpError(405, 'E_METHOD', 'POST the image file as the request body');
+      if (req.method !== 'POST') throw new HttpError(405, 'E_METHOD', 'POST the image file as the request body', { allow: 'POST' });
       const target = classParam(url, 'target');
       const contrast = classParam(url, 'contrast');
-      const raw = req.headers['x-file-name'];
-      const name = typeof raw === 'string' && raw !== '' ? basename(decodeURIComponent(raw)) : 'upload';
-      const body = await readBody(req, maxBytes);
-      const job = queue.then(() => explain(name, body, target, contrast));
-      queue = job.catch(() => undefined);
-      return sendJson(res, 200, await job);
+      if (contrast !== undefined && info.model !== 'siamese') throw new HttpError(400, 'E_OPTION', 'contrast needs a siamese run');
+      if (contrast !== undefined && contrast === target) throw new HttpError(400, 'E_OPTION', 'contrast must differ from target');
+      const name = fileNameHeader(req.headers['x-file-name']);
+      const declared = declaredLength(req.headers['content-length']);
+      if (declared !== undefined && declared > maxBytes) throw new HttpError(413, 'E_TOO_LARGE', `upload of ${declared} bytes is over the ${maxBytes}-byte limit`);
+      const ticket = work.tryEnter();
+      if (!ticket) throw new HttpError(503, 'E_BUSY', `busy: ${work.size} uploads are being explained or waiting; try again in a moment`, { 'retry-after': '2' });
+      // a client that leaves while waiting gives its place up
+      res.once('close', ticket.cancel);
+      let release: () => void;
+      try {
+        release = await ticket.ready;
+      } catch {
+        return; // cancelled: nobody is waiting for the answer
+      }
+      let body: Buffer | undefined;
+      try {
+        body = await readBody(req, maxBytes, declared, takeBuffer);
+        return sendJson(res, 200, await explain(name, body, target, contrast));
+      } finally {
+        // nothing holds the upload once it is answered (decoding and explaining are awaited)
+        if (declared !== undefined) giveBuffer(body);
+        release();
+      }
     }
-    throw new HttpError(404, 'E_NOT_FOUND', `no such page: ${req.method} ${url.pathname}`);
+    const shown = url.pathname.length > 80 ? `${url.pathname.slice(0, 80)}…` : url.pathname;
+    throw new HttpError(404, 'E_NOT_FOUND', `no such page: ${String(req.method).slice(0, 16)} ${shown}`);
   }
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       if (res.headersSent) return res.destroy();
-      if (e instanceof HttpError) return sendJson(res, e.status, { code: e.code, error: e.message });
+      if (e instanceof HttpError) return sendJson(res, e.status, { code: e.code, error: e.message }, e.headers);
       // bad images are the user's input: 400 with our code; anything else is ours: 500
       // the page shows the file name already
       if (isCovidNetError(e)) return sendJson(res, 400, { code: e.code, error: e.reason });
       sendJson(res, 500, { code: 'E_INTERNAL', error: e instanceof Error ? e.message : String(e) });
     });
   });
+  // the whole request, the wait in the queue included, within two minutes (Node's default: five)
+  server.requestTimeout = 120_000;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -224,15 +286,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
+          clearTimeout(spareTimer);
+          spare = undefined;
           explainer.close();
           resolve();
         });
         server.closeIdleConnections();
       }),
   };
-}
-
-/** True when `host` names this computer only. */
-export function isLoopback(host: string): boolean {
-  return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

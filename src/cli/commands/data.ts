@@ -170,17 +170,27 @@ async function inspect(src: string, opts: { json?: boolean; decode?: boolean }):
   if (sz) lines.push(`image size: width ${sz.minWidth}–${sz.maxWidth}, height ${sz.minHeight}–${sz.maxHeight} px`);
   lines.push(overlap ? `patient overlap between the source's splits: ${overlap}` : ds.items.some((it) => it.split) ? 'splits are patient-disjoint' : 'no splits in the source (assigned at training time, patient-disjoint)');
   for (const w of report.warnings) lines.push(`warning: ${w}`);
-  if (ds.skipped.length) {
-    lines.push(`skipped entries (${ds.skipped.length}):`);
-    for (const s of ds.skipped) lines.push(`  ${rel(s.file)}: ${s.reason} [${s.code}]`);
-  }
+  if (ds.skipped.length) lines.push(...summarise('skipped entries', ds.skipped, rel));
   if (unreadable.length) {
-    lines.push(`unreadable files (${unreadable.length}):`);
-    for (const u of unreadable) lines.push(`  ${rel(u.file)}: ${u.reason} [${u.code}]`);
+    lines.push(...summarise('unreadable files', unreadable, rel));
   } else {
     lines.push(opts.decode ? 'all files decode' : 'all headers readable (use --decode to decode every file)');
   }
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** How many entries of a list `data inspect` prints; the rest are counted (all of them with --json). */
+export const INSPECT_LIST_LIMIT = 10;
+
+/** A long list of problems as counts per code and the first few entries. */
+export function summarise(title: string, entries: readonly { file: string; code: string; reason: string }[], rel: (f: string) => string = (f) => f): string[] {
+  const byCode = new Map<string, number>();
+  for (const e of entries) byCode.set(e.code, (byCode.get(e.code) ?? 0) + 1);
+  const counts = [...byCode].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([c, n]) => `${n} ${c}`).join(', ');
+  const out = [`${title} (${entries.length}${byCode.size > 1 || entries.length > INSPECT_LIST_LIMIT ? `: ${counts}` : ''}):`];
+  for (const e of entries.slice(0, INSPECT_LIST_LIMIT)) out.push(`  ${rel(e.file)}: ${e.reason} [${e.code}]`);
+  if (entries.length > INSPECT_LIST_LIMIT) out.push(`  … and ${entries.length - INSPECT_LIST_LIMIT} more (all of them with --json)`);
+  return out;
 }
 
 interface BenchOpts { size: number; threads?: number; json?: boolean; repeat: number; limit?: number; python?: boolean }
