@@ -13,7 +13,7 @@ const LAYERS = [
   ['evaluate', '^src/(evaluate|predict)/'],
   ['explain', '^src/explain/'],
   ['report', '^src/report/'],
-  ['apps', '^src/(serve|workflows)/'],
+  ['apps', '^src/(serve|workflows|fuzz)/'],
   ['cli', '^src/cli/'],
 ];
 
