@@ -116,7 +116,9 @@ inline int64_t checkedProduct(Napi::Env env, const std::string &what, std::initi
   for (int64_t f : factors) {
     p *= f;
     if (p > kMaxElements || p < -kMaxElements) {
-      throwArg(env, false, what + ": the shape describes more than 2^48 elements");
+      std::string got;
+      for (int64_t g : factors) got += (got.empty() ? "" : " × ") + std::to_string(g);
+      throwArg(env, false, what + ": expected at most 2^48 elements, got " + got);
     }
   }
   return int64_t(p);
