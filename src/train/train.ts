@@ -17,7 +17,7 @@ import { resolve } from 'node:path';
 import * as tf from '../tf.js';
 import { balancedEpoch, pairEpoch, toModelInput } from '../data/index.js';
 import type { PreparedSet } from '../data/types.js';
-import { initBackend, type BackendChoice } from '../backend/index.js';
+import { initBackend, withTrainingFusion, type BackendChoice } from '../backend/index.js';
 import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { createRng, rngFromState, type Rng } from '../util/rng.js';
@@ -337,6 +337,10 @@ export async function computeTemplates(model: tf.LayersModel, train: PreparedSet
  * them against a resumed run); defaults to `config`.
  */
 export async function train(input: RunConfig, opts: TrainOptions = {}, given: Partial<RunConfig> = input): Promise<TrainResult> {
+  return withTrainingFusion(() => trainRun(input, opts, given)); // fused training kernels, on only while this runs
+}
+
+async function trainRun(input: RunConfig, opts: TrainOptions, given: Partial<RunConfig>): Promise<TrainResult> {
   const emit = opts.onEvent ?? (() => {});
   const config = await resolveConfig(input, opts.resume ?? false, given);
   const run = config.out;
