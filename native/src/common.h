@@ -111,18 +111,24 @@ inline std::string describe(const Napi::Value &v) {
 }
 
 /** a · b · … with overflow checked against kMaxElements (RangeError naming what was computed). */
-inline int64_t checkedProduct(Napi::Env env, const std::string &what, std::initializer_list<int64_t> factors) {
+inline int64_t checkedProduct(Napi::Env env, const char *fn, const char *what, std::initializer_list<int64_t> factors) {
   __int128 p = 1;
   for (int64_t f : factors) {
     p *= f;
     if (p > kMaxElements || p < -kMaxElements) {
       std::string got;
       for (int64_t g : factors) got += (got.empty() ? "" : " × ") + std::to_string(g);
-      throwArg(env, false, what + ": expected at most 2^48 elements, got " + got);
+      throwArg(env, false, std::string(fn) + ": " + what + ": expected at most 2^48 elements, got " + got);
     }
   }
   return int64_t(p);
 }
+
+// A consistency rule between arguments; the message parts are only built when it fails.
+#define COVIDNET_CHECK(args, ok, param, expected, actual) \
+  do {                                                    \
+    if (!(ok)) (args).fail(false, param, expected, actual); \
+  } while (0)
 
 /** The arguments of one entry point, checked one by one; every error names `fn` and the parameter. */
 class Args {
@@ -137,6 +143,12 @@ class Args {
     throwArg(env(), typeError, std::string(fn_) + ": " + param + ": expected " + expected + ", got " + actual);
   }
 
+  /** A Float32Array's elements (one N-API query: type, length and data together). */
+  struct F32 {
+    float *data;
+    int64_t length;
+  };
+
   /** A Float32Array of exactly `need` elements. */
   float *f32(size_t i, const char *name, int64_t need) const { return f32In(info_[i], name, need); }
 
@@ -147,22 +159,25 @@ class Args {
     return f32In(v, name, need);
   }
 
-  /** A Float32Array of any length (its length is then checked by the caller with check()). */
-  Napi::Float32Array f32Any(size_t i, const char *name) const { return f32Array(info_[i], name); }
+  /** A Float32Array of any length (its length is then checked by the caller). */
+  F32 f32Any(size_t i, const char *name) const { return f32View(info_[i], name); }
 
-  float *f32In(const Napi::Value &v, const std::string &name, int64_t need) const {
-    auto a = f32Array(v, name);
-    if (int64_t(a.ElementLength()) != need) {
-      fail(false, name, "a Float32Array of " + std::to_string(need) + " elements", describe(v));
-    }
-    return a.Data();
+  float *f32In(const Napi::Value &v, const char *name, int64_t need) const {
+    const F32 a = f32View(v, name);
+    if (a.length != need) fail(false, name, "a Float32Array of " + std::to_string(need) + " elements", describe(v));
+    return a.data;
   }
 
-  Napi::Float32Array f32Array(const Napi::Value &v, const std::string &name) const {
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+  F32 f32View(const Napi::Value &v, const char *name) const {
+    bool isTypedArray = false;
+    napi_typedarray_type type = napi_int8_array;
+    size_t length = 0;
+    void *data = nullptr;
+    if (napi_is_typedarray(env(), v, &isTypedArray) != napi_ok || !isTypedArray ||
+        napi_get_typedarray_info(env(), v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
       fail(true, name, "a Float32Array", describe(v));
     }
-    return v.As<Napi::Float32Array>();
+    return {static_cast<float *>(data), int64_t(length)};
   }
 
   /** A Float64Array of exactly `need` elements. */
@@ -179,10 +194,10 @@ class Args {
   /** An Int32Array of exactly `count` parameters, widened. */
   std::vector<int64_t> params(size_t i, const char *name, size_t count) const {
     const Napi::Value v = info_[i];
-    const std::string want = "an Int32Array of " + std::to_string(count) + " parameters";
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) fail(true, name, want, describe(v));
+    auto want = [count] { return "an Int32Array of " + std::to_string(count) + " parameters"; };
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) fail(true, name, want(), describe(v));
     auto a = v.As<Napi::Int32Array>();
-    if (a.ElementLength() != count) fail(false, name, want, describe(v));
+    if (a.ElementLength() != count) fail(false, name, want(), describe(v));
     std::vector<int64_t> out(count);
     const int32_t *d = a.Data();
     for (size_t k = 0; k < count; k++) out[k] = d[k];
@@ -192,10 +207,10 @@ class Args {
   /** A number that is an integer in [lo, hi]. */
   int64_t integer(size_t i, const char *name, int64_t lo, int64_t hi) const {
     const Napi::Value v = info_[i];
-    const std::string want = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-    if (!v.IsNumber()) fail(true, name, want, describe(v));
+    auto want = [lo, hi] { return "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]"; };
+    if (!v.IsNumber()) fail(true, name, want(), describe(v));
     const double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= double(lo) && d <= double(hi)) || d != std::floor(d)) fail(false, name, want, describe(v));
+    if (!(d >= double(lo) && d <= double(hi)) || d != std::floor(d)) fail(false, name, want(), describe(v));
     return int64_t(d);
   }
 
@@ -237,13 +252,8 @@ class Args {
     return v;
   }
 
-  /** A consistency rule between parameters. */
-  void check(bool ok, const std::string &param, const std::string &expected, const std::string &actual) const {
-    if (!ok) fail(false, param, expected, actual);
-  }
-
-  int64_t product(const std::string &what, std::initializer_list<int64_t> factors) const {
-    return checkedProduct(env(), std::string(fn_) + ": " + what, factors);
+  int64_t product(const char *what, std::initializer_list<int64_t> factors) const {
+    return checkedProduct(env(), fn_, what, factors);
   }
 
  private:

@@ -61,18 +61,18 @@ ConvShape convShape(const Args &a, const std::vector<int64_t> &p) {
   s.mult = a.dim(p, 17, "depthMultiplier", 0);
   s.relu = a.dim(p, 18, "relu", 0, 1);
   if (s.mult) {
-    a.check(s.OC == s.C * s.mult, "params[6] (OC)", "C × depthMultiplier = " + std::to_string(s.C * s.mult),
+    COVIDNET_CHECK(a, s.OC == s.C * s.mult, "params[6] (OC)", "C × depthMultiplier = " + std::to_string(s.C * s.mult),
             std::to_string(s.OC));
   }
   const int64_t effH = (s.KH - 1) * s.dH + 1, effW = (s.KW - 1) * s.dW + 1;
   const int64_t spanH = s.H + s.pT + s.pB, spanW = s.W + s.pL + s.pR;
-  a.check(spanH >= effH, "params[7] (KH)", "a dilated kernel height of at most H + pads = " + std::to_string(spanH),
+  COVIDNET_CHECK(a, spanH >= effH, "params[7] (KH)", "a dilated kernel height of at most H + pads = " + std::to_string(spanH),
           std::to_string(effH));
-  a.check(spanW >= effW, "params[8] (KW)", "a dilated kernel width of at most W + pads = " + std::to_string(spanW),
+  COVIDNET_CHECK(a, spanW >= effW, "params[8] (KW)", "a dilated kernel width of at most W + pads = " + std::to_string(spanW),
           std::to_string(effW));
-  a.check(s.OH == (spanH - effH) / s.sH + 1, "params[4] (OH)", std::to_string((spanH - effH) / s.sH + 1) + " (from H, KH, strides, pads, dilations)",
+  COVIDNET_CHECK(a, s.OH == (spanH - effH) / s.sH + 1, "params[4] (OH)", std::to_string((spanH - effH) / s.sH + 1) + " (from H, KH, strides, pads, dilations)",
           std::to_string(s.OH));
-  a.check(s.OW == (spanW - effW) / s.sW + 1, "params[5] (OW)", std::to_string((spanW - effW) / s.sW + 1) + " (from W, KW, strides, pads, dilations)",
+  COVIDNET_CHECK(a, s.OW == (spanW - effW) / s.sW + 1, "params[5] (OW)", std::to_string((spanW - effW) / s.sW + 1) + " (from W, KW, strides, pads, dilations)",
           std::to_string(s.OW));
   s.xCount = a.product("input N·H·W·C", {s.N, s.H, s.W, s.C});
   s.yCount = a.product("output N·OH·OW·OC", {s.N, s.OH, s.OW, s.OC});

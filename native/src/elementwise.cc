@@ -49,12 +49,12 @@ Napi::Value Binary(const Napi::CallbackInfo &info) {
   Args args(info, "binary");
   const int op = int(args.integer(0, "op", 0, 3));
   const int mode = int(args.integer(4, "mode", 0, 4));
-  const int64_t n = args.f32Any(3, "out").ElementLength();
-  args.check(n >= 1, "out", "a Float32Array of at least 1 element", describe(info[3]));
+  const int64_t n = args.f32Any(3, "out").length;
+  COVIDNET_CHECK(args, n >= 1, "out", "a Float32Array of at least 1 element", describe(info[3]));
   float *o = args.f32(3, "out", n);
   // inner: the last axis (modes 3 and 4 broadcast over it); it must divide the output.
   const int64_t inner = args.integer(5, "inner", 1, n);
-  if (mode >= 3) args.check(n % inner == 0, "inner", "a divisor of out.length (" + std::to_string(n) + ")", std::to_string(inner));
+  if (mode >= 3) COVIDNET_CHECK(args, n % inner == 0, "inner", "a divisor of out.length (" + std::to_string(n) + ")", std::to_string(inner));
   const int64_t aLen = mode == 2 ? 1 : mode == 4 ? inner : n;
   const int64_t bLen = mode == 1 ? 1 : mode == 3 ? inner : n;
   const float *a = args.f32(1, "a", aLen), *b = args.f32(2, "b", bLen);
@@ -71,8 +71,8 @@ Napi::Value Binary(const Napi::CallbackInfo &info) {
 Napi::Value Unary(const Napi::CallbackInfo &info) {
   Args args(info, "unary");
   const int op = int(args.integer(0, "op", 0, 3));
-  const int64_t n = args.f32Any(2, "out").ElementLength();
-  args.check(n >= 1, "out", "a Float32Array of at least 1 element", describe(info[2]));
+  const int64_t n = args.f32Any(2, "out").length;
+  COVIDNET_CHECK(args, n >= 1, "out", "a Float32Array of at least 1 element", describe(info[2]));
   float *o = args.f32(2, "out", n);
   const float *x = args.f32(1, "x", n);
   const float alpha = float(args.number(3, "alpha"));
@@ -101,12 +101,12 @@ Napi::Value Unary(const Napi::CallbackInfo &info) {
 Napi::Value AddN(const Napi::CallbackInfo &info) {
   Args args(info, "addN");
   auto list = args.array(0, "inputs");
-  const int64_t n = args.f32Any(1, "out").ElementLength();
-  args.check(n >= 1, "out", "a Float32Array of at least 1 element", describe(info[1]));
+  const int64_t n = args.f32Any(1, "out").length;
+  COVIDNET_CHECK(args, n >= 1, "out", "a Float32Array of at least 1 element", describe(info[1]));
   float *o = args.f32(1, "out", n);
-  args.check(list.Length() >= 1, "inputs", "an array of at least 1 Float32Array", describe(list));
+  COVIDNET_CHECK(args, list.Length() >= 1, "inputs", "an array of at least 1 Float32Array", describe(list));
   std::vector<const float *> in(list.Length());
-  for (uint32_t i = 0; i < list.Length(); i++) in[i] = args.f32In(list.Get(i), "inputs[" + std::to_string(i) + "]", n);
+  for (uint32_t i = 0; i < list.Length(); i++) in[i] = args.f32In(list.Get(i), ("inputs[" + std::to_string(i) + "]").c_str(), n);
   const size_t k = in.size();
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
@@ -119,11 +119,11 @@ Napi::Value AddN(const Napi::CallbackInfo &info) {
 
 // rows and cols with rows · cols = x.length.
 void reduceShape(const Args &args, const Napi::CallbackInfo &info, int64_t &rows, int64_t &cols) {
-  const int64_t n = args.f32Any(0, "x").ElementLength();
-  args.check(n >= 1, "x", "a Float32Array of at least 1 element", describe(info[0]));
+  const int64_t n = args.f32Any(0, "x").length;
+  COVIDNET_CHECK(args, n >= 1, "x", "a Float32Array of at least 1 element", describe(info[0]));
   rows = args.integer(2, "rows", 1, n);
   cols = args.integer(3, "cols", 1, n);
-  args.check(n % rows == 0 && n / rows == cols, "rows × cols", "x.length = " + std::to_string(n),
+  COVIDNET_CHECK(args, n % rows == 0 && n / rows == cols, "rows × cols", "x.length = " + std::to_string(n),
              std::to_string(rows) + " × " + std::to_string(cols));
 }
 

@@ -57,9 +57,9 @@ Napi::Value ResizeAreaU8(const Napi::CallbackInfo& info) {
   Args args(info, "resizeAreaU8");
   const int w = Int(args, 1, "w"), h = Int(args, 2, "h"), outW = Int(args, 3, "outW"), outH = Int(args, 4, "outH");
   const int K = Int(args, 7, "K");
-  args.check(w >= 1 && h >= 1 && outW >= 1 && outH >= 1, "w, h, outW, outH", "sizes of at least 1",
+  COVIDNET_CHECK(args, w >= 1 && h >= 1 && outW >= 1 && outH >= 1, "w, h, outW, outH", "sizes of at least 1",
              std::to_string(w) + ", " + std::to_string(h) + ", " + std::to_string(outW) + ", " + std::to_string(outH));
-  args.check(K >= 1 && K <= w, "K", "a tap count in [1, w = " + std::to_string(w) + "]", std::to_string(K));
+  COVIDNET_CHECK(args, K >= 1 && K <= w, "K", "a tap count in [1, w = " + std::to_string(w) + "]", std::to_string(K));
   const uint8_t* src = Data<uint8_t>(args, info[0], size_t(w) * h, "src");
   const int32_t* x0 = Data<int32_t>(args, info[5], outW, "x0");
   const float* xa = Data<float>(args, info[6], size_t(outW) * K, "xa");
@@ -171,8 +171,8 @@ Napi::Value PngUnfilterGray(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(info, "pngUnfilterGray");
   const int w = Int(args, 1, "w"), h = Int(args, 2, "h"), ch = Int(args, 3, "ch");
-  args.check(w >= 1 && h >= 1, "w, h", "sizes of at least 1", std::to_string(w) + ", " + std::to_string(h));
-  args.check(ch >= 1 && ch <= 4, "ch", "a channel count in [1, 4]", std::to_string(ch));
+  COVIDNET_CHECK(args, w >= 1 && h >= 1, "w, h", "sizes of at least 1", std::to_string(w) + ", " + std::to_string(h));
+  COVIDNET_CHECK(args, ch >= 1 && ch <= 4, "ch", "a channel count in [1, 4]", std::to_string(ch));
   const size_t stride = size_t(w) * ch;
   uint8_t* raw = Data<uint8_t>(args, info[0], (stride + 1) * h, "raw");
   uint8_t* out = Data<uint8_t>(args, info[4], size_t(w) * h, "out");

@@ -119,7 +119,7 @@ Napi::Value JpegDecodeGray(const Napi::CallbackInfo& info) {
     args.fail(true, "buf", "a Uint8Array", describe(info[0]));
   }
   const double maxPixels = args.number(1, "maxPixels");
-  args.check(maxPixels >= 0, "maxPixels", "a pixel count of at least 0", describe(info[1]));
+  COVIDNET_CHECK(args, maxPixels >= 0, "maxPixels", "a pixel count of at least 0", describe(info[1]));
   auto a = info[0].As<Napi::TypedArray>();
   const uint8_t* buf = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
   uint8_t* pixels = nullptr;

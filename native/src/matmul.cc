@@ -13,7 +13,7 @@ Napi::Value MatMul(const Napi::CallbackInfo &info) {
   const int64_t M = args.dim(p, 2, "M", 1), K = args.dim(p, 3, "K", 1), N = args.dim(p, 4, "N", 1);
   const bool tA = args.dim(p, 5, "transposeA", 0, 1), tB = args.dim(p, 6, "transposeB", 0, 1);
   const bool relu = args.dim(p, 7, "relu", 0, 1);
-  args.check(bA == bB || bA == 1 || bB == 1, "params[1] (batchB)", "batchA (" + std::to_string(bA) + ") or 1 when batchA is not 1",
+  COVIDNET_CHECK(args, bA == bB || bA == 1 || bB == 1, "params[1] (batchB)", "batchA (" + std::to_string(bA) + ") or 1 when batchA is not 1",
              std::to_string(bB));
   const int64_t batch = std::max(bA, bB);
   const float *a = args.f32(0, "a", args.product("a batchA·M·K", {bA, M, K}));

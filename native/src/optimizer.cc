@@ -7,8 +7,8 @@ namespace {
 // adam(param, grad, m, v, [lr, beta1, beta2, eps, 1 - beta1^t, 1 - beta2^t]): in place, TF.js's formula.
 Napi::Value Adam(const Napi::CallbackInfo &info) {
   Args a(info, "adam");
-  const int64_t n = a.f32Any(0, "param").ElementLength();
-  a.check(n >= 1, "param", "a Float32Array of at least 1 element", describe(info[0]));
+  const int64_t n = a.f32Any(0, "param").length;
+  COVIDNET_CHECK(a, n >= 1, "param", "a Float32Array of at least 1 element", describe(info[0]));
   float *w = a.f32(0, "param", n), *m = a.f32(2, "m", n), *v = a.f32(3, "v", n);
   const float *g = a.f32(1, "grad", n);
   auto h = a.f64(4, "hyper", 6);

@@ -27,11 +27,11 @@ PoolShape poolShape(const Args &a, const std::vector<int64_t> &p) {
   const int64_t pT = a.dim(p, 10, "padTop", 0), pL = a.dim(p, 11, "padLeft", 0);
   const int64_t pB = a.dim(p, 12, "padBottom", 0), pR = a.dim(p, 13, "padRight", 0);
   const int64_t spanH = H + pT + pB, spanW = W + pL + pR;
-  a.check(KH <= spanH, "params[6] (KH)", "at most H + pads = " + std::to_string(spanH), std::to_string(KH));
-  a.check(KW <= spanW, "params[7] (KW)", "at most W + pads = " + std::to_string(spanW), std::to_string(KW));
-  a.check(OH == (spanH - KH) / sH + 1, "params[4] (OH)", std::to_string((spanH - KH) / sH + 1) + " (from H, KH, strides, pads)",
+  COVIDNET_CHECK(a, KH <= spanH, "params[6] (KH)", "at most H + pads = " + std::to_string(spanH), std::to_string(KH));
+  COVIDNET_CHECK(a, KW <= spanW, "params[7] (KW)", "at most W + pads = " + std::to_string(spanW), std::to_string(KW));
+  COVIDNET_CHECK(a, OH == (spanH - KH) / sH + 1, "params[4] (OH)", std::to_string((spanH - KH) / sH + 1) + " (from H, KH, strides, pads)",
           std::to_string(OH));
-  a.check(OW == (spanW - KW) / sW + 1, "params[5] (OW)", std::to_string((spanW - KW) / sW + 1) + " (from W, KW, strides, pads)",
+  COVIDNET_CHECK(a, OW == (spanW - KW) / sW + 1, "params[5] (OW)", std::to_string((spanW - KW) / sW + 1) + " (from W, KW, strides, pads)",
           std::to_string(OW));
   PoolShape s;
   s.xCount = a.product("input N·H·W·C", {N, H, W, C});
