@@ -2,7 +2,7 @@
 // PNG fast path. Optional: src/data falls back to the same loops in TypeScript when the addon is
 // not built, and the results are bit-identical (the arithmetic below mirrors the JS one: doubles
 // where JS computes in doubles, floats where JS stores into Float32Arrays).
-#include <napi.h>
+#include "common.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,17 +11,29 @@
 #include <string>
 #include <vector>
 
+namespace covidnet {
 namespace {
 
 template <typename T>
-T* Data(const Napi::Value& v, size_t need, const char* name) {
-  if (!v.IsTypedArray()) throw Napi::TypeError::New(v.Env(), std::string(name) + ": typed array expected");
+constexpr napi_typedarray_type kArrayType = std::is_same<T, float>::value     ? napi_float32_array
+                                            : std::is_same<T, int32_t>::value ? napi_int32_array
+                                                                              : napi_uint8_array;
+
+// A typed array of T with at least `need` elements (E_NATIVE_ARG otherwise).
+template <typename T>
+T* Data(const Args& args, const Napi::Value& v, size_t need, const char* name) {
+  const char* type = typedArrayName(kArrayType<T>);
+  const std::string want = std::string(type[0] == 'I' || type[0] == 'U' ? "an " : "a ") + type + " of at least " +
+                           std::to_string(need) + " elements";
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kArrayType<T>) args.fail(true, name, want, describe(v));
   auto a = v.As<Napi::TypedArray>();
-  if (a.ByteLength() < need * sizeof(T)) throw Napi::RangeError::New(v.Env(), std::string(name) + ": too short");
+  if (a.ElementLength() < need) args.fail(false, name, want, describe(v));
   return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
 }
 
-int Int(const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(); }
+int Int(const Args& args, size_t i, const char* name) {
+  return int(args.integer(i, name, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
+}
 
 // One source row's horizontal taps with the tap count fixed at compile time (unrolled); the sum is
 // accumulated in the same order as the JS loop.
@@ -42,22 +54,29 @@ void HorizontalRow(const double* row, const int32_t* x0, const float* xa, int ou
 // args: src, w, h, outW, outH, x0, xa, K, yStart, yIdx, yAlpha, out
 Napi::Value ResizeAreaU8(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 12) throw Napi::TypeError::New(env, "resizeAreaU8: 12 arguments expected");
-  const int w = Int(info[1]), h = Int(info[2]), outW = Int(info[3]), outH = Int(info[4]), K = Int(info[7]);
-  if (w < 1 || h < 1 || outW < 1 || outH < 1 || K < 1 || K > w) throw Napi::RangeError::New(env, "resizeAreaU8: bad sizes");
-  const uint8_t* src = Data<uint8_t>(info[0], size_t(w) * h, "src");
-  const int32_t* x0 = Data<int32_t>(info[5], outW, "x0");
-  const float* xa = Data<float>(info[6], size_t(outW) * K, "xa");
-  const int32_t* ys = Data<int32_t>(info[8], outH + 1, "yStart");
+  Args args(info, "resizeAreaU8");
+  const int w = Int(args, 1, "w"), h = Int(args, 2, "h"), outW = Int(args, 3, "outW"), outH = Int(args, 4, "outH");
+  const int K = Int(args, 7, "K");
+  COVIDNET_CHECK(args, w >= 1 && h >= 1 && outW >= 1 && outH >= 1, "w, h, outW, outH", "sizes of at least 1",
+             std::to_string(w) + ", " + std::to_string(h) + ", " + std::to_string(outW) + ", " + std::to_string(outH));
+  COVIDNET_CHECK(args, K >= 1 && K <= w, "K", "a tap count in [1, w = " + std::to_string(w) + "]", std::to_string(K));
+  const uint8_t* src = Data<uint8_t>(args, info[0], size_t(w) * h, "src");
+  const int32_t* x0 = Data<int32_t>(args, info[5], outW, "x0");
+  const float* xa = Data<float>(args, info[6], size_t(outW) * K, "xa");
+  const int32_t* ys = Data<int32_t>(args, info[8], size_t(outH) + 1, "yStart");
+  // yStart: from 0, never decreasing (row dy's taps are yStart[dy] .. yStart[dy + 1])
+  for (int dy = 0; dy < outH; dy++) {
+    if (ys[0] != 0 || ys[dy + 1] < ys[dy]) args.fail(false, "yStart", "offsets from 0 that never decrease", "a decreasing offset at " + std::to_string(dy));
+  }
   const size_t taps = size_t(ys[outH]);
-  const int32_t* yi = Data<int32_t>(info[9], taps, "yIdx");
-  const float* ya = Data<float>(info[10], taps, "yAlpha");
-  uint8_t* out = Data<uint8_t>(info[11], size_t(outW) * outH, "out");
+  const int32_t* yi = Data<int32_t>(args, info[9], taps, "yIdx");
+  const float* ya = Data<float>(args, info[10], taps, "yAlpha");
+  uint8_t* out = Data<uint8_t>(args, info[11], size_t(outW) * outH, "out");
   for (int dx = 0; dx < outW; dx++) {
-    if (x0[dx] < 0 || x0[dx] + K > w) throw Napi::RangeError::New(env, "resizeAreaU8: x0 out of range");
+    if (x0[dx] < 0 || x0[dx] > w - K) args.fail(false, "x0", "tap starts in [0, w - K]", std::to_string(x0[dx]) + " at " + std::to_string(dx));
   }
   for (size_t k = 0; k < taps; k++) {
-    if (yi[k] < 0 || yi[k] >= h) throw Napi::RangeError::New(env, "resizeAreaU8: yIdx out of range");
+    if (yi[k] < 0 || yi[k] >= h) args.fail(false, "yIdx", "rows in [0, h)", std::to_string(yi[k]) + " at " + std::to_string(k));
   }
   std::vector<float> hs(size_t(h) * outW);
   std::vector<double> rowd(w);
@@ -150,12 +169,13 @@ void PaethRows4(uint8_t* r0, const uint8_t* u0, size_t next, size_t n) {
 // args: raw, w, h, ch, out
 Napi::Value PngUnfilterGray(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5) throw Napi::TypeError::New(env, "pngUnfilterGray: 5 arguments expected");
-  const int w = Int(info[1]), h = Int(info[2]), ch = Int(info[3]);
-  if (w < 1 || h < 1 || ch < 1 || ch > 4) throw Napi::RangeError::New(env, "pngUnfilterGray: bad sizes");
+  Args args(info, "pngUnfilterGray");
+  const int w = Int(args, 1, "w"), h = Int(args, 2, "h"), ch = Int(args, 3, "ch");
+  COVIDNET_CHECK(args, w >= 1 && h >= 1, "w, h", "sizes of at least 1", std::to_string(w) + ", " + std::to_string(h));
+  COVIDNET_CHECK(args, ch >= 1 && ch <= 4, "ch", "a channel count in [1, 4]", std::to_string(ch));
   const size_t stride = size_t(w) * ch;
-  uint8_t* raw = Data<uint8_t>(info[0], (stride + 1) * h, "raw");
-  uint8_t* out = Data<uint8_t>(info[4], size_t(w) * h, "out");
+  uint8_t* raw = Data<uint8_t>(args, info[0], (stride + 1) * h, "raw");
+  uint8_t* out = Data<uint8_t>(args, info[4], size_t(w) * h, "out");
   for (int y = 0; y < h; y++) {
     uint8_t* r = raw + size_t(y) * (stride + 1);
     const int f = r[0];
@@ -222,6 +242,8 @@ Napi::Value PngUnfilterGray(const Napi::CallbackInfo& info) {
 
 // Called from Init in addon.cc.
 void RegisterImageOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("resizeAreaU8", Napi::Function::New(env, ResizeAreaU8));
-  exports.Set("pngUnfilterGray", Napi::Function::New(env, PngUnfilterGray));
+  Export<ResizeAreaU8>(env, exports, "resizeAreaU8");
+  Export<PngUnfilterGray>(env, exports, "pngUnfilterGray");
 }
+
+}  // namespace covidnet

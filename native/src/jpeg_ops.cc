@@ -8,7 +8,7 @@
 //
 // Anything unusual (CMYK/YCCK, a libjpeg error or even a warning such as a truncated file) returns
 // null and the caller falls back to sharp, which also words the error for the user.
-#include <napi.h>
+#include "common.h"
 
 #include <csetjmp>
 #include <cstdint>
@@ -21,6 +21,7 @@ extern "C" {
 #include <jpeglib.h>
 }
 
+namespace covidnet {
 namespace {
 
 struct ErrorMgr {
@@ -113,14 +114,17 @@ Status Decode(const uint8_t* buf, size_t len, double maxPixels, uint8_t** out, i
 //   → { width, height, data: Uint8Array } | { width, height, tooLarge: true } | null
 Napi::Value JpegDecodeGray(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
-    throw Napi::TypeError::New(env, "jpegDecodeGray: (Uint8Array, maxPixels) expected");
+  Args args(info, "jpegDecodeGray");
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    args.fail(true, "buf", "a Uint8Array", describe(info[0]));
   }
+  const double maxPixels = args.number(1, "maxPixels");
+  COVIDNET_CHECK(args, maxPixels >= 0, "maxPixels", "a pixel count of at least 0", describe(info[1]));
   auto a = info[0].As<Napi::TypedArray>();
   const uint8_t* buf = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
   uint8_t* pixels = nullptr;
   int w = 0, h = 0;
-  const Status s = Decode(buf, a.ByteLength(), info[1].As<Napi::Number>().DoubleValue(), &pixels, &w, &h);
+  const Status s = Decode(buf, a.ByteLength(), maxPixels, &pixels, &w, &h);
   if (s == Status::kFallback) return env.Null();
   Napi::Object r = Napi::Object::New(env);
   r.Set("width", w);
@@ -140,6 +144,6 @@ Napi::Value JpegDecodeGray(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterJpegOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("jpegDecodeGray", Napi::Function::New(env, JpegDecodeGray));
-}
+void RegisterJpegOps(Napi::Env env, Napi::Object exports) { Export<JpegDecodeGray>(env, exports, "jpegDecodeGray"); }
+
+}  // namespace covidnet

@@ -1,6 +1,8 @@
 /**
- * Training-time speed-ups of the `onednn` backend that sit above the kernels, installed by
- * initBackend when it selects `onednn` (never on import) and inert on every other backend:
+ * Training-time speed-ups of the `onednn` backend that sit above the kernels. They patch
+ * tfjs-layers' Conv2D / DepthwiseConv2D / Add and tfjs-core's AdamOptimizer prototypes, so they
+ * are scoped: on only inside `withTrainingFusion(fn)` (covidnet's own training runs it), restored
+ * afterwards, and inert on every other backend even then:
  *
  * - Conv2D / DepthwiseConv2D layers with bias and ReLU: while gradients are recorded TF.js does
  *   not fuse (conv, then Add for the bias, then Relu; backward Step, Multiply and a bias Sum).
@@ -11,7 +13,8 @@
  * - tf.train.adam: a fused, in-place native update instead of ~12 temporaries per variable.
  *
  * Only how values are computed changes: the layers, their weights, names and configs are the
- * standard TF.js ones, so saved models load anywhere.
+ * standard TF.js ones, so saved models load anywhere. Inference gives the same values with or
+ * without the patches (the fused inference kernels, FusedConv2D and friends, belong to the backend).
  */
 import * as tf from '../tf.js';
 import { CONV_BIAS_RELU_GRAD, ONEDNN, OnednnBackend } from './onednn.js';
@@ -41,7 +44,9 @@ function layerClass(name: string): { prototype: Record<string, unknown> } | unde
   return entry?.[0] as unknown as { prototype: Record<string, unknown> } | undefined;
 }
 
-const isOnednn = (): boolean => tf.getBackend() === ONEDNN;
+/** How many withTrainingFusion scopes are running (the patches are installed while > 0). */
+let depth = 0;
+const isOnednn = (): boolean => depth > 0 && tf.getBackend() === ONEDNN;
 
 function dilationOne(d: number | number[] | undefined): boolean {
   if (d === undefined) return true;
@@ -113,20 +118,19 @@ type ApplyFn = (this: unknown, grads: tf.NamedTensorMap | { name: string; tensor
 /**
  * TF.js's Adam update (same formula, same state variables, so getWeights/setWeights and saved
  * optimizer state are unchanged), done in place by one native pass per variable. A variable whose
- * storage is shared (e.g. by a clone someone keeps) is updated out of place with tensor ops.
+ * storage is shared (e.g. by a clone someone keeps) is updated out of place with tensor ops; one
+ * whose array was handed out (dataSync, data) gets a private copy first, so the caller's array
+ * keeps the values it had.
  */
 function nativeAdam(original: ApplyFn): ApplyFn {
   return function (this: unknown, variableGradients) {
     const backend = tf.backend();
-    if (!(backend instanceof OnednnBackend)) return original.call(this, variableGradients);
+    if (depth === 0 || !(backend instanceof OnednnBackend)) return original.call(this, variableGradients);
     const o = this as AdamInternals;
     const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
     const scalarOf = (v: tf.Variable): number => (backend.data.get(v.dataId).values as Float32Array)[0]!;
     const c1 = 1 - scalarOf(o.accBeta1), c2 = 1 - scalarOf(o.accBeta2);
     const hyper = Float64Array.from([o.learningRate, o.beta1, o.beta2, o.epsilon, c1, c2]);
-    const exclusive = (t: tf.Tensor): boolean =>
-      t.dtype === 'float32' && backend.data.has(t.dataId) && backend.data.get(t.dataId).refCount === 1 &&
-      backend.data.get(t.dataId).values instanceof Float32Array;
     tf.tidy(() => {
       names.forEach((name, i) => {
         const value = tf.engine().registeredVariables[name]!;
@@ -135,8 +139,9 @@ function nativeAdam(original: ApplyFn): ApplyFn {
         const gradient = Array.isArray(variableGradients) ? variableGradients[i]!.tensor : variableGradients[name];
         if (gradient == null) return;
         const m = o.accumulatedFirstMoment[i]!.variable, v = o.accumulatedSecondMoment[i]!.variable;
-        if (exclusive(value) && exclusive(m) && exclusive(v) && gradient.dtype === 'float32') {
-          backend.addon.adam(backend.values(value), backend.values(gradient), backend.values(m), backend.values(v), hyper);
+        if (gradient.dtype === 'float32' && gradient.size === value.size &&
+          backend.canUpdateInPlace(value) && backend.canUpdateInPlace(m) && backend.canUpdateInPlace(v)) {
+          backend.addon.adam(backend.inPlace(value)!, backend.values(gradient), backend.inPlace(m)!, backend.inPlace(v)!, hyper);
           return;
         }
         const newM = tf.add(tf.mul(m, o.beta1), tf.mul(gradient, 1 - o.beta1));
@@ -153,19 +158,54 @@ function nativeAdam(original: ApplyFn): ApplyFn {
   };
 }
 
-let installed = false;
+interface Patch {
+  target: Record<string, unknown>;
+  key: string;
+  original: unknown;
+  patched: unknown;
+}
+let patches: Patch[] = [];
 
-/** Installs the fused layer paths and the native Adam (idempotent; inert unless `onednn` is active). */
-export function installOnednnFusion(): void {
-  if (installed) return;
+function install(): void {
+  const list: Patch[] = [];
+  const patch = (target: Record<string, unknown>, key: string, make: (original: never) => unknown): void => {
+    const original = target[key];
+    list.push({ target, key, original, patched: make(original as never) });
+  };
   for (const [name, depthwise] of [['Conv2D', false], ['DepthwiseConv2D', true]] as const) {
     const cls = layerClass(name);
-    if (!cls) continue;
-    cls.prototype['call'] = fusedConvCall(cls.prototype['call'] as CallFn, depthwise);
+    if (cls) patch(cls.prototype, 'call', (original: CallFn) => fusedConvCall(original, depthwise));
   }
   const add = layerClass('Add');
-  if (add) add.prototype['mergeFunction'] = addNMerge(add.prototype['mergeFunction'] as MergeFn);
-  const adam = tf.AdamOptimizer.prototype as unknown as { applyGradients: ApplyFn };
-  adam.applyGradients = nativeAdam(adam.applyGradients);
-  installed = true;
+  if (add) patch(add.prototype, 'mergeFunction', (original: MergeFn) => addNMerge(original));
+  patch(tf.AdamOptimizer.prototype as unknown as Record<string, unknown>, 'applyGradients', (original: ApplyFn) => nativeAdam(original));
+  for (const p of list) p.target[p.key] = p.patched;
+  patches = list;
+}
+
+function uninstall(): void {
+  // Restored where still ours; a wrapper someone put on top stays, and ours under it is inert
+  // (every patched path checks `depth`).
+  for (const p of patches.reverse()) if (p.target[p.key] === p.patched) p.target[p.key] = p.original;
+  patches = [];
+}
+
+/**
+ * Runs `fn` with the training-time fusion on (fused conv + bias + ReLU layers, AddN skip sums,
+ * the in-place native Adam), and turns it off again when `fn` settles, also on error. Nesting-
+ * and overlap-safe (the patches stay while any scope runs). Inert unless the active backend is
+ * `onednn` (checked at each call, so `fn` may select the backend itself).
+ */
+export async function withTrainingFusion<T>(fn: () => T | Promise<T>): Promise<T> {
+  if (depth++ === 0) install();
+  try {
+    return await fn();
+  } finally {
+    if (--depth === 0) uninstall();
+  }
+}
+
+/** Whether a withTrainingFusion scope is running. */
+export function trainingFusionActive(): boolean {
+  return depth > 0;
 }

@@ -7,7 +7,10 @@
  * Best available: `onednn` (the native addon, built by `make native`) where it loads; otherwise
  * `cpu` for training (wasm cannot train: it lacks the convolution filter gradients) and `wasm`
  * for inference. `backend` or the COVIDNET_BACKEND environment variable forces one.
- * Threads: `threads`, else COVIDNET_THREADS, else all cores.
+ * Threads: `threads`, else COVIDNET_THREADS, else all cores (1 to 256).
+ *
+ * The training-time fusion (patched layer and optimizer prototypes, see fusion.ts) is not part of
+ * selecting a backend: training code opts in with `withTrainingFusion(() => …)`.
  */
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
@@ -17,7 +20,6 @@ import * as tf from '../tf.js';
 import { CovidNetError, optionError } from '../errors.js';
 import { loadAddon } from './native.js';
 import { ONEDNN, OnednnBackend, registerOnednnBackend } from './onednn.js';
-import { installOnednnFusion } from './fusion.js';
 
 export type BackendPurpose = 'train' | 'infer';
 
@@ -43,19 +45,24 @@ export type BackendName = (typeof BACKENDS)[number];
 
 const HOW_TO_GET_FAST = 'install libdnnl-dev (Debian/Ubuntu: sudo apt-get install libdnnl-dev) and run `make native` for the fast native backend';
 
-/** Threads to use: the option, else COVIDNET_THREADS, else all cores. */
+/** The most threads the native kernels take (the addon's setThreads refuses more). */
+export const MAX_THREADS = 256;
+
+/** Threads to use: the option, else COVIDNET_THREADS, else all cores (at most MAX_THREADS). */
 export function resolveThreads(threads?: number): number {
+  const expected = `an integer from 1 to ${MAX_THREADS}`;
+  const valid = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= MAX_THREADS;
   if (threads !== undefined) {
-    if (!Number.isInteger(threads) || threads < 1) throw optionError('threads', 'a positive integer', threads);
+    if (!valid(threads)) throw optionError('threads', expected, threads);
     return threads;
   }
   const env = process.env['COVIDNET_THREADS'];
   if (env !== undefined && env !== '') {
     const n = Number(env);
-    if (!Number.isInteger(n) || n < 1) throw optionError('COVIDNET_THREADS', 'a positive integer', env);
+    if (!valid(n)) throw optionError('COVIDNET_THREADS', expected, env);
     return n;
   }
-  return availableParallelism();
+  return Math.min(availableParallelism(), MAX_THREADS);
 }
 
 /** Registers `onednn` if the addon loads; returns the addon's description or the reason it cannot. */
@@ -63,7 +70,6 @@ function prepareOnednn(threads: number): { ok: true; detail: string } | { ok: fa
   const load = loadAddon();
   if (!load.ok) return { ok: false, error: load.error };
   registerOnednnBackend(load.addon);
-  installOnednnFusion();
   const used = load.addon.setThreads(threads);
   return { ok: true, detail: `oneDNN ${load.addon.version()}, ${used} thread${used === 1 ? '' : 's'}` };
 }
@@ -126,5 +132,5 @@ export function activeOnednn(): OnednnBackend | undefined {
   return b instanceof OnednnBackend ? b : undefined;
 }
 
-export { loadAddon, addonPath } from './native.js';
 export { NATIVE_KERNELS, ONEDNN } from './onednn.js';
+export { withTrainingFusion, trainingFusionActive } from './fusion.js';

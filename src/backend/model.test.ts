@@ -9,7 +9,7 @@ import * as tf from '../tf.js';
 import { relErr } from './testing.js';
 import { createRng } from '../util/rng.js';
 import { covidNet, siameseCovidNet, disposeModel } from '../model/covidnet.js';
-import { initBackend } from './index.js';
+import { initBackend, withTrainingFusion } from './index.js';
 import { loadAddon } from './native.js';
 
 const load = loadAddon();
@@ -56,7 +56,8 @@ function compareBackends(model: tf.LayersModel, xs: Float32Array[], shape: numbe
   assert.equal(tf.memory().numTensors, before, 'tensors leaked');
 }
 
-test('whole model on onednn vs cpu', { skip }, async (tt) => {
+// The fused training path is on as in covidnet's training (withTrainingFusion).
+test('whole model on onednn vs cpu', { skip }, (tt) => withTrainingFusion(async () => {
   await initBackend({ backend: 'onednn', purpose: 'train', threads: 2 });
   await tf.setBackend('cpu');
 
@@ -112,4 +113,4 @@ test('whole model on onednn vs cpu', { skip }, async (tt) => {
     // Same math step by step: the first steps match the cpu backend closely.
     for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(native[i]! - ref[i]!) <= 1e-3 * Math.abs(ref[i]!), `step ${i}: ${native[i]} vs ${ref[i]}`);
   });
-});
+}));

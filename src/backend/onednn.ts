@@ -22,14 +22,23 @@ const POOL_LIMIT_BYTES = 768 * 1024 * 1024;
 /**
  * cpu backend + a pool of recycled output arrays. Writing into reused memory is much faster than
  * into fresh (page-faulting) Float32Arrays. Only arrays this backend allocated are recycled, and
- * only once no tensor refers to them and nobody was handed them (readSync/read mark them escaped).
+ * only once no tensor refers to their memory (views included: the cpu Slice kernel returns
+ * subarrays) and nobody was handed them (readSync/read mark them escaped).
+ *
+ * In-place updates (the native Adam) write only into memory nobody else can see: the buffers of
+ * this backend's own kernel outputs that were never handed out (dataSync, data, cpu kernels'
+ * readSync) nor shared with another tensor (the cpu Slice kernel returns views). Anything else is
+ * copied once first (`inPlace`), so an array a caller holds never changes under it.
  */
 export class OnednnBackend extends tf.MathBackendCPU {
   readonly addon: NativeAddon;
   private readonly pool = new Map<number, Float32Array[]>();
   private pooledBytes = 0;
-  /** Arrays from alloc() that may be recycled → how many data ids hold them. */
-  private readonly owned = new WeakMap<Float32Array, number>();
+  /** Buffers of arrays from alloc() that may be recycled → the array and how many data ids hold it or a view of it. */
+  private readonly owned = new WeakMap<ArrayBufferLike, { array: Float32Array; holders: number }>();
+  /** Buffers only this backend can see (see inPlace). */
+  private readonly privateBuffers = new WeakSet<ArrayBufferLike>();
+  private writingOutput = false;
   /** Max-pool workspaces by output data id (MaxPoolGrad reuses the forward's argmax). */
   readonly poolWorkspaces = new WeakMap<DataId, ArrayBuffer>();
 
@@ -44,16 +53,49 @@ export class OnednnBackend extends tf.MathBackendCPU {
     const a = list?.pop();
     if (a) {
       this.pooledBytes -= a.byteLength;
-      this.owned.set(a, 0);
+      this.owned.set(a.buffer, { array: a, holders: 0 });
       return a;
     }
     const fresh = new Float32Array(n);
-    if (n >= 1024) this.owned.set(fresh, 0);
+    if (n >= 1024) this.owned.set(fresh.buffer, { array: fresh, holders: 0 });
     return fresh;
   }
 
   output(shape: number[], values: Float32Array): Info {
-    return this.makeTensorInfo(shape, 'float32', values);
+    this.writingOutput = true;
+    try {
+      return this.makeTensorInfo(shape, 'float32', values);
+    } finally {
+      this.writingOutput = false;
+      this.privateBuffers.add(values.buffer);
+    }
+  }
+
+  /**
+   * The storage of a float32 tensor for an in-place update, or null when it cannot be updated in
+   * place (shared by several tensors, not Float32Array storage, empty). Storage that someone else
+   * may hold is first replaced by a private copy (copy-on-write; same values).
+   */
+  inPlace(t: Info): Float32Array | null {
+    if (t.dtype !== 'float32' || !this.data.has(t.dataId)) return null;
+    const d = this.data.get(t.dataId);
+    const v = d.values;
+    if (d.refCount !== 1 || !(v instanceof Float32Array) || v.length === 0) return null;
+    if (this.privateBuffers.has(v.buffer)) return v;
+    const copy = this.alloc(v.length);
+    copy.set(v);
+    this.owned.delete(v.buffer); // a view or a caller may still hold it: never recycled
+    d.values = copy;
+    this.track(copy);
+    this.privateBuffers.add(copy.buffer);
+    return copy;
+  }
+
+  /** Whether inPlace(t) would succeed (without copying anything). */
+  canUpdateInPlace(t: Info): boolean {
+    if (t.dtype !== 'float32' || !this.data.has(t.dataId)) return false;
+    const d = this.data.get(t.dataId);
+    return d.refCount === 1 && d.values instanceof Float32Array && d.values.length > 0;
   }
 
   /**
@@ -69,25 +111,33 @@ export class OnednnBackend extends tf.MathBackendCPU {
   override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): DataId {
     const id = super.write(values, shape, dtype);
     this.track(values);
+    if (!this.writingOutput) this.shared(values);
     return id;
   }
 
   override move(dataId: DataId, values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType, refCount: number): void {
     super.move(dataId, values, shape, dtype, refCount);
     this.track(values);
+    this.shared(values);
+  }
+
+  /** Someone else may see this memory now (a caller, or another tensor viewing the buffer). */
+  private shared(values: tf.backend_util.BackendValues): void {
+    if (ArrayBuffer.isView(values)) this.privateBuffers.delete(values.buffer);
   }
 
   private track(values: tf.backend_util.BackendValues): void {
-    if (values instanceof Float32Array) {
-      const n = this.owned.get(values);
-      if (n !== undefined) this.owned.set(values, n + 1);
+    if (ArrayBuffer.isView(values)) {
+      const o = this.owned.get(values.buffer);
+      if (o) o.holders++;
     }
   }
 
   override readSync(dataId: DataId): tf.backend_util.BackendValues {
     const v = super.readSync(dataId);
-    // Handed out (dataSync/arraySync/cpu kernels): never recycle it.
-    if (v instanceof Float32Array) this.owned.delete(v);
+    // Handed out (dataSync/arraySync/cpu kernels): never recycle it, never update it in place.
+    if (ArrayBuffer.isView(v)) this.owned.delete(v.buffer);
+    this.shared(v);
     return v;
   }
 
@@ -98,17 +148,18 @@ export class OnednnBackend extends tf.MathBackendCPU {
   override disposeData(dataId: DataId, force = false): boolean {
     const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
     const released = super.disposeData(dataId, force);
-    if (values instanceof Float32Array && !this.data.has(dataId)) {
-      const n = this.owned.get(values);
-      if (n !== undefined) {
-        if (n > 1) this.owned.set(values, n - 1);
+    if (ArrayBuffer.isView(values) && !this.data.has(dataId)) {
+      const o = this.owned.get(values.buffer);
+      if (o) {
+        if (o.holders > 1) o.holders--;
         else {
-          this.owned.delete(values);
-          if (this.pooledBytes + values.byteLength <= POOL_LIMIT_BYTES) {
-            const list = this.pool.get(values.length);
-            if (list) list.push(values);
-            else this.pool.set(values.length, [values]);
-            this.pooledBytes += values.byteLength;
+          this.owned.delete(values.buffer);
+          const a = o.array;
+          if (this.pooledBytes + a.byteLength <= POOL_LIMIT_BYTES) {
+            const list = this.pool.get(a.length);
+            if (list) list.push(a);
+            else this.pool.set(a.length, [a]);
+            this.pooledBytes += a.byteLength;
           }
         }
       }
@@ -157,7 +208,18 @@ function poolParams(c: ConvInfo): Int32Array {
 }
 
 const nhwc = (attrs: Attrs): boolean => attrs['dataFormat'] === undefined || attrs['dataFormat'] === 'NHWC';
-const convOk = (c: ConvInfo): boolean => c.padInfo.top >= 0 && c.padInfo.left >= 0 && c.padInfo.bottom >= 0 && c.padInfo.right >= 0;
+/** The output size oneDNN computes (floor rounding) is the one TF.js computed. */
+const sizeAgrees = (inSize: number, outSize: number, k: number, dilation: number, stride: number, padA: number, padB: number): boolean => {
+  const eff = (k - 1) * dilation + 1, span = inSize + padA + padB;
+  return span >= eff && outSize === Math.floor((span - eff) / stride) + 1;
+};
+/** Shapes the addon takes (it refuses the others): non-empty, pads ≥ 0, output size as oneDNN's. */
+const convOk = (c: ConvInfo): boolean => {
+  const p = c.padInfo;
+  return p.top >= 0 && p.left >= 0 && p.bottom >= 0 && p.right >= 0 && size(c.inShape) > 0 && size(c.outShape) > 0 &&
+    sizeAgrees(c.inHeight, c.outHeight, c.filterHeight, c.dilationHeight, c.strideHeight, p.top, p.bottom) &&
+    sizeAgrees(c.inWidth, c.outWidth, c.filterWidth, c.dilationWidth, c.strideWidth, p.left, p.right);
+};
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
@@ -273,10 +335,10 @@ function matMul(fused: boolean): Native {
     const tA = attrs['transposeA'] === true, tB = attrs['transposeB'] === true;
     const M = tA ? a.shape[r - 1]! : a.shape[r - 2]!, K = tA ? a.shape[r - 2]! : a.shape[r - 1]!;
     const K2 = tB ? w.shape[r - 1]! : w.shape[r - 2]!, N = tB ? w.shape[r - 2]! : w.shape[r - 1]!;
-    if (K !== K2) return null;
+    if (K !== K2 || M < 1 || K < 1 || N < 1) return null;
     const batchA = a.shape.slice(0, r - 2), batchB = w.shape.slice(0, r - 2);
     const bA = size(batchA), bB = size(batchB);
-    if (!(sameShape(batchA, batchB) || bA === 1 || bB === 1)) return null;
+    if (bA < 1 || bB < 1 || !(sameShape(batchA, batchB) || bA === 1 || bB === 1)) return null;
     if (bias && size(bias.shape) !== N) return null;
     const batchShape = bA >= bB ? batchA : batchB;
     const out = b.alloc(Math.max(bA, bB) * M * N);

@@ -68,3 +68,16 @@ test('threads: option, then COVIDNET_THREADS, then all cores', async () => {
   assert.throws(() => resolveThreads(0), (e: unknown) => isCovidNetError(e) && e.code === 'E_OPTION');
   await assert.rejects(withEnv({ COVIDNET_THREADS: 'many' }, async () => resolveThreads()));
 });
+
+test('threads: one limit, 1 to 256, for the option and COVIDNET_THREADS (the error names the parameter)', async () => {
+  assert.equal(resolveThreads(256), 256);
+  for (const bad of [257, 100000, 2 ** 31, 1.5, -1, NaN]) {
+    assert.throws(() => resolveThreads(bad), (e: unknown) => isCovidNetError(e) && e.code === 'E_OPTION' && /threads/.test(e.message) && /256/.test(e.message), String(bad));
+  }
+  for (const bad of ['100000', '257', '0', '1.5']) {
+    await assert.rejects(withEnv({ COVIDNET_THREADS: bad }, async () => resolveThreads()),
+      (e: unknown) => isCovidNetError(e) && e.code === 'E_OPTION' && /COVIDNET_THREADS/.test(e.message), bad);
+  }
+  await assert.rejects(initBackend({ purpose: 'infer', threads: 100000 }), (e: unknown) => isCovidNetError(e) && e.code === 'E_OPTION');
+  assert.ok(resolveThreads() <= 256);
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '../tf.js';
 import { covidNet, siameseCovidNet, siameseParts, probabilityDifferent, logitDifferent, assertModelInput, validateModelConfig, disposeModel } from './index.js';
 
-// Parameter counts of the PyTorch mirror (shared/anchors/pytorch_covidnet.py), computed with it.
+// Parameter counts of the PyTorch mirror of the network (docs/performance.md), computed with it.
 const MIRROR = [
   { cfg: { size: 224, width: 128, fc: 1024 }, single: 59_562_931 },
   { cfg: { size: 112, width: 32, fc: 256 }, single: 1_175_307, siamese: 1_174_793 },

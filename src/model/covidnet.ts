@@ -1,8 +1,8 @@
 /**
- * The study's COVID-Net variant (mission.md, "Network"), layer for layer as the PyTorch mirror in
- * shared/anchors/pytorch_covidnet.py: 7×7/2 stem, four stages of PEPX modules (3, 4, 6, 3) with an
+ * The study's COVID-Net variant (README "Models", docs/training.md), layer for layer as the PyTorch
+ * mirror used for speed comparisons (docs/performance.md): 7×7/2 stem, four stages of PEPX modules (3, 4, 6, 3) with an
  * "upper layer" (1×1 conv + 2×2 max-pool) per stage and dense skip sums, then the FC head.
- * Glorot-uniform kernels and zero biases (Keras defaults; the mission explains why this matters).
+ * Glorot-uniform kernels and zero biases (Keras defaults; docs/training.md explains why this matters).
  */
 import * as tf from '../tf.js';
 import { CovidNetError, optionError } from '../errors.js';

@@ -34,7 +34,7 @@ export class AbsDiff extends tf.layers.Layer {
 }
 
 /**
- * Row-wise x / √(‖x‖₂² + 1e-12): unit-length embeddings (issue 6's metric recipe), so the distance
+ * Row-wise x / √(‖x‖₂² + 1e-12): unit-length embeddings (the contrastive recipe, docs/siamese.md), so the distance
  * of a pair is bounded and cannot shrink or grow just by rescaling the encoder output. (No
  * `maximum`: its gradient casts a bool mask, which the onednn backend got wrong when this was written.)
  */

@@ -14,7 +14,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import * as tf from '../tf.js';
-import { initBackend, resolveThreads, type BackendChoice } from '../backend/index.js';
+import { initBackend, resolveThreads, withTrainingFusion, type BackendChoice } from '../backend/index.js';
 import { CovidNetError } from '../errors.js';
 import { CLASSES } from '../types.js';
 import { createRng } from '../util/rng.js';
@@ -82,7 +82,8 @@ export function trainingTask(config: RunConfig, data: TrainingData): TrainingTas
 export async function train(input: RunConfig, opts: TrainOptions = {}, given: Partial<RunConfig> = input): Promise<TrainResult> {
   const lock = await lockRun(input.out);
   try {
-    return await trainLocked(input, opts, given, lock.tookOverFrom ? [`took over the lock of a training that is no longer running (pid ${lock.tookOverFrom.pid}, since ${lock.tookOverFrom.startedAt})`] : []);
+    // the fused training kernels are on only while this training runs
+    return await withTrainingFusion(() => trainLocked(input, opts, given, lock.tookOverFrom ? [`took over the lock of a training that is no longer running (pid ${lock.tookOverFrom.pid}, since ${lock.tookOverFrom.startedAt})`] : []));
   } finally {
     await lock.release();
   }

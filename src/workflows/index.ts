@@ -3,3 +3,4 @@ export { runDemo, DEMO_PLANS, type DemoOptions, type DemoResult, type DemoPlan }
 export { cropExperiment, type CropExperimentOptions, type CropExperimentResult, type ArmResult, type CropTrainOptions, type ExperimentEvent } from './crop.js';
 export { probeSiamese, diagnoseRecipe, type ProbeStats } from './diagnose.js';
 export { diagnosticFigures } from './diagnose-plots.js';
+export { runBench, validateBenchOptions, BENCH_DEFAULTS, type BenchOptions, type BenchResult, type BenchModel } from './bench.js';

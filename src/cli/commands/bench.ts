@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { backendOption, threadsOption } from '../options.js';
 import { optionError } from '../../errors.js';
 import { numberOption } from '../../config.js';
-import type { BenchOptions } from '../../backend/bench.js';
+import type { BenchOptions } from '../../workflows/bench.js';
 
 /** The library's bench options as commander hands them over (model not yet checked). */
 type BenchCliOptions = Omit<BenchOptions, 'model'> & { model: string; json?: boolean };
@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .addOption(backendOption())
     .option('--json', 'print one JSON object')
     .action(async (o: BenchCliOptions) => {
-      const { runBench } = await import('../../backend/bench.js');
+      const { runBench } = await import('../../workflows/bench.js');
       const model = o.model === 'siamese' ? 'siamese' : o.model === 'single' ? 'single' : undefined;
       if (!model) throw optionError('--model', 'single | siamese', o.model);
       const showBar = !o.json && process.stderr.isTTY;

@@ -47,7 +47,7 @@ export function register(program: Command): void {
     .action(async (o: DiagnoseCli) => {
       const { mkdir, readdir, readFile, writeFile } = await import('node:fs/promises');
       const { join } = await import('node:path');
-      const { initBackend } = await import('../../backend/index.js');
+      const { initBackend, withTrainingFusion } = await import('../../backend/index.js');
       const { prepareTrainingData } = await import('../../train/data.js');
       const { getRecipe } = await import('../../train/recipes.js');
       const { diagnoseRecipe } = await import('../../workflows/diagnose.js');
@@ -64,7 +64,7 @@ export function register(program: Command): void {
       for (const name of recipes) {
         const batch = o.batch ?? (getRecipe(name).kind === 'batch' ? 32 : 16);
         const t0 = performance.now();
-        runs[name] = diagnoseRecipe(data.train, data.stats, {
+        runs[name] = await withTrainingFusion(() => diagnoseRecipe(data.train, data.stats, {
           recipe: name,
           modelConfig: { size: o.size, width: o.width, fc: o.fc, seed: o.seed },
           lr: o.lr,
@@ -82,7 +82,7 @@ export function register(program: Command): void {
                   `‖g_emb‖ ${p.grad.embedding.toExponential(2)} ‖g_enc‖ ${p.grad.encoderWeights.toExponential(2)} | ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,
               );
           },
-        });
+        }));
         await writeJsonAtomic(join(o.out, `diagnose-${name}.json`), { recipe: name, data: config.data, size: o.size, width: o.width, fc: o.fc, lr: o.lr, batch, steps: o.steps, every: o.every, backend: backend.name, probes: runs[name] });
       }
       // figures from every recipe diagnosed into this folder (earlier calls too), so recipes can be run one at a time

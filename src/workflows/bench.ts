@@ -1,6 +1,6 @@
 /**
  * Speed benchmark of the single / siamese COVID-Net on the active backend, with the definitions of
- * the PyTorch anchor (shared/anchors/pytorch_covidnet.py): random inputs, medians over `steps`
+ * the PyTorch mirror of the network (docs/performance.md): random inputs, medians over `steps`
  * after `warmup` steps, milliseconds per image (a siamese pair counts as 2 images), a training step
  * = forward + backward + Adam update (lr 1e-4).
  */
@@ -8,7 +8,7 @@ import * as tf from '../tf.js';
 import { optionError } from '../errors.js';
 import { covidNet, siameseCovidNet, disposeModel } from '../model/covidnet.js';
 import { createRng } from '../util/rng.js';
-import { initBackend, resolveThreads } from './index.js';
+import { initBackend, resolveThreads, withTrainingFusion } from '../backend/index.js';
 
 export type BenchModel = 'single' | 'siamese';
 
@@ -71,6 +71,11 @@ export async function runBench(opts: BenchOptions): Promise<{ result: BenchResul
   validateBenchOptions(opts);
   const threads = resolveThreads(opts.threads);
   const choice = await initBackend({ backend: opts.backend, purpose: 'train', threads });
+  // the training-time fusion, as in covidnet's own training (the forward timings too, as before)
+  return withTrainingFusion(() => timeSteps(opts, choice.name, choice.reason, threads));
+}
+
+async function timeSteps(opts: BenchOptions, backend: string, reason: string, threads: number): Promise<{ result: BenchResult; reason: string }> {
   const cfg = { size: opts.size, width: opts.width, fc: opts.fc, seed: 1 };
   const model = opts.model === 'single' ? covidNet(cfg) : siameseCovidNet(cfg);
   const shape = [opts.batch, opts.size, opts.size, 1];
@@ -107,7 +112,7 @@ export async function runBench(opts: BenchOptions): Promise<{ result: BenchResul
       opts.onStep?.(step + 1, total);
     }
     const result: BenchResult = {
-      backend: choice.name,
+      backend,
       model: opts.model,
       size: opts.size,
       width: opts.width,
@@ -120,7 +125,7 @@ export async function runBench(opts: BenchOptions): Promise<{ result: BenchResul
       // maxRSS is in kilobytes
       peak_rss_mb: round2(process.resourceUsage().maxRSS / 1024),
     };
-    return { result, reason: choice.reason };
+    return { result, reason };
   } finally {
     optimizer.dispose();
     tf.dispose([...inputs, target]);
