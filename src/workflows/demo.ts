@@ -20,18 +20,17 @@ import { refreshReports } from '../report/refresh.js';
  * Demo plans: the CPU config with the fast backend, a reduced one without it. The demo's runs are
  * far shorter than the study's, so the single net uses a larger learning rate than the study's.
  * The siamese net uses the default recipe (contrastive: a balanced epoch of images an epoch, all
- * pairs inside a batch) with its tested settings, batch 16 and lr 1e-4 (docs/siamese.md); `pairs`
- * only matters for `--recipe study`.
+ * pairs inside a batch) with its tested settings, batch 16 and lr 1e-4 (docs/siamese.md).
  */
 export const DEMO_PLANS = {
   // Measured on the quiet 2-core machine (docs/training.md): single 30 epochs at lr 3e-4 reaches
   // ≈0.86 on the held-out phantoms where 8 epochs at 1e-3 never learned pneumonia; the siamese
   // encoder starts from the single run (`initFrom`, docs/siamese.md), which took it from ≈0.59
   // (contrastive from scratch, 15 epochs) to ≈0.88 in 8 epochs.
-  fast: { size: 112, width: 32, fc: 256, perClass: 180, single: { epochs: 30, batch: 16, lr: 3e-4 }, siamese: { epochs: 8, batch: 16, lr: 1e-4 }, pairs: 200, siameseFromSingle: true },
-  slow: { size: 32, width: 8, fc: 32, perClass: 40, single: { epochs: 4, batch: 8, lr: 1e-3 }, siamese: { epochs: 3, batch: 16, lr: 1e-4 }, pairs: 60, siameseFromSingle: true },
+  fast: { size: 112, width: 32, fc: 256, perClass: 180, single: { epochs: 30, batch: 16, lr: 3e-4 }, siamese: { epochs: 8, batch: 16, lr: 1e-4 }, siameseFromSingle: true },
+  slow: { size: 32, width: 8, fc: 32, perClass: 40, single: { epochs: 4, batch: 8, lr: 1e-3 }, siamese: { epochs: 3, batch: 16, lr: 1e-4 }, siameseFromSingle: true },
   /** `--quick`: a smoke test of the whole pipeline in seconds (numbers meaningless). */
-  quick: { size: 32, width: 4, fc: 8, perClass: 9, single: { epochs: 1, batch: 8, lr: 1e-3 }, siamese: { epochs: 1, batch: 8, lr: 1e-3 }, pairs: 16, siameseFromSingle: false },
+  quick: { size: 32, width: 4, fc: 8, perClass: 9, single: { epochs: 1, batch: 8, lr: 1e-3 }, siamese: { epochs: 1, batch: 8, lr: 1e-3 }, siameseFromSingle: false },
 } as const;
 
 export type DemoPlan = (typeof DEMO_PLANS)[keyof typeof DEMO_PLANS];
@@ -95,7 +94,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       epochs: plan[model].epochs,
       batch: plan[model].batch,
       lr: plan[model].lr,
-      pairs: plan.pairs,
       ...(model === 'siamese' && plan.siameseFromSingle ? { initFrom: runs.single } : {}),
       seed,
       ...(opts.backend ? { backend: opts.backend } : {}),
