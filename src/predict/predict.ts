@@ -2,23 +2,64 @@
  * Predict files with a run folder alone: preprocessing from `preprocess.json`, the best model from
  * `model/`, class templates from `templates.json` (siamese). An unreadable file gets an error entry
  * naming it and the reason; the other files are still predicted.
+ *
+ * Each prediction carries the raw scores, the calibrated probabilities (`calibration.json`) and the
+ * out-of-distribution verdict (`ood.json`): `ood_score`, `ood_threshold`, `in_distribution`. The
+ * library reports `predicted` (the raw scores' argmax) for every image; the CLI and the page give an
+ * out-of-distribution image no class unless asked (`--allow-ood`).
  */
 import { resolve } from 'node:path';
 import { preprocessFile } from '../data/index.js';
 import { isCovidNetError } from '../errors.js';
 import { CLASSES, type ClassName, type ModelKind } from '../types.js';
-import { argmax } from '../model/infer.js';
-import { RunModel, type ScoreKind } from '../run/run-model.js';
+import { RunModel, type ImageAssessment, type ScoreKind } from '../run/run-model.js';
+import type { CalibrationMethod } from '../trust/calibration.js';
+import type { OodSignals } from '../trust/detector.js';
+
+/** The trust fields of one image (predict, explain and serve report them alike). */
+export interface TrustFields {
+  /** Calibrated probabilities; null without calibration.json. */
+  calibrated: Record<ClassName, number> | null;
+  /** The out-of-distribution score (larger = less like the training images); null without ood.json. */
+  ood_score: number | null;
+  /** Images scoring above it are out of distribution; null without ood.json. */
+  ood_threshold: number | null;
+  /** Whether the image looks like the run's training images; null without ood.json (unchecked). */
+  in_distribution: boolean | null;
+  /** The raw signals behind `ood_score`. */
+  ood_signals: OodSignals | null;
+}
 
 export type FilePrediction =
-  | { file: string; ok: true; predicted: ClassName; scores: Record<ClassName, number> }
+  | ({ file: string; ok: true; predicted: ClassName; scores: Record<ClassName, number> } & TrustFields)
   | { file: string; ok: false; code: string; error: string };
 
 export interface PredictResult {
   model: ModelKind;
   /** What the scores are: softmax probabilities or similarity (1 − P(different)) to each class template. */
   scores: ScoreKind;
+  /** How `calibrated` was made; null without calibration.json. */
+  calibration: CalibrationMethod | null;
+  /** Why there is no OOD verdict or calibration (a run trained before they existed). */
+  notes: string[];
   predictions: FilePrediction[];
+}
+
+function round4(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
+}
+
+/** The trust fields of an assessed image, rounded for output. */
+export function trustFields(a: Pick<ImageAssessment, 'calibrated' | 'ood'>): TrustFields {
+  const o = a.ood;
+  const num = (v: number) => (Number.isFinite(v) ? round4(v) : null);
+  return {
+    calibrated: a.calibrated ? (Object.fromEntries(CLASSES.map((c, j) => [c, round4(a.calibrated![j]!)])) as Record<ClassName, number>) : null,
+    ood_score: o ? num(o.ood_score) : null,
+    ood_threshold: o ? round4(o.threshold) : null,
+    in_distribution: o ? o.in_distribution : null,
+    ood_signals: o ? (Object.fromEntries(Object.entries(o.signals).map(([k, v]) => [k, num(v as number)])) as unknown as OodSignals) : null,
+  };
 }
 
 export interface PredictOptions {
@@ -45,14 +86,14 @@ export async function predictFiles(run: string, files: readonly string[], opts: 
       }
     }
     if (good.length > 0) {
-      const { rows } = await rm.scoreImages(good.map((g) => g.pixels), opts.batch ?? 16);
-      rows.forEach((r, k) => {
-        const scores = Object.fromEntries(CLASSES.map((c, j) => [c, Math.round(r[j]! * 1e4) / 1e4])) as Record<ClassName, number>;
-        results[good[k]!.i] = { file: files[good[k]!.i]!, ok: true, predicted: CLASSES[argmax(r)]!, scores };
+      const a = await rm.assessImages(good.map((g) => g.pixels), opts.batch ?? 16);
+      a.rows.forEach((r, k) => {
+        const scores = Object.fromEntries(CLASSES.map((c, j) => [c, round4(r.scores[j]!)])) as Record<ClassName, number>;
+        results[good[k]!.i] = { file: files[good[k]!.i]!, ok: true, predicted: r.predicted, scores, ...trustFields(r) };
       });
     }
   } finally {
     rm.dispose();
   }
-  return { model: rm.kind, scores: rm.scoreKind, predictions: results.map((r) => r!) };
+  return { model: rm.kind, scores: rm.scoreKind, calibration: rm.trust.calibration?.method ?? null, notes: rm.trustNotes, predictions: results.map((r) => r!) };
 }

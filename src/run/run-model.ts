@@ -273,12 +273,18 @@ export class RunModel {
     return this.completeFeatures(parts);
   }
 
+  /** Why there is no OOD verdict or no calibrated probability (empty when the run has both files). */
+  get trustNotes(): string[] {
+    const notes: string[] = [];
+    if (!this.trust.ood) notes.push(`no out-of-distribution check: ${this.trust.problems.ood?.reason ?? 'ood.json unavailable'}`);
+    if (!this.trust.calibration) notes.push(`no calibrated probabilities: ${this.trust.problems.calibration?.reason ?? 'calibration.json unavailable'}`);
+    return notes;
+  }
+
   /** Calibrated probabilities and OOD verdicts for features (what the run's trust files give). */
   assessFeatures(f: ImageFeatures): Assessment {
     const { ood, calibration } = this.trust;
-    const notes: string[] = [];
-    if (!ood) notes.push(`no out-of-distribution check: ${this.trust.problems.ood?.reason ?? 'ood.json unavailable'}`);
-    if (!calibration) notes.push(`no calibrated probabilities: ${this.trust.problems.calibration?.reason ?? 'calibration.json unavailable'}`);
+    const notes = this.trustNotes;
     const rows = f.scores.rows.map((r, i): ImageAssessment => ({
       scores: r,
       predicted: this.classes[argmax(r)]!,

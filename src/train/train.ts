@@ -22,6 +22,7 @@ import type { RunConfig } from '../config.js';
 import { disposeModel } from '../model/index.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { loadRunModel } from '../run/load.js';
+import { fitRunTrust } from '../run/trust.js';
 import { readHistory, readRunConfig, runPath, writeHistory, type EpochRecord, type PreprocessInfo, type SavedConfig } from '../run/files.js';
 import { prepareTrainingData, splitsFile, type TrainingData } from './data.js';
 import { getRecipe } from './recipes.js';
@@ -152,5 +153,6 @@ export async function train(input: RunConfig, opts: TrainOptions = {}, given: Pa
       disposeModel(bestModel);
     }
   }
+  if (complete) await fitRunTrust(run, { sets: data, keepBackend: true, batch: config.evalBatch });
   return { run, config: saved, epochsDone: state.epoch, bestEpoch: state.bestEpoch, bestValAccuracy: state.bestValAccuracy, selectedBy: task.selectionMetric, history, complete, backend };
 }

@@ -229,3 +229,11 @@ export function parseOodFile(json: unknown, expect: { model: ModelKind; dim?: nu
   if (expect.dim !== undefined && r.data.embedding.dim !== expect.dim) throw new CovidNetError('E_RUN', `ood.json expects ${r.data.embedding.dim}-unit embeddings, the model gives ${expect.dim}`, file !== undefined ? { file } : {});
   return r.data;
 }
+
+/** What the text outputs and the page say of an out-of-distribution image. */
+export const OOD_MESSAGE = 'does not look like the frontal chest X-rays this run was trained on';
+
+/** `out of distribution: <OOD_MESSAGE> (ood score 3.2 > threshold 1.4)`. */
+export function oodLine(score: number | null, threshold: number): string {
+  return `out of distribution: ${OOD_MESSAGE} (ood score ${score === null || !Number.isFinite(score) ? '∞' : score.toFixed(2)} > threshold ${threshold.toFixed(2)})`;
+}
