@@ -12,23 +12,11 @@ import { resolve } from 'node:path';
 import { preprocessFile } from '../data/index.js';
 import { isCovidNetError } from '../errors.js';
 import { CLASSES, type ClassName, type ModelKind } from '../types.js';
-import { RunModel, type ImageAssessment, type ScoreKind } from '../run/run-model.js';
+import { RunModel, type ScoreKind } from '../run/run-model.js';
 import type { CalibrationMethod } from '../trust/calibration.js';
-import type { OodSignals } from '../trust/detector.js';
+import { trustFields, type TrustFields } from '../trust/fields.js';
 
-/** The trust fields of one image (predict, explain and serve report them alike). */
-export interface TrustFields {
-  /** Calibrated probabilities; null without calibration.json. */
-  calibrated: Record<ClassName, number> | null;
-  /** The out-of-distribution score (larger = less like the training images); null without ood.json. */
-  ood_score: number | null;
-  /** Images scoring above it are out of distribution; null without ood.json. */
-  ood_threshold: number | null;
-  /** Whether the image looks like the run's training images; null without ood.json (unchecked). */
-  in_distribution: boolean | null;
-  /** The raw signals behind `ood_score`. */
-  ood_signals: OodSignals | null;
-}
+export type { TrustFields };
 
 export type FilePrediction =
   | ({ file: string; ok: true; predicted: ClassName; scores: Record<ClassName, number> } & TrustFields)
@@ -47,19 +35,6 @@ export interface PredictResult {
 
 function round4(v: number): number {
   return Math.round(v * 1e4) / 1e4;
-}
-
-/** The trust fields of an assessed image, rounded for output. */
-export function trustFields(a: Pick<ImageAssessment, 'calibrated' | 'ood'>): TrustFields {
-  const o = a.ood;
-  const num = (v: number) => (Number.isFinite(v) ? round4(v) : null);
-  return {
-    calibrated: a.calibrated ? (Object.fromEntries(CLASSES.map((c, j) => [c, round4(a.calibrated![j]!)])) as Record<ClassName, number>) : null,
-    ood_score: o ? num(o.ood_score) : null,
-    ood_threshold: o ? round4(o.threshold) : null,
-    in_distribution: o ? o.in_distribution : null,
-    ood_signals: o ? (Object.fromEntries(Object.entries(o.signals).map(([k, v]) => [k, num(v as number)])) as unknown as OodSignals) : null,
-  };
 }
 
 export interface PredictOptions {

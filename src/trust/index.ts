@@ -10,3 +10,4 @@ export * from './calibration.js';
 export * from './roc.js';
 export * from './files.js';
 export * from './ood-images.js';
+export * from './fields.js';
