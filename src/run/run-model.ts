@@ -25,8 +25,10 @@ import { argmax, oneShotPredictionsWith, templateSimilarity, templateSimilarityL
 import { readRunTrust, type RunTrust } from '../trust/files.js';
 import type { OodVerdict } from '../trust/detector.js';
 import type { CalibrationMethod } from '../trust/calibration.js';
-import { readPreprocess, readRunConfig, readTemplates, type PreprocessInfo, type SavedConfig, type TemplatesFile } from './files.js';
-import { loadRunModel } from './load.js';
+import { readPreprocess, readRunConfig, readTemplates, RUN_FILES, type PreprocessInfo, type SavedConfig, type TemplatesFile } from './files.js';
+import { join } from 'node:path';
+import { registerCustomLayers } from '../model/layers.js';
+import { fileSystemIO } from './modelio.js';
 
 /** What a row of class scores holds: softmax probabilities (single) or 1 − P(different) to each class template (siamese). */
 export type ScoreKind = 'probability' | 'template-similarity';
@@ -133,7 +135,7 @@ export class RunModel {
     const backend: BackendChoice = opts.keepBackend
       ? { name: tf.getBackend(), fast: tf.getBackend() === 'onednn', reason: `backend ${tf.getBackend()} (kept)`, failures: [] }
       : await initBackend({ backend: opts.backend, purpose: opts.purpose ?? 'infer', threads: opts.threads });
-    const model = await loadRunModel(run);
+    const model = await loadInferenceModel(run);
     let trust: RunTrust;
     try {
       checkModel(model, preprocess, run);
@@ -391,6 +393,30 @@ async function predictBatch(model: tf.LayersModel, x: tf.Tensor4D): Promise<Floa
   const rows: Float32Array[] = [];
   for (let r = 0; r < n; r++) rows.push(Float32Array.from(vals.subarray(r * k, (r + 1) * k)));
   return rows;
+}
+
+/** `*_constraint` entries of a Keras model topology set to null (constraints act on training updates only). */
+function withoutConstraints(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutConstraints);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k.endsWith('_constraint') ? null : withoutConstraints(x)]));
+}
+
+/**
+ * The best checkpoint for inference. Weight constraints (the metric siamese head's non-negative
+ * kernel) are left out of the topology: they only act on training updates, the saved weights
+ * already satisfy them (re-applying max(0, w) to them changes nothing), and tfjs-layers 4.22
+ * leaks one tensor per constrained weight it loads (LayerVariable.write keeps the constrained copy).
+ */
+async function loadInferenceModel(run: string): Promise<tf.LayersModel> {
+  registerCustomLayers();
+  const io = fileSystemIO(join(run, RUN_FILES.model));
+  return tf.loadLayersModel({
+    load: async () => {
+      const a = await io.load!();
+      return { ...a, modelTopology: withoutConstraints(a.modelTopology) as tf.io.ModelArtifacts['modelTopology'] };
+    },
+  });
 }
 
 async function tensorRows(t: tf.Tensor2D): Promise<Float32Array[]> {

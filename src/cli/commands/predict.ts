@@ -36,7 +36,7 @@ export function register(program: Command): void {
           process.stdout.write(JSON.stringify({ ...shown, score_kind: r.scores, calibration: r.calibration }) + '\n');
         } else if (p.ok) {
           const probs = p.calibrated ?? p.scores;
-          const what = p.calibrated ? 'calibrated probabilities' : r.scores === 'probability' ? 'probabilities' : 'similarity to class templates';
+          const what = p.calibrated ? 'probabilities, calibrated' : r.scores === 'probability' ? 'probabilities' : 'similarity to class templates';
           const scores = CLASSES.map((c) => `${c} ${probs[c].toFixed(3)}`).join(', ');
           const check = p.ood_score === null || p.ood_threshold === null ? '' : `; ood score ${p.ood_score.toFixed(2)} ≤ ${p.ood_threshold.toFixed(2)}`;
           if (!ood) process.stdout.write(`${p.file}: ${p.predicted} (${what}: ${scores}${check})\n`);
