@@ -8,6 +8,7 @@ const LAYERS = [
   ['backend', '^src/backend/'],
   ['data', '^src/data/'],
   ['model', '^src/model/'],
+  ['trust', '^src/trust/'],
   ['run', '^src/run/'],
   ['train', '^src/train/'],
   ['evaluate', '^src/(evaluate|predict)/'],

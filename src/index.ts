@@ -17,10 +17,12 @@ export { registerRecipe, getRecipe, recipeNames, STUDY_RECIPE, binaryCrossEntrop
 export { searchGrid, STUDY_GRID, type SearchCell, type SearchResult, type SearchOptions } from './train/search.js';
 export { evaluateRun, type EvalResult, type EvaluateOptions, type Prediction } from './evaluate/evaluate.js';
 export { computeMetrics, wilson, bootstrapF1, isBootstrapInterval, F1_BOOTSTRAP_REPLICATES, type Metrics, type MetricsOptions, type ClassMetrics, type Interval, type BootstrapInterval } from './evaluate/metrics.js';
-export { formatEval, formatMetrics } from './evaluate/format.js';
-export { predictFiles, type FilePrediction, type PredictResult, type PredictOptions } from './predict/predict.js';
-export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, readSplits, readTemplates, readHistory, RUN_FILES, RunModel } from './run/index.js';
-export type { RunModelOptions, RunImages, ClassScores, ScoreKind } from './run/index.js';
+export { formatEval, formatMetrics, formatTrust } from './evaluate/format.js';
+export { trustSummary, evaluateOod, listOodImages, scoreOf, type EvalTrust, type OodAcceptance, type CalibrationSummary, type RocSummary, type OperatingPointResult, type OodEvaluation, type OodKindResult, type OodImage, type OodScoreName, type TrustEvalOptions, type OodEvalOptions } from './evaluate/trust.js';
+export * from './trust/index.js';
+export { predictFiles, type FilePrediction, type PredictResult, type PredictOptions, type TrustFields } from './predict/predict.js';
+export { fileSystemIO, saveModel, loadRunModel, readRunConfig, readPreprocess, readSplits, readTemplates, readHistory, RUN_FILES, RunModel, fitRunTrust } from './run/index.js';
+export type { RunModelOptions, RunImages, ClassScores, ScoreKind, ImageFeatures, ImageAssessment, Assessment, FitTrustOptions, FitTrustResult } from './run/index.js';
 export type { SavedConfig, PreprocessInfo, SplitsFile, TemplatesFile, EpochRecord } from './run/index.js';
 export * from './explain/index.js';
 export * from './report/index.js';

@@ -5,6 +5,11 @@
  *
  * Which images: `selectItems` (src/data/split.ts) — the run's own test split on the run's source,
  * never an image the run trained or validated on.
+ *
+ * The metrics are those of the raw scores, on every evaluated image (as before the trust files
+ * existed). `trust` adds, where the run has ood.json and calibration.json: the detector's
+ * acceptance of the evaluated images, ECE before/after calibration, ROC curves, operating points
+ * (`operatingPoints`) and AUROC / false-accept rate against out-of-distribution images (`ood`).
  */
 import { basename, join, relative, resolve } from 'node:path';
 import { loadDataset, prepareImages, selectItems, sourceBase } from '../data/index.js';
@@ -17,6 +22,8 @@ import { writeJsonAtomic } from '../run/atomic.js';
 import { readSplits } from '../run/files.js';
 import { RunModel } from '../run/run-model.js';
 import { computeMetrics, type Metrics } from './metrics.js';
+import type { Assessment, ImageAssessment } from '../run/run-model.js';
+import { evaluateOod, trustSummary, type EvalTrust } from './trust.js';
 
 export type EvalMethod = 'argmax' | 'templates' | 'one-shot';
 
@@ -33,6 +40,10 @@ export interface EvaluateOptions {
   backend?: string | undefined;
   threads?: number | undefined;
   cacheDir?: string | undefined;
+  /** Out-of-distribution images (folders, manifests, files): AUROC and false-accept rate per kind and detector signal. */
+  ood?: string | readonly string[] | undefined;
+  /** Operating points chosen on validation, e.g. `COVID-19:sensitivity=0.90`. */
+  operatingPoints?: readonly string[] | undefined;
   /** Write `RUN/eval-<data>-<split>.json` (default true). */
   write?: boolean | undefined;
   onProgress?: (phase: 'prepare' | 'predict', done: number, total: number) => void;
@@ -44,6 +55,11 @@ export interface Prediction {
   predicted: ClassName;
   /** Per-class scores in CLASSES order: probabilities (single) or template similarities (siamese). */
   scores: number[];
+  /** Calibrated probabilities (CLASSES order), where the run has calibration.json. */
+  calibrated?: number[];
+  /** The out-of-distribution score and verdict, where the run has ood.json. */
+  ood_score?: number | null;
+  in_distribution?: boolean;
 }
 
 export interface EvalResult extends Metrics {
@@ -59,6 +75,8 @@ export interface EvalResult extends Metrics {
   predictions: Prediction[];
   /** One-shot trials (only for method `one-shot`). */
   trials?: number;
+  /** Out-of-distribution detection, calibration, ROC curves, operating points (not for one-shot). */
+  trust?: EvalTrust;
   file?: string;
   notice: string;
   warnings: string[];
@@ -81,6 +99,8 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
   const method: EvalMethod = kind === 'single' ? 'argmax' : opts.oneShot !== undefined ? 'one-shot' : 'templates';
   if (method === 'templates') rm.requireTemplates();
   if (method === 'one-shot' && !splits) throw new CovidNetError('E_RUN', 'one-shot evaluation needs the run\'s splits.json', { file: opts.run });
+  const oodSources = opts.ood === undefined ? [] : typeof opts.ood === 'string' ? [opts.ood] : [...opts.ood];
+  if (method === 'one-shot' && (oodSources.length > 0 || opts.operatingPoints?.length)) throw optionError(oodSources.length ? '--ood' : '--operating-point', 'an evaluation by templates or argmax (not --one-shot)', 'one-shot');
 
   const dataset = await loadDataset(opts.data);
   const base = await sourceBase(dataset.root);
@@ -97,6 +117,7 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
   const pred: number[] = [];
   const predictions: Prediction[] = [];
   let trials: number | undefined;
+  let assessed: Assessment | undefined;
   if (method === 'one-shot') {
     const support = await prepareImages(
       splits!.splits.train.map((e) => ({ file: resolve(splits!.base, e.file), label: e.label, patientId: e.patientId, source: 'unknown' })),
@@ -108,14 +129,29 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
     truth.push(...r.truth);
     pred.push(...r.pred);
   } else {
-    const { rows } = await rm.scoreImages({ set }, batch);
-    rows.forEach((r, i) => add(set.items[i]!, r));
+    assessed = await rm.assessImages({ set }, batch);
+    assessed.rows.forEach((r, i) => add(set.items[i]!, r.scores, r));
   }
-  function add(it: DatasetItem, scores: ArrayLike<number>): void {
+  function add(it: DatasetItem, scores: ArrayLike<number>, a?: ImageAssessment): void {
     const p = argmax(scores);
     truth.push(classIndex(it.label));
     pred.push(p);
-    predictions.push({ file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, scores: Array.from(scores, (v) => Math.round(v * 1e6) / 1e6) });
+    const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
+    const entry: Prediction = { file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, scores: Array.from(scores, r6) };
+    if (a?.calibrated) entry.calibrated = a.calibrated.map(r6);
+    if (a?.ood) {
+      entry.ood_score = Number.isFinite(a.ood.ood_score) ? r6(a.ood.ood_score) : null;
+      entry.in_distribution = a.ood.in_distribution;
+    }
+    predictions.push(entry);
+  }
+  let trust: EvalTrust | undefined;
+  if (assessed) {
+    const seed = opts.seed ?? config.seed;
+    trust = trustSummary(rm, assessed, truth, { seed, operatingPoints: opts.operatingPoints });
+    if (oodSources.length > 0) {
+      trust.ood_evaluation = await evaluateOod(rm, assessed.rows, oodSources, { seed, batch, cacheDir: opts.cacheDir, threads: opts.threads });
+    }
   }
 
   const metrics = computeMetrics(truth, pred, CLASSES, { seed: opts.seed ?? config.seed });
@@ -130,6 +166,7 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
     excluded: { training_images: s.excludedTraining, unreadable: set.failed.map((f: SkippedEntry) => ({ file: relative(base, f.file), reason: f.reason })) },
     predictions,
     ...(trials !== undefined ? { trials } : {}),
+    ...(trust ? { trust } : {}),
     notice: RESEARCH_NOTICE,
     warnings: s.warnings,
   };

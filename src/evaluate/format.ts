@@ -2,6 +2,7 @@
 import { RESEARCH_NOTICE } from '../types.js';
 import { isBootstrapInterval, type BootstrapInterval, type Interval, type Metrics } from './metrics.js';
 import type { EvalResult } from './evaluate.js';
+import type { EvalTrust } from './trust.js';
 
 /** Right-align every column but the first. */
 export function table(rows: string[][]): string {
@@ -46,8 +47,57 @@ export function formatEval(r: EvalResult): string {
     '',
     formatMetrics(r),
     '',
+    ...(r.trust ? [formatTrust(r.trust, r.n), ''] : []),
     ...(r.file ? [`written: ${r.file}`] : []),
     RESEARCH_NOTICE,
   ];
   return lines.join('\n');
+}
+
+const f2 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(2));
+const iv2 = (i: Interval | BootstrapInterval) => (Number.isFinite(i.value) ? `${f3(i.value)} [${f2(i.lo)}, ${f2(i.hi)}]` : '–');
+const count = (i: Interval) => `(${i.x}/${i.n})`;
+
+/** The trust part of an evaluation: OOD acceptance, calibration, ROC AUCs, operating points, OOD sets. */
+export function formatTrust(t: EvalTrust, n: number): string {
+  const out: string[] = [];
+  for (const note of t.notes) out.push(`note: ${note}`);
+  if (t.ood) {
+    const o = t.ood;
+    const acc = o.acceptance['ood_score']!;
+    out.push(`out-of-distribution detector (ood.json): threshold ${f3(o.threshold)} on ood_score, set to accept ${Math.round(o.target_acceptance * 100)}% of the validation images`);
+    out.push(`  accepted as in-distribution here: ${fmtInterval(acc)} ${count(acc)}; each signal at its own threshold: ${o.scores.filter((k) => k !== 'ood_score').map((k) => `${k} ${iv2(o.acceptance[k]!)}`).join(', ')}`);
+    out.push(`  accuracy on the accepted images ${iv2(o.accuracy_accepted)} ${count(o.accuracy_accepted)}, on the rejected ${iv2(o.accuracy_rejected)} ${count(o.accuracy_rejected)}`);
+  }
+  if (t.calibration) {
+    const c = t.calibration;
+    const params = Object.entries(c.parameters).filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v!.toFixed(3)}`).join(', ');
+    out.push(`calibration (calibration.json): ${c.method}, ${params}; fitted on ${c.validation.n} validation images`);
+    out.push(`  expected calibration error (${c.bins} bins)  validation: ${f3(c.validation.ece_before ?? NaN)} → ${f3(c.validation.ece_after ?? NaN)};  these ${n} images: ${iv2(c.ece_before)} → ${iv2(c.ece_after)}`);
+  }
+  const rocClasses = Object.keys(t.roc.per_class);
+  if (rocClasses.length) {
+    const any = t.roc.per_class[rocClasses[0]!]!.auc;
+    out.push(`ROC, each class against the rest (${t.roc.scores === 'calibrated' ? 'calibrated probabilities' : 'raw scores'}); AUC, 95% percentile bootstrap (${any.replicates} resamples, seed ${any.seed})`);
+    out.push(table([['  class', 'AUC', 'positives', 'negatives'], ...rocClasses.map((c) => { const r = t.roc.per_class[c]!; return [`  ${c}`, fmtInterval(r.auc), String(r.positives), String(r.negatives)]; })]));
+  }
+  if (t.operating_points?.length) {
+    out.push('operating points (threshold on the calibrated probability, chosen on the validation images)');
+    out.push(table([
+      ['  point', 'threshold', 'val sensitivity', 'val specificity', 'sensitivity here', 'specificity here'],
+      ...t.operating_points.map((p) => [`  ${p.spec}`, p.threshold === null ? '–' : f3(p.threshold), iv2(p.validation.sensitivity), iv2(p.validation.specificity), `${fmtInterval(p.test.sensitivity)} ${count(p.test.sensitivity)}`, `${fmtInterval(p.test.specificity)} ${count(p.test.specificity)}`]),
+    ]));
+    for (const p of t.operating_points) if (p.note) out.push(`  note: ${p.spec}: ${p.note}`);
+  }
+  const e = t.ood_evaluation;
+  if (e) {
+    const names = Object.keys(e.kinds[0]?.scores ?? {});
+    out.push(`out-of-distribution images: ${e.n} from ${e.sources.join(', ')}${e.unreadable.length ? ` (${e.unreadable.length} unreadable, left out)` : ''}; against the ${e.in_distribution.n} evaluated images`);
+    out.push(`  in-distribution acceptance: ${names.map((k) => `${k} ${iv2(e.in_distribution.acceptance[k]!)}`).join(', ')}`);
+    out.push('  AUROC [95% bootstrap interval] (1 = every OOD image scores above every evaluated image)');
+    out.push(table([['  kind', 'n', ...names], ...e.kinds.map((k) => [`  ${k.kind}`, String(k.n), ...names.map((s) => iv2(k.scores[s]!.auroc))])]));
+    out.push('  false-accept rate at the threshold [95% Wilson interval] (share of OOD images taken as chest X-rays)');
+    out.push(table([['  kind', 'n', ...names], ...e.kinds.map((k) => [`  ${k.kind}`, String(k.n), ...names.map((s) => iv2(k.scores[s]!.false_accept))])]));
+  }
+  return out.join('\n');
 }

@@ -21,7 +21,8 @@ test('explainRun: files and --data, overlay + 16-bit heat map + JSON per image, 
   assert.equal(tf.memory().numTensors, before);
   assert.equal(r.records.length, 3);
   assert.equal(r.records[1]!.ok, false);
-  assert.deepEqual(Object.keys(lines[0]!), ['file', 'predicted', 'target', 'score', 'peak', 'border_mass']);
+  // the issue's fields, then the trust fields (null here: the tiny run has no ood.json / calibration.json)
+  assert.deepEqual(Object.keys(lines[0]!), ['file', 'predicted', 'target', 'score', 'peak', 'border_mass', 'calibrated', 'ood_score', 'ood_threshold', 'in_distribution']);
   assert.deepEqual(Object.keys(lines[1]!), ['file', 'error', 'code']);
   const rec = r.records[0]!;
   assert.ok(rec.ok);

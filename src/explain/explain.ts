@@ -22,9 +22,13 @@ import { makeGeometry, resampleToInput, resampleToOriginal, type CamGeometry } f
 import { borderMass, camPeak, DEFAULT_BORDER_BAND } from './stats.js';
 import { contactSheet, heatmapPng16, renderOverlay } from './render.js';
 import type { ColormapName } from './colormap.js';
+import { trustFields, type TrustFields } from '../trust/fields.js';
 
-/** One explained image, in memory. */
-export interface Explained {
+/**
+ * One explained image, in memory, with its calibrated probabilities and out-of-distribution
+ * verdict (`TrustFields`, null where the run lacks calibration.json / ood.json).
+ */
+export interface Explained extends TrustFields {
   file: string;
   /** True class where known (with a data source). */
   label?: ClassName | undefined;
@@ -140,7 +144,10 @@ export class Explainer {
       if (chunk.length > 0) {
         const x = this.runModel.toInput(chunk.map((c) => c.pixels));
         let res;
+        let trust;
         try {
+          // calibrated probabilities and the OOD verdict from the same model input
+          trust = (await this.runModel.assess(x)).rows;
           res = this.cam.compute(x, { target: req.target, contrast: req.contrast });
         } finally {
           x.dispose();
@@ -160,6 +167,7 @@ export class Explainer {
             peak: peak && { x: peak.x, y: peak.y },
             border_mass: borderMass(resampleToOriginal(r.cam, g), g.width, g.height, this.band),
             border_mass_input: borderMass(resampleToInput(r.cam, g), g.size, g.size, this.band),
+            ...trustFields(trust[k]!),
             cam: r.cam,
             geometry: g,
             image: c.image,
@@ -176,13 +184,30 @@ export function isExplained(r: Explained | ExplainFailure): r is Explained {
   return (r as Explained).cam !== undefined;
 }
 
-/** The caption lines of an overlay (the renderer adds the research notice). */
-export function captionFor(r: Explained, model: ModelKind): string[] {
-  const what = model === 'single' ? 'p' : 'similarity';
+/** Whether an explained image is out of distribution (false where the run has no detector). */
+export function isOutOfDistribution(r: Pick<Explained, 'in_distribution'>): boolean {
+  return r.in_distribution === false;
+}
+
+/**
+ * The caption lines of an overlay (the renderer adds the research notice). An out-of-distribution
+ * image gets no class unless `allowOod` (then it is marked); calibrated probabilities where the run
+ * has them.
+ */
+export function captionFor(r: Explained, model: ModelKind, allowOod = false): string[] {
+  const what = r.calibrated ? 'calibrated p' : model === 'single' ? 'p' : 'similarity';
   const pi = CLASSES.indexOf(r.predicted);
-  const l1 = `predicted ${r.predicted} (${what} ${fmt(r.scores[pi]!)})` + (r.label ? ` · true ${r.label}` : '');
-  const l2 = `Grad-CAM for ${r.target}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${fmt(r.score)})`} · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
+  const shown = (c: ClassName, j: number) => fmt(r.calibrated ? r.calibrated[c] : r.scores[j]!);
+  const ood = isOutOfDistribution(r);
+  const oodScore = `ood score ${r.ood_score === null ? '∞' : fmt(r.ood_score)} > ${fmt(r.ood_threshold ?? NaN)}`;
   const zero = r.peak === null ? ' · zero map: no positive evidence at this layer' : '';
+  if (ood && !allowOod) {
+    // short lines: the caption is cut at the overlay's width (the page and the text output say more)
+    return ['OUT OF DISTRIBUTION: no class given', oodScore.replace('>', '> threshold'), `${basename(r.file)} · ${model} net${zero}`];
+  }
+  const l1 = (ood ? 'OUT OF DISTRIBUTION, unreliable: ' : '') + `predicted ${r.predicted} (${what} ${shown(r.predicted, pi)})` + (r.label ? ` · true ${r.label}` : '');
+  const ti = CLASSES.indexOf(r.target);
+  const l2 = `Grad-CAM for ${r.target}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${shown(r.target, ti)})`} · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
   return [l1, l2, `${basename(r.file)} · ${model} net${zero}`];
 }
 
@@ -191,24 +216,34 @@ function fmt(v: number): string {
 }
 
 /** Overlay PNG of one explained image. */
-export async function overlayPng(r: Explained, model: ModelKind, colormap?: ColormapName): Promise<Buffer> {
-  return renderOverlay(r.image, r.cam, r.geometry, captionFor(r, model), { peak: r.peak ?? undefined, colormap });
+export async function overlayPng(r: Explained, model: ModelKind, colormap?: ColormapName, allowOod = false): Promise<Buffer> {
+  return renderOverlay(r.image, r.cam, r.geometry, captionFor(r, model, allowOod), { peak: r.peak ?? undefined, colormap });
 }
 
-/** The line `covidnet explain --json` prints per image (the issue's format); failures: {file, error, code}. */
-export function jsonLine(r: Explained | ExplainFailure | ExplainRecord): Record<string, unknown> {
+/**
+ * The line `covidnet explain --json` prints per image (the issue's format, with the calibrated
+ * probabilities and the OOD verdict; `predicted` null for an out-of-distribution image unless
+ * `allowOod`); failures: {file, error, code}.
+ */
+export function jsonLine(r: Explained | ExplainFailure | ExplainRecord, allowOod = false): Record<string, unknown> {
   if ('ok' in r ? !r.ok : !isExplained(r)) {
     const f = r as ExplainFailure;
     return { file: f.file, error: f.error, code: f.code };
   }
   r = r as Explained;
+  const withheld = isOutOfDistribution(r) && !allowOod;
   return {
     file: r.file,
-    predicted: r.predicted,
+    predicted: withheld ? null : r.predicted,
     target: r.target,
     score: round(r.score),
     peak: r.peak,
     border_mass: r.border_mass === null ? null : round(r.border_mass),
+    calibrated: r.calibrated,
+    ood_score: r.ood_score,
+    ood_threshold: r.ood_threshold,
+    in_distribution: r.in_distribution,
+    ...(withheld ? { class_withheld: 'out of distribution' } : {}),
   };
 }
 
@@ -229,6 +264,8 @@ export interface ExplainRunOptions extends ExplainerOptions, CamRequest {
   limit?: number | undefined;
   out: string;
   colormap?: ColormapName | undefined;
+  /** Name the class of out-of-distribution images in the overlays too (marked); default false. */
+  allowOod?: boolean | undefined;
   /** Overlays on the contact sheet (with --data); default 24. */
   sheet?: number | undefined;
   batch?: number | undefined;
@@ -319,13 +356,14 @@ export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunRes
           const overlay = join(out, `${stem}.overlay.png`);
           const heatmap = join(out, `${stem}.heat.png`);
           const heatJson = join(out, `${stem}.heat.json`);
-          const png = await overlayPng(r, ex.model, opts.colormap);
+          const png = await overlayPng(r, ex.model, opts.colormap, opts.allowOod);
           await writeFileAtomic(overlay, png);
           await writeFileAtomic(heatmap, await heatmapPng16(r.cam, r.geometry));
           await writeJsonAtomic(heatJson, heatJsonOf(r, ex));
           if (opts.data !== undefined && tiles.length < sheetN) {
             const bm = r.border_mass === null ? '–' : r.border_mass.toFixed(2);
-            tiles.push({ png, label: `${r.label ?? '?'} → ${r.predicted} (${r.scores[CLASSES.indexOf(r.predicted)]!.toFixed(2)}), border ${bm}` });
+            const shownClass = isOutOfDistribution(r) && !opts.allowOod ? 'out of distribution' : `${r.predicted} (${(r.calibrated?.[r.predicted] ?? r.scores[CLASSES.indexOf(r.predicted)]!).toFixed(2)})`;
+            tiles.push({ png, label: `${r.label ?? '?'} → ${shownClass}, border ${bm}` });
           }
           const { cam: _c, geometry: _g, image: _i, ...plain } = r;
           rec = { ...plain, ok: true, overlay, heatmap, heatmap_json: heatJson };
@@ -376,6 +414,11 @@ function heatJsonOf(r: Explained, ex: Explainer): Record<string, unknown> {
     target: r.target,
     score: r.score,
     scores: Object.fromEntries(CLASSES.map((c, j) => [c, r.scores[j]])),
+    calibrated: r.calibrated,
+    ood_score: r.ood_score,
+    ood_threshold: r.ood_threshold,
+    in_distribution: r.in_distribution,
+    ood_signals: r.ood_signals,
     peak: r.peak,
     border_mass: r.border_mass,
     border_mass_input: r.border_mass_input,

@@ -13,6 +13,7 @@ export {
   captionFor,
   jsonLine,
   isExplained,
+  isOutOfDistribution,
   type Explained,
   type ExplainFailure,
   type ExplainerOptions,

@@ -212,6 +212,80 @@ export function logitDifferent(head: tf.layers.Layer, a: tf.Tensor, b: tf.Tensor
   return tf.tidy(() => tf.add(tf.matMul(tf.abs(tf.sub(a, b)) as tf.Tensor2D, kernel as tf.Tensor2D), bias) as tf.Tensor2D);
 }
 
+/** Name of the single net's class layer (dense(3) before the softmax). */
+export const LOGITS_LAYER = 'logits';
+
+/**
+ * The single net's 256-unit embedding, the input of its `logits` layer (after `fc2` and its
+ * dropout, or `embedding_l2`), as a symbolic tensor of the model graph.
+ */
+export function singleEmbeddingOutput(model: tf.LayersModel): tf.SymbolicTensor {
+  const input = model.getLayer(LOGITS_LAYER).input;
+  if (Array.isArray(input)) throw new CovidNetError('E_RUN', `the layer \`${LOGITS_LAYER}\` has ${input.length} inputs, expected one`);
+  return input;
+}
+
+/**
+ * The single net's class logits from its embedding: z = e·W + b, shape [n, 3] (softmax(z) is the
+ * model's output). The one place that reads the `logits` layer's kernel and bias (the energy
+ * score and temperature scaling need z, which the model does not output).
+ */
+export function singleLogits(model: tf.LayersModel, embedding: tf.Tensor2D): tf.Tensor2D {
+  const [kernel, bias] = model.getLayer(LOGITS_LAYER).getWeights();
+  if (!kernel || !bias) throw new CovidNetError('E_RUN', `the layer \`${LOGITS_LAYER}\` has no kernel/bias`);
+  return tf.tidy(() => tf.add(tf.matMul(embedding, kernel as tf.Tensor2D), bias) as tf.Tensor2D);
+}
+
+/** The first convolution (7×7/2), whose channel statistics the out-of-distribution detector reads. */
+export const STEM_LAYER = 'stem/conv';
+
+/**
+ * Per-channel mean and standard deviation over the image of a feature map [n, h, w, c] (its
+ * values, row-major) → n rows of 2c (means, then standard deviations). In float64 JavaScript:
+ * a reduction over the middle axes is 40× slower through TF.js's CPU kernels.
+ */
+export function stemStatistics(values: ArrayLike<number>, shape: readonly number[]): Float32Array[] {
+  const [n = 0, h = 0, w = 0, c = 0] = shape;
+  const hw = h * w;
+  const rows: Float32Array[] = [];
+  const m = new Float64Array(c);
+  const q = new Float64Array(c);
+  for (let b = 0; b < n; b++) {
+    m.fill(0);
+    q.fill(0);
+    const base = b * hw * c;
+    for (let p = 0; p < hw; p++) {
+      const o = base + p * c;
+      for (let k = 0; k < c; k++) {
+        const v = values[o + k]!;
+        m[k]! += v;
+        q[k]! += v * v;
+      }
+    }
+    const row = new Float32Array(2 * c);
+    for (let k = 0; k < c; k++) {
+      const mu = m[k]! / hw;
+      row[k] = mu;
+      row[c + k] = Math.sqrt(Math.max(0, q[k]! / hw - mu * mu));
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+/**
+ * A model sharing a run model's weights with the outputs the trust signals need, in one forward
+ * pass: [stem, embedding, probabilities] (single) or [stem, embedding] (siamese: its encoder).
+ * Not to be disposed on its own (its layers are the run model's).
+ */
+export function trustFeatureModel(model: tf.LayersModel, kind: 'single' | 'siamese'): tf.LayersModel {
+  if (kind === 'single') {
+    return tf.model({ inputs: model.inputs, outputs: [model.getLayer(STEM_LAYER).output as tf.SymbolicTensor, singleEmbeddingOutput(model), model.outputs[0]!] });
+  }
+  const { encoder } = siameseParts(model);
+  return tf.model({ inputs: encoder.inputs, outputs: [encoder.getLayer(STEM_LAYER).output as tf.SymbolicTensor, encoder.outputs[0]!] });
+}
+
 /**
  * Dispose a model and the models nested in it. TF.js's `LayersModel.dispose()` leaves a nested
  * model's weights alive when the nested model was applied more than once (the siamese encoder).

@@ -7,7 +7,7 @@ import type { NormStats, PreparedSet } from '../data/types.js';
 import { oneShotTrials, toModelInput } from '../data/index.js';
 import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
-import { probabilityDifferent, siameseParts } from './covidnet.js';
+import { logitDifferent, probabilityDifferent, siameseParts } from './covidnet.js';
 
 /** Run `model` (one image input, output [n, k]) over `indices` of `set`; returns n rows of k values. */
 export async function predictRows(
@@ -87,6 +87,29 @@ export function argmax(r: ArrayLike<number>): number {
  */
 export function templateSimilarity(siamese: tf.LayersModel, embeddings: readonly Float32Array[], templates: readonly ArrayLike<number>[]): Float32Array[] {
   return probabilityDifferentTable(siamese, embeddings, templates.map((t) => Float32Array.from(t))).map((r) => r.map((v) => 1 - v));
+}
+
+/**
+ * The logits of the template similarities: u = −z, z the pre-sigmoid output of the distance head
+ * (σ(u) = 1 − P(different) = the similarity), rows[i][j] for embedding i and template j. The
+ * siamese calibration works on u: the similarity itself saturates at 1 in float32.
+ */
+export function templateSimilarityLogits(siamese: tf.LayersModel, embeddings: readonly Float32Array[], templates: readonly ArrayLike<number>[]): Float32Array[] {
+  const { distance } = siameseParts(siamese);
+  const n = embeddings.length;
+  const k = templates.length;
+  if (n === 0) return [];
+  const dim = embeddings[0]!.length;
+  const a = new Float32Array(n * k * dim);
+  const b = new Float32Array(n * k * dim);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) {
+    a.set(embeddings[i]!, (i * k + j) * dim);
+    b.set(Float32Array.from(templates[j]!), (i * k + j) * dim);
+  }
+  const z = tf.tidy(() => tf.neg(tf.reshape(logitDifferent(distance, tf.tensor2d(a, [n * k, dim]), tf.tensor2d(b, [n * k, dim])), [-1])));
+  const out = z.dataSync() as Float32Array;
+  z.dispose();
+  return embeddings.map((_, i) => out.slice(i * k, (i + 1) * k));
 }
 
 /** Class templates: the mean embedding of each class's images, in CLASSES order, with the counts. */

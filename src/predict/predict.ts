@@ -2,23 +2,39 @@
  * Predict files with a run folder alone: preprocessing from `preprocess.json`, the best model from
  * `model/`, class templates from `templates.json` (siamese). An unreadable file gets an error entry
  * naming it and the reason; the other files are still predicted.
+ *
+ * Each prediction carries the raw scores, the calibrated probabilities (`calibration.json`) and the
+ * out-of-distribution verdict (`ood.json`): `ood_score`, `ood_threshold`, `in_distribution`. The
+ * library reports `predicted` (the raw scores' argmax) for every image; the CLI and the page give an
+ * out-of-distribution image no class unless asked (`--allow-ood`).
  */
 import { resolve } from 'node:path';
 import { preprocessFile } from '../data/index.js';
 import { isCovidNetError } from '../errors.js';
 import { CLASSES, type ClassName, type ModelKind } from '../types.js';
-import { argmax } from '../model/infer.js';
 import { RunModel, type ScoreKind } from '../run/run-model.js';
+import type { CalibrationMethod } from '../trust/calibration.js';
+import { trustFields, type TrustFields } from '../trust/fields.js';
+
+export type { TrustFields };
 
 export type FilePrediction =
-  | { file: string; ok: true; predicted: ClassName; scores: Record<ClassName, number> }
+  | ({ file: string; ok: true; predicted: ClassName; scores: Record<ClassName, number> } & TrustFields)
   | { file: string; ok: false; code: string; error: string };
 
 export interface PredictResult {
   model: ModelKind;
   /** What the scores are: softmax probabilities or similarity (1 − P(different)) to each class template. */
   scores: ScoreKind;
+  /** How `calibrated` was made; null without calibration.json. */
+  calibration: CalibrationMethod | null;
+  /** Why there is no OOD verdict or calibration (a run trained before they existed). */
+  notes: string[];
   predictions: FilePrediction[];
+}
+
+function round4(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
 }
 
 export interface PredictOptions {
@@ -45,14 +61,14 @@ export async function predictFiles(run: string, files: readonly string[], opts: 
       }
     }
     if (good.length > 0) {
-      const { rows } = await rm.scoreImages(good.map((g) => g.pixels), opts.batch ?? 16);
-      rows.forEach((r, k) => {
-        const scores = Object.fromEntries(CLASSES.map((c, j) => [c, Math.round(r[j]! * 1e4) / 1e4])) as Record<ClassName, number>;
-        results[good[k]!.i] = { file: files[good[k]!.i]!, ok: true, predicted: CLASSES[argmax(r)]!, scores };
+      const a = await rm.assessImages(good.map((g) => g.pixels), opts.batch ?? 16);
+      a.rows.forEach((r, k) => {
+        const scores = Object.fromEntries(CLASSES.map((c, j) => [c, round4(r.scores[j]!)])) as Record<ClassName, number>;
+        results[good[k]!.i] = { file: files[good[k]!.i]!, ok: true, predicted: r.predicted, scores, ...trustFields(r) };
       });
     }
   } finally {
     rm.dispose();
   }
-  return { model: rm.kind, scores: rm.scoreKind, predictions: results.map((r) => r!) };
+  return { model: rm.kind, scores: rm.scoreKind, calibration: rm.trust.calibration?.method ?? null, notes: rm.trustNotes, predictions: results.map((r) => r!) };
 }

@@ -186,3 +186,78 @@ export function barsSpec(values: readonly { group: string; metric: string; value
     resolve: { scale: { y: 'shared' } },
   };
 }
+
+/** One bin of a reliability diagram. */
+export interface ReliabilityPoint {
+  series: string;
+  confidence: number;
+  accuracy: number;
+  n: number;
+}
+
+/**
+ * Reliability diagram: accuracy against mean confidence per confidence bin, one line per series
+ * (raw and calibrated), point size by the bin's images, the diagonal of perfect calibration.
+ */
+export function reliabilitySpec(points: readonly ReliabilityPoint[], title: string): Spec {
+  const series = [...new Set(points.map((p) => p.series))];
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 260,
+    height: 260,
+    layer: [
+      {
+        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        mark: { type: 'line', strokeDash: [4, 3], color: '#888' },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+      },
+      {
+        data: { values: points },
+        encoding: {
+          x: { field: 'confidence', type: 'quantitative', title: 'confidence (top-class probability)', scale: { domain: [0, 1] } },
+          y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } },
+          color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, range: ['#d62728', '#1f77b4', '#2ca02c'] } },
+        },
+        layer: [
+          { mark: { type: 'line', strokeWidth: 1.5 } },
+          { mark: { type: 'point', filled: true, opacity: 0.8 }, encoding: { size: { field: 'n', type: 'quantitative', title: 'images per bin', scale: { range: [15, 400] } } } },
+        ],
+      },
+    ],
+  };
+}
+
+export interface RocCurvePoint {
+  cls: string;
+  fpr: number;
+  tpr: number;
+}
+
+/** ROC curves, one per class (one against the rest), with the chance diagonal. */
+export function rocSpec(points: readonly RocCurvePoint[], title: string): Spec {
+  const classes = [...new Set(points.map((p) => p.cls))];
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 260,
+    height: 260,
+    layer: [
+      {
+        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        mark: { type: 'line', strokeDash: [4, 3], color: '#888' },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+      },
+      {
+        data: { values: points.map((p, i) => ({ ...p, order: i })) },
+        mark: { type: 'line' },
+        encoding: {
+          x: { field: 'fpr', type: 'quantitative', title: '1 − specificity', scale: { domain: [0, 1] } },
+          y: { field: 'tpr', type: 'quantitative', title: 'sensitivity', scale: { domain: [0, 1] } },
+          color: { field: 'cls', type: 'nominal', title: null, sort: classes, legend: { labelLimit: 0 } },
+          order: { field: 'order', type: 'quantitative' },
+        },
+      },
+    ],
+  };
+}

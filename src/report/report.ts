@@ -12,6 +12,8 @@ import { readHistory, readPreprocess, readRunConfig, readSplits, type EpochRecor
 import { writeFileAtomic } from '../run/atomic.js';
 import { escapeXml } from '../util/xml.js';
 import { barsSpec, confusionSpec, metricsSpec, renderSpec, trainingCurvesSpec, type MetricPoint } from './figures.js';
+import type { EvalTrust } from '../evaluate/trust.js';
+import { evalTrustSection, trustFilesSection } from './trust.js';
 
 /** The parts of an `eval-*.json` file the report reads. */
 export interface EvalFile {
@@ -27,6 +29,8 @@ export interface EvalFile {
   confusion: number[][];
   per_class: Record<string, Record<string, { value: number | null; lo: number | null; hi: number | null } | number>>;
   predictions?: { file: string; label: ClassName; predicted: ClassName; scores: number[] }[];
+  /** OOD acceptance, calibration, ROC, operating points (evaluations written since they exist). */
+  trust?: EvalTrust;
 }
 
 export interface RunReportOptions {
@@ -222,9 +226,12 @@ export async function writeRunReport(run: string, opts: RunReportOptions = {}): 
     const accText = typeof acc === 'number' ? fmt(acc) : `${fmt(acc.value)} [${fmt(acc.lo, 2)}, ${fmt(acc.hi, 2)}]`;
     sections.push(
       `<h2>Evaluation: ${escapeXml(e.data.name)}, ${escapeXml(e.split)}${e.method ? ` (${escapeXml(e.method)})` : ''}</h2><p>n = ${e.n}; accuracy ${accText}; balanced accuracy ${fmt(e.balanced_accuracy)}</p>` +
-        `${cm} ${mt}${metricTable(e)}`,
+        `${cm} ${mt}${metricTable(e)}` +
+        (e.trust ? await evalTrustSection(e.trust, tag, e.n, save) : ''),
     );
   }
+  const trustPart = await trustFilesSection(runDir, notes);
+  if (trustPart) sections.push(trustPart);
   const forCam = evals.find((e) => e.split === 'test' && resolve(e.data.root) === resolve(config.dataRoot ?? '')) ?? evals.find((e) => e.predictions?.length);
   if (forCam) {
     try {

@@ -4,3 +4,4 @@ export * from './hash.js';
 export * from './files.js';
 export * from './load.js';
 export * from './run-model.js';
+export * from './trust.js';

@@ -6,7 +6,12 @@
  *
  *   const rm = await RunModel.open('runs/siamese');
  *   const { kind, rows } = await rm.scoreImages(images);   // 'template-similarity', one row per image
+ *   const a = await rm.assessImages(images);               // + calibrated probabilities, OOD verdicts
  *   rm.dispose();
+ *
+ * `assessImages` adds what the run's trust files give (src/trust): calibrated probabilities
+ * (calibration.json) and the out-of-distribution verdict (ood.json) per image; the raw scores in
+ * it are those of `scoreImages`, from the same forward pass as the embeddings.
  */
 import * as tf from '../tf.js';
 import { imagesToModelInput, toModelInput } from '../data/norm.js';
@@ -15,8 +20,11 @@ import { CovidNetError, optionError } from '../errors.js';
 import { CLASSES, type ClassName, type ModelKind } from '../types.js';
 import { initBackend, type BackendChoice, type BackendPurpose } from '../backend/index.js';
 import { assertModelInput } from '../model/input.js';
-import { disposeModel, siameseParts } from '../model/covidnet.js';
-import { oneShotPredictionsWith, templateSimilarity } from '../model/infer.js';
+import { disposeModel, siameseParts, singleEmbeddingOutput, singleLogits, stemStatistics, trustFeatureModel } from '../model/covidnet.js';
+import { argmax, oneShotPredictionsWith, templateSimilarity, templateSimilarityLogits } from '../model/infer.js';
+import { readRunTrust, type RunTrust } from '../trust/files.js';
+import type { OodVerdict } from '../trust/detector.js';
+import type { CalibrationMethod } from '../trust/calibration.js';
 import { readPreprocess, readRunConfig, readTemplates, type PreprocessInfo, type SavedConfig, type TemplatesFile } from './files.js';
 import { loadRunModel } from './load.js';
 
@@ -42,6 +50,41 @@ export interface RunModelOptions {
   threads?: number | undefined;
   /** Which backends rank first (default `infer`). */
   purpose?: BackendPurpose | undefined;
+  /** Keep the backend that is active now (training hands its run over this way) instead of choosing one. */
+  keepBackend?: boolean | undefined;
+}
+
+/** Raw scores with the layers under them, from one forward pass. */
+export interface ImageFeatures {
+  scores: ClassScores;
+  /** The 256-unit embedding per image (the single net's input to `logits`; the siamese encoder's output). */
+  embeddings: Float32Array[];
+  /** Single: the class logits (softmax = the scores); siamese: the logits of the similarity to each class template. */
+  logits: Float32Array[];
+  /** The stem's channel statistics (mean and standard deviation of each `stem/conv` channel). */
+  stem: Float32Array[];
+}
+
+/** One image: raw scores, and what the run's trust files say about it. */
+export interface ImageAssessment {
+  /** Raw class scores, as `scoreImages` gives them. */
+  scores: Float32Array;
+  /** The class of the raw scores (their argmax); calibration does not change it. */
+  predicted: ClassName;
+  /** Calibrated probabilities (CLASSES order); undefined without calibration.json. */
+  calibrated: number[] | undefined;
+  /** The out-of-distribution verdict; undefined without ood.json. */
+  ood: OodVerdict | undefined;
+}
+
+export interface Assessment {
+  kind: ScoreKind;
+  classes: readonly ClassName[];
+  rows: ImageAssessment[];
+  /** How `calibrated` was made; undefined without calibration.json. */
+  calibration: CalibrationMethod | undefined;
+  /** Why there is no verdict or no calibrated probability (e.g. a run trained before they existed). */
+  notes: string[];
 }
 
 /** Default images per inference batch where neither the caller nor the run's config says. */
@@ -49,6 +92,8 @@ const DEFAULT_BATCH = 32;
 
 export class RunModel {
   private disposed = false;
+  /** The model with the stem and the embedding as outputs too (built on first use; shares the weights). */
+  private featureNet: tf.LayersModel | undefined;
 
   private constructor(
     /** The run folder as given. */
@@ -64,6 +109,8 @@ export class RunModel {
     readonly backend: BackendChoice,
     /** The best checkpoint (for Grad-CAM, which splits it at its feature layer). */
     readonly model: tf.LayersModel,
+    /** ood.json and calibration.json, where the run has them (src/trust). */
+    readonly trust: RunTrust,
   ) {}
 
   static async open(run: string, opts: RunModelOptions = {}): Promise<RunModel> {
@@ -83,15 +130,19 @@ export class RunModel {
         templatesError = e;
       }
     }
-    const backend = await initBackend({ backend: opts.backend, purpose: opts.purpose ?? 'infer', threads: opts.threads });
-    const model = await loadRunModel(run);
+    const backend: BackendChoice = opts.keepBackend
+      ? { name: tf.getBackend(), fast: tf.getBackend() === 'onednn', reason: `backend ${tf.getBackend()} (kept)`, failures: [] }
+      : await initBackend({ backend: opts.backend, purpose: opts.purpose ?? 'infer', threads: opts.threads });
+    const model = await loadRunModel(run, { inference: true });
+    let trust: RunTrust;
     try {
       checkModel(model, preprocess, run);
+      trust = await readRunTrust(run, preprocess.model, embeddingDim(model, preprocess.model));
     } catch (e) {
       disposeModel(model);
       throw e;
     }
-    return new RunModel(run, config, preprocess, templates, templatesError, backend, model);
+    return new RunModel(run, config, preprocess, templates, templatesError, backend, model, trust);
   }
 
   get kind(): ModelKind {
@@ -198,11 +249,99 @@ export class RunModel {
     return oneShotPredictionsWith(this.model, (set, indices) => this.embedImages({ set, indices }, batch), query, support, trials, seed);
   }
 
+  /** Units of the embedding (the 256-unit layer). */
+  get embeddingDim(): number {
+    return embeddingDim(this.model, this.kind);
+  }
+
+  /** Raw scores, embeddings, logits and stem statistics of a batch of model inputs (`toInput`), one forward pass. */
+  async featuresOf(input: tf.Tensor4D): Promise<ImageFeatures> {
+    this.alive();
+    if (this.kind === 'siamese') this.requireTemplates();
+    return this.completeFeatures([await this.forward(input)]);
+  }
+
+  /** `featuresOf` for many images, `batch` at a time (default: the run's evalBatch). */
+  async featureImages(images: RunImages, batch?: number): Promise<ImageFeatures> {
+    this.alive();
+    if (this.kind === 'siamese') this.requireTemplates();
+    const parts: Forward[] = [];
+    await this.batched(images, batch, async (x) => {
+      parts.push(await this.forward(x));
+      return [];
+    });
+    return this.completeFeatures(parts);
+  }
+
+  /** Why there is no OOD verdict or no calibrated probability (empty when the run has both files). */
+  get trustNotes(): string[] {
+    const notes: string[] = [];
+    if (!this.trust.ood) notes.push(`no out-of-distribution check: ${this.trust.problems.ood?.reason ?? 'ood.json unavailable'}`);
+    if (!this.trust.calibration) notes.push(`no calibrated probabilities: ${this.trust.problems.calibration?.reason ?? 'calibration.json unavailable'}`);
+    return notes;
+  }
+
+  /** Calibrated probabilities and OOD verdicts for features (what the run's trust files give). */
+  assessFeatures(f: ImageFeatures): Assessment {
+    const { ood, calibration } = this.trust;
+    const notes = this.trustNotes;
+    const rows = f.scores.rows.map((r, i): ImageAssessment => ({
+      scores: r,
+      predicted: this.classes[argmax(r)]!,
+      calibrated: calibration?.probabilities(f.logits[i]!),
+      ood: ood?.verdict({ embedding: f.embeddings[i]!, stem: f.stem[i]!, logits: this.kind === 'single' ? f.logits[i] : undefined }),
+    }));
+    return { kind: this.scoreKind, classes: this.classes, rows, calibration: calibration?.method, notes };
+  }
+
+  /** `assessFeatures(await featuresOf(input))`. */
+  async assess(input: tf.Tensor4D): Promise<Assessment> {
+    return this.assessFeatures(await this.featuresOf(input));
+  }
+
+  /** Raw scores, calibrated probabilities and OOD verdicts of many images, `batch` at a time. */
+  async assessImages(images: RunImages, batch?: number): Promise<Assessment> {
+    return this.assessFeatures(await this.featureImages(images, batch));
+  }
+
   /** Frees the model (idempotent). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     disposeModel(this.model);
+  }
+
+  /** One forward pass of the feature model: stem statistics, embeddings, and (single) probabilities and logits. */
+  private async forward(input: tf.Tensor4D): Promise<Forward> {
+    const net = (this.featureNet ??= trustFeatureModel(this.model, this.kind));
+    const single = this.kind === 'single';
+    const outs = tf.tidy(() => {
+      const [stem, e, p] = net.predict(input) as [tf.Tensor4D, tf.Tensor2D, tf.Tensor2D?];
+      return single ? [stem, e, p!, singleLogits(this.model, e)] : [stem, e];
+    });
+    try {
+      const stem = stemStatistics(await outs[0]!.data(), outs[0]!.shape);
+      const rows = await Promise.all(outs.slice(1).map((t) => tensorRows(t as tf.Tensor2D)));
+      return { stem, embeddings: rows[0]!, probs: rows[1], logits: rows[2] };
+    } finally {
+      for (const t of outs) t.dispose();
+    }
+  }
+
+  /** Forward passes joined; siamese: the similarities of all embeddings in one pass of the head, as scoreImages does. */
+  private completeFeatures(parts: readonly Forward[]): ImageFeatures {
+    const embeddings = parts.flatMap((p) => p.embeddings);
+    const stem = parts.flatMap((p) => p.stem);
+    if (this.kind === 'single') {
+      return { scores: { kind: this.scoreKind, classes: this.classes, rows: parts.flatMap((p) => p.probs!) }, embeddings, logits: parts.flatMap((p) => p.logits!), stem };
+    }
+    const templates = this.requireTemplates().templates;
+    return {
+      scores: { kind: this.scoreKind, classes: this.classes, rows: this.similarity(embeddings) },
+      embeddings,
+      logits: templateSimilarityLogits(this.model, embeddings, templates),
+      stem,
+    };
   }
 
   private alive(): void {
@@ -232,6 +371,13 @@ export class RunModel {
   }
 }
 
+interface Forward {
+  stem: Float32Array[];
+  embeddings: Float32Array[];
+  probs: Float32Array[] | undefined;
+  logits: Float32Array[] | undefined;
+}
+
 function isImageList(images: RunImages): images is readonly Uint8Array[] {
   return Array.isArray(images);
 }
@@ -253,6 +399,20 @@ function assertFiniteRows(rows: Float32Array[], what: string): Float32Array[] {
     throw new CovidNetError('E_MODEL_INVALID', `the model's outputs are not finite numbers (NaN or infinite): its weights are corrupt or its training diverged; retrain it`, { file: what });
   }
   return rows;
+}
+
+async function tensorRows(t: tf.Tensor2D): Promise<Float32Array[]> {
+  const vals = (await t.data()) as Float32Array;
+  const [n, k] = t.shape;
+  const rows: Float32Array[] = [];
+  for (let r = 0; r < n; r++) rows.push(Float32Array.from(vals.subarray(r * k, (r + 1) * k)));
+  return rows;
+}
+
+/** Units of a run model's embedding layer. */
+function embeddingDim(model: tf.LayersModel, kind: ModelKind): number {
+  const shape = kind === 'single' ? singleEmbeddingOutput(model).shape : siameseParts(model).encoder.outputs[0]!.shape;
+  return shape[shape.length - 1] ?? 0;
 }
 
 function checkTemplates(t: TemplatesFile, run: string): TemplatesFile {

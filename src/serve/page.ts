@@ -54,6 +54,12 @@ export function pageHtml(info: RunInfo): string {
   .err .code { font-family: ui-monospace, monospace; color: #a11; }
   .pending { display: block; color: var(--muted); }
   a.dl { font-size: 13px; }
+  .card.ood { border: 2px solid #b45309; }
+  .verdict { background: #fff4e5; border: 1px solid #f3d2a8; border-radius: 8px; padding: 10px 12px; margin: 4px 0 12px; color: var(--warn); }
+  .verdict strong { display: block; font-size: 20px; }
+  .verdict p { margin: 6px 0 0; }
+  .verdict button { font: inherit; margin-top: 8px; }
+  .marked { color: var(--warn); font-size: 14px; font-weight: 600; }
   @media (max-width: 760px) { .card { grid-template-columns: 1fr; } }
 </style>
 </head>
@@ -70,7 +76,7 @@ export function pageHtml(info: RunInfo): string {
     <label>Explain <select id="target"><option value="">the predicted class</option>${options}</select></label>
     ${info.model === 'siamese' ? `<label>against <select id="contrast"><option value="">nothing (plain similarity)</option>${options}</select></label>` : ''}
   </div>
-  <p class="privacy">Images go only to the covidnet process on this computer (this page's own address), are not stored, and this page loads nothing from the internet. Scores are ${escapeHtml(scoreWord)}.</p>
+  <p class="privacy">Images go only to the covidnet process on this computer (this page's own address), are not stored, and this page loads nothing from the internet. Scores are ${escapeHtml(scoreWord)}, calibrated on the run's validation images where the run has calibration.json. An image that does not look like the run's training images (its out-of-distribution score above the threshold) gets no class.</p>
   <div id="results"></div>
 </main>
 <script>
@@ -122,24 +128,44 @@ function showError(card, name, code, msg) {
 }
 
 function show(card, r) {
-  card.className = 'card';
+  const ood = r.in_distribution === false;
+  card.className = 'card' + (ood ? ' ood' : '');
   const img = el('img', { src: r.overlay, alt: 'Grad-CAM overlay for ' + r.file });
   const left = el('div', {}, img, el('a', { className: 'dl', href: r.overlay, download: r.file.replace(/\\.[^.]*$/, '') + '-gradcam.png', textContent: 'download overlay' }));
+  // calibrated probabilities where the run has them; the raw scores stay in the JSON
+  const probs = r.calibrated || r.scores;
+  const what = r.calibrated ? 'calibrated probabilities' : INFO.scores === 'probability' ? 'probabilities' : 'similarity to class templates';
   const rows = INFO.classes.map((c) => {
-    const v = r.scores[c];
+    const v = probs[c];
     return el('div', { className: 'row' + (c === r.predicted ? ' top' : '') }, el('span', { textContent: c }),
       el('div', { className: 'track' }, el('div', { className: 'fill', style: 'width:' + Math.max(0, Math.min(1, v)) * 100 + '%' })),
       el('span', { className: 'num', textContent: fmt(v) }));
   });
+  const scores = el('div', {}, el('div', { textContent: what, style: 'color:var(--muted);font-size:13px' }), ...rows);
+  const pred = el('div', { className: 'pred', textContent: r.predicted });
   const dl = el('dl');
   const add = (k, v) => dl.append(el('dt', { textContent: k }), el('dd', { textContent: v }));
+  add('distribution check', r.in_distribution === null ? 'not checked: the run has no ood.json (covidnet ood fit --run RUN)'
+    : (ood ? 'out of distribution' : 'in distribution') + ' (ood score ' + fmt(r.ood_score) + (ood ? ' > ' : ' ≤ ') + 'threshold ' + fmt(r.ood_threshold) + ')');
   add('explained', r.target + (r.contrast ? ' minus ' + r.contrast : '') + (r.target === r.predicted ? ' (predicted)' : ''));
   add('heat-map peak', r.peak ? 'x ' + r.peak.x + ', y ' + r.peak.y + ' (of ' + r.width + '×' + r.height + ')' : 'none: no positive evidence at this layer');
   add('border mass', fmt(r.border_mass) + ' (share of heat in the outer 10% band; high = look at the edges, not the lungs)');
   add('time', r.seconds.toFixed(2) + ' s');
-  const right = el('div', {}, el('h2', { textContent: r.file }), el('div', { className: 'pred', textContent: r.predicted }),
-    el('div', { textContent: INFO.scores === 'probability' ? 'probabilities' : 'similarity to class templates', style: 'color:var(--muted);font-size:13px' }), ...rows, dl,
-    el('p', { textContent: r.notice, style: 'color:var(--warn);font-size:13px;margin-top:14px' }));
+  const head = [el('h2', { textContent: r.file })];
+  if (ood) {
+    // no class by default: the verdict, the score, and a button to see the class anyway (marked)
+    const reveal = el('button', { type: 'button', className: 'reveal', textContent: 'show the class anyway' });
+    const verdict = el('div', { className: 'verdict', role: 'status' },
+      el('strong', { textContent: 'Out of distribution: no class given' }),
+      el('p', { textContent: 'This image does not look like the frontal chest X-rays this run was trained on, so its class would mean nothing.' }),
+      el('p', { className: 'oodscore', textContent: 'ood score ' + fmt(r.ood_score) + ' > threshold ' + fmt(r.ood_threshold) }), reveal);
+    const hidden = el('div', { hidden: true }, el('div', { className: 'marked', textContent: 'out of distribution: unreliable' }), pred, scores);
+    reveal.addEventListener('click', () => { hidden.hidden = false; reveal.remove(); });
+    head.push(verdict, hidden);
+  } else {
+    head.push(pred, scores);
+  }
+  const right = el('div', {}, ...head, dl, el('p', { textContent: r.notice, style: 'color:var(--warn);font-size:13px;margin-top:14px' }));
   card.replaceChildren(left, right);
 }
 </script>

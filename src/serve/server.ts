@@ -47,9 +47,16 @@ export interface ServeOptions {
 
 export interface ExplainResponse {
   file: string;
+  /** The raw scores' argmax; the page shows no class for an out-of-distribution image unless asked. */
   predicted: ClassName;
+  /** Raw scores. */
   scores: Record<ClassName, number>;
   score_kind: RunInfo['scores'];
+  /** Calibrated probabilities and the out-of-distribution verdict (null where the run lacks calibration.json / ood.json). */
+  calibrated: Record<ClassName, number> | null;
+  ood_score: number | null;
+  ood_threshold: number | null;
+  in_distribution: boolean | null;
   target: ClassName;
   contrast: ClassName | null;
   /** Heat-map maximum in original pixels; null for an all-zero map. */
@@ -197,6 +204,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       predicted: r.predicted,
       scores,
       score_kind: info.scores,
+      calibrated: r.calibrated,
+      ood_score: r.ood_score,
+      ood_threshold: r.ood_threshold,
+      in_distribution: r.in_distribution,
       target: r.target,
       contrast: contrast ?? null,
       peak: r.peak,

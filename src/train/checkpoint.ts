@@ -62,7 +62,7 @@ export async function loadLast(dir: string): Promise<LoadedCheckpoint | undefine
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new CovidNetError('E_RUN', `unreadable checkpoint (${(e as Error).message})`, { file: join(dir, CHECKPOINT_JSON) });
   }
-  const model = await loadModelFolder(dir, ck.modelJson);
+  const model = await loadModelFolder(dir, { jsonName: ck.modelJson });
   const unreadable = (what: string, e: unknown) => {
     disposeModel(model);
     return new CovidNetError('E_RUN', `the resume state is damaged (${what}: ${(e as Error).message.split('\n')[0]}); the best model in model/ is intact, but this run cannot be resumed`, { file: dir, cause: e });

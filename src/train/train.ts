@@ -23,6 +23,7 @@ import { disposeModel } from '../model/index.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { loadRunModel } from '../run/load.js';
 import { lockRun } from '../run/lock.js';
+import { fitRunTrust } from '../run/trust.js';
 import { readHistory, readRunConfig, runPath, writeHistory, type EpochRecord, type PreprocessInfo, type SavedConfig } from '../run/files.js';
 import { prepareTrainingData, skipSummary, splitsFile, type TrainingData } from './data.js';
 import { getRecipe } from './recipes.js';
@@ -177,5 +178,6 @@ async function trainLocked(input: RunConfig, opts: TrainOptions, given: Partial<
       disposeModel(bestModel);
     }
   }
+  if (complete) await fitRunTrust(run, { sets: data, keepBackend: true, batch: config.evalBatch });
   return { run, config: saved, epochsDone: state.epoch, bestEpoch: state.bestEpoch, bestValAccuracy: state.bestValAccuracy, selectedBy: task.selectionMetric, history, complete, backend };
 }

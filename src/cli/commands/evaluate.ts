@@ -12,7 +12,11 @@ interface EvaluateCliOptions {
   threads?: number;
   cacheDir?: string;
   json?: boolean;
+  ood?: string[];
+  operatingPoint?: string[];
 }
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 export function register(program: Command): void {
   program
@@ -22,6 +26,8 @@ export function register(program: Command): void {
     .option('--data <src>', 'data source (the run\'s own source uses its held-out split)')
     .option('--split <split>', 'train, val or test where the source has splits (default test)')
     .addOption(runOption('oneShotTrials', { flag: '--one-shot', help: 'siamese: 3-way one-shot protocol with this many trials instead of templates', noDefault: true }))
+    .option('--ood <src>', 'out-of-distribution images (folder: one kind per subfolder; CSV or text list; repeatable): AUROC and false-accept rate per detector signal', collect)
+    .option('--operating-point <spec>', 'threshold on a class probability chosen on validation, e.g. COVID-19:sensitivity=0.90 (or CLASS:specificity=F; repeatable)', collect)
     .addOption(inferenceBatchOption())
     .addOption(backendOption())
     .addOption(threadsOption())
@@ -33,6 +39,8 @@ export function register(program: Command): void {
       if (!o.run) throw optionError('--run', 'a run folder', o.run);
       if (!o.data) throw optionError('--data', 'a data source path', o.data);
       if (o.split !== undefined && !isSplit(o.split)) throw optionError('--split', 'train, val or test', o.split);
+      const { parseOperatingPoint } = await import('../../trust/roc.js');
+      for (const p of o.operatingPoint ?? []) parseOperatingPoint(p); // a bad spec fails before any work
       const { evaluateRun, formatEval } = await import('../../evaluate/index.js');
       const r = await evaluateRun({
         run: o.run,
@@ -43,6 +51,8 @@ export function register(program: Command): void {
         backend: o.backend,
         threads: o.threads,
         cacheDir: o.cacheDir,
+        ood: o.ood,
+        operatingPoints: o.operatingPoint,
       });
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(formatEval(r) + '\n');

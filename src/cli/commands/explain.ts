@@ -18,6 +18,7 @@ interface ExplainCliOptions {
   colormap?: string;
   sheet?: number;
   batch?: number;
+  allowOod?: boolean;
   backend?: string;
   threads?: number;
   json?: boolean;
@@ -39,9 +40,10 @@ export function register(program: Command): void {
     .option('--colormap <name>', 'inferno, viridis, magma, plasma or turbo', 'inferno')
     .option('--sheet <n>', 'with --data: overlays on the contact sheet', numberOption('--sheet', 'int'), 24)
     .addOption(inferenceBatchOption('images per Grad-CAM batch'))
+    .option('--allow-ood', 'name the class of out-of-distribution images too (marked as such)')
     .addOption(backendOption())
     .addOption(threadsOption())
-    .option('--json', 'one JSON line per image: {"file","predicted","target","score","peak":{"x","y"},"border_mass"}')
+    .option('--json', 'one JSON line per image: {"file","predicted","target","score","peak":{"x","y"},"border_mass","calibrated","ood_score","ood_threshold","in_distribution"}')
     .action(async (files: string[], o: ExplainCliOptions) => {
       const { optionError } = await import('../../errors.js');
       const { CLASSES, RESEARCH_NOTICE, isClassName, isSplit } = await import('../../types.js');
@@ -59,7 +61,8 @@ export function register(program: Command): void {
       if (o.colormap !== undefined && !(COLORMAPS as readonly string[]).includes(o.colormap)) throw optionError('--colormap', COLORMAPS.join(', '), o.colormap);
       if (o.sheet !== undefined && o.sheet < 0) throw optionError('--sheet', 'a number of images, 0 or more', o.sheet);
 
-      const { explainRun, jsonLine, shown } = await import('../../explain/explain.js');
+      const { explainRun, jsonLine, shown, isOutOfDistribution } = await import('../../explain/explain.js');
+      const { oodLine } = await import('../../trust/detector.js');
       const { progress } = await import('./data.js');
       const bar = await progress('explain', o.json === true);
       let failed = 0;
@@ -76,12 +79,13 @@ export function register(program: Command): void {
         colormap: o.colormap as 'inferno' | undefined,
         sheet: o.sheet,
         batch: o.batch,
+        allowOod: o.allowOod,
         backend: o.backend,
         threads: o.threads,
         onProgress: bar.update,
         onRecord: (rec) => {
           if (!rec.ok) failed++;
-          if (o.json) process.stdout.write(JSON.stringify(jsonLine(rec)) + '\n');
+          if (o.json) process.stdout.write(JSON.stringify(jsonLine(rec, o.allowOod)) + '\n');
         },
       });
       bar.stop();
@@ -96,10 +100,15 @@ export function register(program: Command): void {
           continue;
         }
         const bm = rec.border_mass === null ? '–' : rec.border_mass.toFixed(3);
-        lines.push(
-          `${shown(rec.file)}: predicted ${rec.predicted}${rec.label ? ` (true ${rec.label})` : ''}, Grad-CAM for ${rec.target} (score ${rec.score.toFixed(3)}), ` +
-            `peak ${rec.peak ? `(${rec.peak.x}, ${rec.peak.y})` : '– (zero map)'}, border mass ${bm} → ${shown(rec.overlay)}`,
-        );
+        const where = `peak ${rec.peak ? `(${rec.peak.x}, ${rec.peak.y})` : '– (zero map)'}, border mass ${bm} → ${shown(rec.overlay)}`;
+        const ood = isOutOfDistribution(rec);
+        if (ood && !o.allowOod) {
+          lines.push(`${shown(rec.file)}: ${oodLine(rec.ood_score, rec.ood_threshold!)}; no class given (--allow-ood shows it); ${where}`);
+          continue;
+        }
+        const p = rec.calibrated ? `calibrated p ${rec.calibrated[rec.target].toFixed(3)}` : `score ${rec.score.toFixed(3)}`;
+        const mark = ood ? ` [OUT OF DISTRIBUTION, unreliable: ood score ${rec.ood_score === null ? '∞' : rec.ood_score.toFixed(2)} > ${rec.ood_threshold!.toFixed(2)}]` : '';
+        lines.push(`${shown(rec.file)}: predicted ${rec.predicted}${mark}${rec.label ? ` (true ${rec.label})` : ''}, Grad-CAM for ${rec.target} (${p}), ${where}`);
       }
       if (r.summary) {
         const s = r.summary;

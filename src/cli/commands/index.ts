@@ -13,8 +13,9 @@ import { register as report } from './report.js';
 import { register as demo } from './demo.js';
 import { register as diagnose } from './diagnose.js';
 import { register as serve } from './serve.js';
+import { register as ood } from './ood.js';
 
 /** Every command, in the order `covidnet --help` lists them. */
 export const commands: ((program: Command) => void)[] = [
-  demo, synth, preprocess, data, train, evaluate, predict, explain, serve, search, experiment, report, bench, diagnose,
+  demo, synth, preprocess, data, train, evaluate, predict, explain, serve, ood, search, experiment, report, bench, diagnose,
 ];
