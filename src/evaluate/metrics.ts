@@ -7,6 +7,7 @@
  */
 import type { ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
+import type { BootstrapInterval } from '../trust/stats.js';
 
 export interface Interval {
   value: number;
@@ -43,15 +44,7 @@ export interface ClassMetrics {
   f1: BootstrapInterval | Interval;
 }
 
-/** A 95% percentile-bootstrap interval: the 2.5% and 97.5% quantiles over resamples of the images. */
-export interface BootstrapInterval {
-  value: number;
-  lo: number;
-  hi: number;
-  /** Resamples drawn (those where the value is undefined, 0/0, are left out of the quantiles). */
-  replicates: number;
-  seed: number;
-}
+export type { BootstrapInterval };
 
 /** Resamples of the F1 bootstrap. */
 export const F1_BOOTSTRAP_REPLICATES = 2000;

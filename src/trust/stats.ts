@@ -63,7 +63,7 @@ export function softmax(v: ArrayLike<number>, t = 1): number[] {
   return z.map((x) => Math.exp(x - l));
 }
 
-/** A 95% percentile-bootstrap interval (same shape as evaluate's F1 interval). */
+/** A 95% percentile-bootstrap interval: the 2.5% and 97.5% quantiles over resamples of the images (AUC, ECE, evaluate's F1). */
 export interface BootstrapInterval {
   value: number;
   lo: number;
