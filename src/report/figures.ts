@@ -187,6 +187,13 @@ export function barsSpec(values: readonly { group: string; metric: string; value
   };
 }
 
+/** The dashed y = x line of calibration and ROC plots (perfect calibration, chance). */
+const DIAGONAL = {
+  data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+  mark: { type: 'line', strokeDash: [4, 3], color: '#888' },
+  encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+};
+
 /** One bin of a reliability diagram. */
 export interface ReliabilityPoint {
   series: string;
@@ -207,11 +214,7 @@ export function reliabilitySpec(points: readonly ReliabilityPoint[], title: stri
     width: 260,
     height: 260,
     layer: [
-      {
-        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
-        mark: { type: 'line', strokeDash: [4, 3], color: '#888' },
-        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
-      },
+      DIAGONAL,
       {
         data: { values: points },
         encoding: {
@@ -243,11 +246,7 @@ export function rocSpec(points: readonly RocCurvePoint[], title: string): Spec {
     width: 260,
     height: 260,
     layer: [
-      {
-        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
-        mark: { type: 'line', strokeDash: [4, 3], color: '#888' },
-        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
-      },
+      DIAGONAL,
       {
         data: { values: points.map((p, i) => ({ ...p, order: i })) },
         mark: { type: 'line' },
