@@ -154,7 +154,9 @@ void pointwiseBackward(const ConvShape &s, const float *x, const float *dy, cons
         for (int64_t r = 0; r < n; r++) {
 #pragma omp simd
           for (int64_t j = 0; j < OC; j++) {
-            float v = yb[r * OC + j] > 0.f ? dyb[r * OC + j] : 0.f;
+            // both loaded unconditionally: a select, not a branch (ReLU masks are unpredictable)
+            const float d = dyb[r * OC + j];
+            float v = yb[r * OC + j] > 0.f ? d : 0.f;
             gb[r * OC + j] = v;
             pb[j] += v;
           }
@@ -404,7 +406,10 @@ Napi::Value ConvBiasReluBackward(const Napi::CallbackInfo &info) {
   float *g = maskScratch.get(n);
   auto &e = convEntry(s, p);
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; i++) g[i] = y[i] > 0.f ? dy[i] : 0.f;
+  for (int64_t i = 0; i < n; i++) {
+    const float d = dy[i];  // loaded unconditionally: a select, not a branch
+    g[i] = y[i] > 0.f ? d : 0.f;
+  }
   runBackwardWeights(e, s, x, g, dw, db);
   if (dx) runBackwardData(e, s, g, w, dx);
   strm().wait();
