@@ -21,6 +21,9 @@ export type ErrorCode =
   | 'E_MODEL_INVALID' // a model with non-finite weights or outputs
   | 'E_BACKEND'
   | 'E_NATIVE_UNAVAILABLE'
+  | 'E_NATIVE_ARG' // a native entry point refused its arguments (function, parameter, expected, actual)
+  | 'E_NATIVE_ONEDNN' // oneDNN reported an error
+  | 'E_NATIVE_MEMORY' // a native allocation failed
   | 'E_INTERNAL';
 
 export class CovidNetError extends Error {
