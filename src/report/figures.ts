@@ -194,6 +194,11 @@ const DIAGONAL = {
   encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
 };
 
+/** A 260 × 260 plot on [0, 1]² with the dashed diagonal under `layers`. */
+function squareWithDiagonal(title: string, layers: object[]): Spec {
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title, width: 260, height: 260, layer: [DIAGONAL, ...layers] };
+}
+
 /** One bin of a reliability diagram. */
 export interface ReliabilityPoint {
   series: string;
@@ -208,13 +213,7 @@ export interface ReliabilityPoint {
  */
 export function reliabilitySpec(points: readonly ReliabilityPoint[], title: string): Spec {
   const series = [...new Set(points.map((p) => p.series))];
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title,
-    width: 260,
-    height: 260,
-    layer: [
-      DIAGONAL,
+  return squareWithDiagonal(title, [
       {
         data: { values: points },
         encoding: {
@@ -227,8 +226,7 @@ export function reliabilitySpec(points: readonly ReliabilityPoint[], title: stri
           { mark: { type: 'point', filled: true, opacity: 0.8 }, encoding: { size: { field: 'n', type: 'quantitative', title: 'images per bin', scale: { range: [15, 400] } } } },
         ],
       },
-    ],
-  };
+  ]);
 }
 
 export interface RocCurvePoint {
@@ -240,13 +238,7 @@ export interface RocCurvePoint {
 /** ROC curves, one per class (one against the rest), with the chance diagonal. */
 export function rocSpec(points: readonly RocCurvePoint[], title: string): Spec {
   const classes = [...new Set(points.map((p) => p.cls))];
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title,
-    width: 260,
-    height: 260,
-    layer: [
-      DIAGONAL,
+  return squareWithDiagonal(title, [
       {
         data: { values: points.map((p, i) => ({ ...p, order: i })) },
         mark: { type: 'line' },
@@ -257,6 +249,5 @@ export function rocSpec(points: readonly RocCurvePoint[], title: string): Spec {
           order: { field: 'order', type: 'quantitative' },
         },
       },
-    ],
-  };
+  ]);
 }

@@ -3,7 +3,7 @@
  * the PyTorch mirror of the network measures it (docs/performance.md). A thin layer over runBench().
  */
 import type { Command } from 'commander';
-import { backendOption, threadsOption } from '../options.js';
+import { backendOption, runOption, threadsOption } from '../options.js';
 import { optionError } from '../../errors.js';
 import { numberOption } from '../../config.js';
 import type { BenchOptions } from '../../workflows/bench.js';
@@ -16,10 +16,10 @@ export function register(program: Command): void {
     .command('bench')
     .description('time forward and training steps of COVID-Net (random inputs; medians after warm-up, per image)')
     .option('--model <kind>', 'single or siamese', 'single')
-    .option('--size <n>', 'input side in pixels', numberOption('--size', 'int'), 224)
-    .option('--width <n>', 'first-stage PEPX width', numberOption('--width', 'int'), 128)
-    .option('--fc <n>', 'units of the first dense layer', numberOption('--fc', 'int'), 1024)
-    .option('--batch <n>', 'images (single) or pairs (siamese) per step', numberOption('--batch', 'int'), 8)
+    .addOption(runOption('size', { default: 224 }))
+    .addOption(runOption('width', { default: 128 }))
+    .addOption(runOption('fc', { default: 1024 }))
+    .addOption(runOption('batch', { help: 'images (single) or pairs (siamese) per step', default: 8 }))
     .option('--steps <n>', 'measured steps', numberOption('--steps', 'int'), 5)
     .option('--warmup <n>', 'unmeasured steps first', numberOption('--warmup', 'int'), 2)
     .addOption(threadsOption('threads for native kernels (default: COVIDNET_THREADS or all cores)'))

@@ -3,8 +3,7 @@
  * shows training progress and prints the side-by-side comparison of both nets.
  */
 import type { Command } from 'commander';
-import { backendOption, threadsOption } from '../options.js';
-import { numberOption } from '../../config.js';
+import { backendOption, runOption, threadsOption } from '../options.js';
 
 interface DemoCliOptions {
   out: string;
@@ -23,7 +22,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'demo folder (data/ and runs/ go inside)', 'demo')
     .addOption(backendOption())
     .addOption(threadsOption())
-    .option('--seed <n>', 'seed (default 1)', numberOption('--seed', 'int'))
+    .addOption(runOption('seed'))
     .option('--no-shortcuts', 'phantoms without the class-correlated border marks (the study\'s artifacts)')
     .option('--quick', 'a tiny smoke run of the whole pipeline (seconds; the numbers mean nothing)')
     .option('--json', 'machine-readable output: one JSON object per epoch and a final summary')

@@ -3,7 +3,7 @@
  * learn (activations, dead units, logit spread, gradient norms; docs/siamese.md), as JSON and PNG figures.
  */
 import type { Command } from 'commander';
-import { backendOption, threadsOption } from '../options.js';
+import { backendOption, runOption, threadsOption } from '../options.js';
 import { numberOption, parseRunConfig } from '../../config.js';
 import type { ProbeStats } from '../../workflows/diagnose.js';
 
@@ -32,15 +32,15 @@ export function register(program: Command): void {
     .requiredOption('--data <src>', 'data source (split by patient as `train` does)')
     .requiredOption('--out <dir>', 'folder for diagnose-<recipe>.json and the PNG figures (of every recipe diagnosed there)')
     .option('--recipe <names>', 'comma-separated siamese recipes', 'study,contrastive')
-    .option('--size <n>', 'input side', numberOption('--size', 'int'), 112)
-    .option('--width <n>', 'first-stage width', numberOption('--width', 'int'), 32)
-    .option('--fc <n>', 'first dense layer units', numberOption('--fc', 'int'), 256)
-    .option('--lr <l>', 'Adam learning rate', numberOption('--lr', 'float'), 1e-4)
-    .option('--batch <n>', 'pairs (pair recipes) or images (batch recipes) per step (default 16 / 32)', numberOption('--batch', 'int'))
+    .addOption(runOption('size', { default: 112 }))
+    .addOption(runOption('width', { default: 32 }))
+    .addOption(runOption('fc', { default: 256 }))
+    .addOption(runOption('lr', { default: 1e-4 }))
+    .addOption(runOption('batch', { help: 'pairs (pair recipes) or images (batch recipes) per step (default 16 / 32)' }))
     .option('--steps <n>', 'training steps per recipe', numberOption('--steps', 'int'), 40)
     .option('--every <n>', 'probe every n steps', numberOption('--every', 'int'), 5)
     .option('--probe-pairs <n>', 'fixed probe pairs (half same, half different)', numberOption('--probe-pairs', 'int'), 16)
-    .option('--seed <n>', 'seed', numberOption('--seed', 'int'), 1)
+    .addOption(runOption('seed', { default: 1 }))
     .addOption(backendOption())
     .addOption(threadsOption())
     .option('--json', 'one JSON object per probe on stdout')

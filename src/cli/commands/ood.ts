@@ -6,7 +6,7 @@
  * `covidnet evaluate --ood DIR`. Thin layer over src/run/trust.ts and src/trust.
  */
 import type { Command } from 'commander';
-import { backendOption, cacheDirOption, threadsOption } from '../options.js';
+import { backendOption, cacheDirOption, inferenceBatchOption, runOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
 interface FitCliOptions {
@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .description("fit a run's out-of-distribution detector (ood.json) and calibration (calibration.json) on its training and validation images")
     .option('--run <run>', 'run folder')
     .option('--acceptance <f>', 'share of the validation images the threshold accepts', numberOption('--acceptance', 'float'), 0.95)
-    .option('--batch <n>', 'images per inference batch', numberOption('--batch', 'int'))
+    .addOption(inferenceBatchOption())
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(cacheDirOption())
@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .description('write out-of-distribution test images (noise, gradients, textures, text, shapes; with --from: inverted, rotated, upside-down chest X-rays), one folder per kind')
     .option('--out <dir>', 'output folder')
     .option('--per-kind <n>', 'images per kind', numberOption('--per-kind', 'int'), 24)
-    .option('--seed <n>', 'seed', numberOption('--seed', 'int'), 1)
+    .addOption(runOption('seed', { help: 'seed of the generated images', default: 1 }))
     .option('--kinds <list>', 'generated kinds, comma-separated (default all)')
     .option('--from <src>', 'a data source of chest X-rays for the inverted / rotated / upside-down kinds')
     .option('--json', 'print the counts as JSON')
