@@ -78,7 +78,14 @@ export const RUN_OPTIONS = {
    * noisier). Both are recorded every epoch.
    */
   selectBy: option(z.enum(['template', 'one-shot']).default('template'), { arg: '<metric>', help: "siamese: validation metric that picks the checkpoint: template or one-shot (the study's)", fixedOnResume: true, model: 'siamese' }),
-  seed: option(z.number().int().min(0).max(MAX_SEED).default(1), { arg: '<n>', help: 'seed of initialisation, split and samplers', fixedOnResume: true }),
+  seed: option(z.number().int().min(0).max(MAX_SEED).default(1), { arg: '<n>', help: 'seed of initialisation, samplers and (unless --split-seed) the split', fixedOnResume: true }),
+  /** Seed of the patient-disjoint split alone, so runs with different training seeds share one split (experiments). Default: `seed`. */
+  splitSeed: option(z.number().int().min(0).max(MAX_SEED).optional(), { arg: '<n>', help: 'seed of the train/val/test split (default: --seed)', fixedOnResume: true }),
+  /**
+   * Train on at most this many images per class: a seeded subset of the training split, nested
+   * (for one seed, the 10 images of a class include its 5), validation and test untouched.
+   */
+  perClass: option(positiveInt.max(10_000_000).optional(), { arg: '<n>', help: 'train on at most this many images per class (nested seeded subset of the training split)', fixedOnResume: true }),
   backend: option(z.string().optional(), { arg: '<name>', help: 'onednn, wasm or cpu (default: the fastest available)' }),
   threads: option(positiveInt.max(MAX_THREADS).optional(), { arg: '<n>', help: 'threads for native kernels and image decoding (default: COVIDNET_THREADS or all cores)' }),
   /** Folder for the preprocessed-image cache; default the data pipeline's ($COVIDNET_CACHE or ~/.cache/covidnet). */

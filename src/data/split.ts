@@ -116,6 +116,23 @@ export function splitDataset(items: DatasetItem[], opts: SplitOptions): Splits {
   return out;
 }
 
+/**
+ * At most `perClass` items of each class, nested: the items of a class are put in one seeded order
+ * (independent of input order) and the first `perClass` taken, so for one seed a smaller subset is
+ * always inside a larger one (learning curves under scarce data). Returns the kept and the left-out
+ * items, each in input order.
+ */
+export function subsamplePerClass(items: readonly DatasetItem[], perClass: number, seed: number): { kept: DatasetItem[]; left: DatasetItem[] } {
+  if (!(Number.isInteger(perClass) && perClass >= 1)) throw optionError('--per-class', 'a positive integer', perClass);
+  const keep = new Set<DatasetItem>();
+  CLASSES.forEach((c, ci) => {
+    const of = items.filter((it) => it.label === c).sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    shuffleInPlace(of, createRng(seed * 131 + ci + 17));
+    for (const it of of.slice(0, perClass)) keep.add(it);
+  });
+  return { kept: items.filter((it) => keep.has(it)), left: items.filter((it) => !keep.has(it)) };
+}
+
 /** Throws E_PATIENT_OVERLAP naming the patients found in more than one split. */
 export function assertPatientDisjoint(splits: Partial<Record<Split, readonly DatasetItem[]>>): void {
   const where = new Map<string, Set<Split>>();

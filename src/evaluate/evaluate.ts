@@ -24,6 +24,7 @@ import { RunModel } from '../run/run-model.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import type { Assessment, ImageAssessment } from '../run/run-model.js';
 import { evaluateOod, trustSummary, type EvalTrust } from './trust.js';
+import { breakdown, checkGroupColumn, groupValue, type GroupRow } from './breakdown.js';
 
 export type EvalMethod = 'argmax' | 'templates' | 'one-shot';
 
@@ -44,6 +45,8 @@ export interface EvaluateOptions {
   ood?: string | readonly string[] | undefined;
   /** Operating points chosen on validation, e.g. `COVID-19:sensitivity=0.90`. */
   operatingPoints?: readonly string[] | undefined;
+  /** Break the results down by this column (`source`, or any manifest column). */
+  by?: string | undefined;
   /** Write `RUN/eval-<data>-<split>.json` (default true). */
   write?: boolean | undefined;
   onProgress?: (phase: 'prepare' | 'predict', done: number, total: number) => void;
@@ -53,6 +56,8 @@ export interface Prediction {
   file: string;
   label: ClassName;
   predicted: ClassName;
+  /** The image's collection (`unknown` where the source does not say). */
+  source?: string;
   /** Per-class scores in CLASSES order: probabilities (single) or template similarities (siamese). */
   scores: number[];
   /** Calibrated probabilities (CLASSES order), where the run has calibration.json. */
@@ -75,6 +80,8 @@ export interface EvalResult extends Metrics {
   predictions: Prediction[];
   /** One-shot trials (only for method `one-shot`). */
   trials?: number;
+  /** Results per value of the `by` column (only with `by`). */
+  breakdown?: { by: string; groups: GroupRow[] };
   /** Out-of-distribution detection, calibration, ROC curves, operating points (not for one-shot). */
   trust?: EvalTrust;
   file?: string;
@@ -106,6 +113,10 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
   const base = await sourceBase(dataset.root);
   const s = selectItems(dataset.items, dataset.root, base, splits, opts.split);
   if (s.items.length === 0) throw new CovidNetError('E_SOURCE', `no images to evaluate in split ${s.split}`, { file: opts.data });
+  if (opts.by !== undefined) {
+    if (method === 'one-shot') throw optionError('--by', 'an evaluation by templates or argmax (not --one-shot)', 'one-shot');
+    checkGroupColumn(s.items, opts.by);
+  }
   const batch = opts.batch ?? config.evalBatch ?? 32;
   const prepOpts = {
     ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
@@ -137,7 +148,7 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
     truth.push(classIndex(it.label));
     pred.push(p);
     const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
-    const entry: Prediction = { file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, scores: Array.from(scores, r6) };
+    const entry: Prediction = { file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, source: it.source, scores: Array.from(scores, r6) };
     if (a?.calibrated) entry.calibrated = a.calibrated.map(r6);
     if (a?.ood) {
       entry.ood_score = Number.isFinite(a.ood.ood_score) ? r6(a.ood.ood_score) : null;
@@ -166,6 +177,7 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
     excluded: { training_images: s.excludedTraining, unreadable: set.failed.map((f: SkippedEntry) => ({ file: relative(base, f.file), reason: f.reason })) },
     predictions,
     ...(trials !== undefined ? { trials } : {}),
+    ...(opts.by !== undefined ? { breakdown: { by: opts.by, groups: breakdown(predictions.map((p, i) => ({ label: p.label, predicted: p.predicted, group: groupValue(set.items[i]!, opts.by!) ?? 'unknown' }))) } } : {}),
     ...(trust ? { trust } : {}),
     notice: RESEARCH_NOTICE,
     warnings: s.warnings,

@@ -1,8 +1,9 @@
 /** Aligned text tables of an evaluation (what `covidnet evaluate` prints). */
-import { RESEARCH_NOTICE } from '../types.js';
+import { CLASSES, RESEARCH_NOTICE } from '../types.js';
 import { isBootstrapInterval, type BootstrapInterval, type Interval, type Metrics } from './metrics.js';
 import type { EvalResult } from './evaluate.js';
 import type { EvalTrust } from './trust.js';
+import type { GroupRow } from './breakdown.js';
 
 /** Right-align every column but the first. */
 export function table(rows: string[][]): string {
@@ -47,6 +48,7 @@ export function formatEval(r: EvalResult): string {
     '',
     formatMetrics(r),
     '',
+    ...(r.breakdown ? [formatBreakdown(r.breakdown.by, r.breakdown.groups), ''] : []),
     ...(r.trust ? [formatTrust(r.trust, r.n), ''] : []),
     ...(r.file ? [`written: ${r.file}`] : []),
     RESEARCH_NOTICE,
@@ -100,4 +102,16 @@ export function formatTrust(t: EvalTrust, n: number): string {
     out.push(table([['  kind', 'n', ...names], ...e.kinds.map((k) => [`  ${k.kind}`, String(k.n), ...names.map((s) => iv2(k.scores[s]!.false_accept))])]));
   }
   return out.join('\n');
+}
+
+/** Results per group: support, accuracy and each class's sensitivity (with its support). */
+export function formatBreakdown(by: string, groups: readonly GroupRow[]): string {
+  const cell = (g: GroupRow, c: (typeof CLASSES)[number]) => {
+    const p = g.per_class[c];
+    return p.sensitivity ? `${f3(p.sensitivity.value)} (${p.sensitivity.x}/${p.support})` : '–';
+  };
+  return [
+    `by ${by} (95% Wilson intervals on accuracy; sensitivity with counts)`,
+    table([[by, 'n', 'accuracy', ...CLASSES.map((c) => `sens ${c}`)], ...groups.map((g) => [g.group, String(g.support), fmtInterval(g.accuracy), ...CLASSES.map((c) => cell(g, c))])]),
+  ].join('\n');
 }

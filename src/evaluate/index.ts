@@ -1,3 +1,4 @@
 export * from './metrics.js';
 export * from './evaluate.js';
 export * from './format.js';
+export * from './breakdown.js';

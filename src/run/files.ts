@@ -65,6 +65,8 @@ export interface SplitsFile {
   origin: SplitOrigin;
   seed: number;
   splits: Record<Split, SplitEntry[]>;
+  /** Training-split images left out by `--per-class` (absent when all were used). */
+  unused?: SplitEntry[];
   /** Files that could not be decoded during training preparation (kept out of every split). */
   failed: { file: string; reason: string }[];
   /** Source entries the loader skipped, with their error code (absent in runs made before it was recorded). */

@@ -3,7 +3,7 @@
  * decode + resize once into 8-bit sets, and compute the normalisation from the training images.
  */
 import { relative, resolve } from 'node:path';
-import { assertPatientDisjoint, computeNormStats, loadDataset, prepareImages, sourceBase, splitItems } from '../data/index.js';
+import { assertPatientDisjoint, computeNormStats, loadDataset, prepareImages, sourceBase, splitItems, subsamplePerClass } from '../data/index.js';
 import type { Dataset, DatasetItem, NormStats, PreparedSet, SkippedEntry } from '../data/types.js';
 import { CovidNetError } from '../errors.js';
 import { CLASSES, type Split } from '../types.js';
@@ -17,6 +17,8 @@ export interface TrainingData {
   base: string;
   hash: string;
   items: Record<Split, DatasetItem[]>;
+  /** Training-split images left out by `perClass` (neither trained nor validated on). */
+  unused: DatasetItem[];
   origin: SplitsFile['origin'];
   train: PreparedSet;
   val: PreparedSet;
@@ -37,8 +39,14 @@ export async function prepareTrainingData(
   const dataset = await loadDataset(config.data);
   if (dataset.items.length === 0) throw new CovidNetError('E_SOURCE', 'no labelled images found', { file: config.data });
   const base = await sourceBase(dataset.root);
-  const { items, origin } = splitItems(dataset.items, config);
+  const { items, origin } = splitItems(dataset.items, { valFraction: config.valFraction, testFraction: config.testFraction, seed: config.splitSeed ?? config.seed });
   assertPatientDisjoint(items);
+  let unused: DatasetItem[] = [];
+  if (config.perClass !== undefined) {
+    const s = subsamplePerClass(items.train, config.perClass, config.seed);
+    items.train = s.kept;
+    unused = s.left;
+  }
   for (const split of ['train', 'val'] as const) {
     const missing = CLASSES.filter((c) => !items[split].some((it) => it.label === c));
     if (missing.length > 0) {
@@ -61,7 +69,7 @@ export async function prepareTrainingData(
   const failed = [...train.failed, ...val.failed, ...testFailed];
   const bad = new Set(failed.map((f) => f.file));
   const readable: Record<Split, DatasetItem[]> = { train: items.train.filter((it) => !bad.has(it.file)), val: items.val.filter((it) => !bad.has(it.file)), test: items.test.filter((it) => !bad.has(it.file)) };
-  return { dataset, base, hash, items: readable, origin, train, val, stats, failed };
+  return { dataset, base, hash, items: readable, unused, origin, train, val, stats, failed };
 }
 
 /** What a training left out, for one summary line: counts per error code, the first few files. */
@@ -90,6 +98,7 @@ export function splitsFile(d: TrainingData, seed: number): SplitsFile {
     origin: d.origin,
     seed,
     splits: { train: d.items.train.map(entry), val: d.items.val.map(entry), test: d.items.test.map(entry) },
+    ...(d.unused.length > 0 ? { unused: d.unused.map(entry) } : {}),
     failed: d.failed.map((f) => ({ file: relative(d.base, f.file), reason: f.reason })),
     skipped: d.dataset.skipped.map((s) => ({ file: relative(d.base, s.file), code: s.code, reason: s.reason, ...(s.line !== undefined ? { line: s.line } : {}) })),
   };

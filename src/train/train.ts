@@ -139,7 +139,7 @@ async function trainLocked(input: RunConfig, opts: TrainOptions, given: Partial<
   await writeJsonAtomic(runPath(run, 'config'), saved);
   const preprocess: PreprocessInfo = { model: config.model, size: config.size, crop: config.crop, mean: data.stats.mean, std: data.stats.std, classes: CLASSES };
   await writeJsonAtomic(runPath(run, 'preprocess'), preprocess);
-  await writeJsonAtomic(runPath(run, 'splits'), splitsFile(data, config.seed));
+  await writeJsonAtomic(runPath(run, 'splits'), splitsFile(data, config.splitSeed ?? config.seed));
 
   const model = last?.model ?? task.buildModel();
   if (!last && config.initFrom !== undefined) await initFromRun(model, config.initFrom);

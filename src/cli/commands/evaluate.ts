@@ -14,6 +14,7 @@ interface EvaluateCliOptions {
   json?: boolean;
   ood?: string[];
   operatingPoint?: string[];
+  by?: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     .addOption(runOption('oneShotTrials', { flag: '--one-shot', help: 'siamese: 3-way one-shot protocol with this many trials instead of templates', noDefault: true }))
     .option('--ood <src>', 'out-of-distribution images (folder: one kind per subfolder; CSV or text list; repeatable): AUROC and false-accept rate per detector signal', collect)
     .option('--operating-point <spec>', 'threshold on a class probability chosen on validation, e.g. COVID-19:sensitivity=0.90 (or CLASS:specificity=F; repeatable)', collect)
+    .option('--by <column>', 'break the results down by this column (source, or any manifest column)')
     .addOption(inferenceBatchOption())
     .addOption(backendOption())
     .addOption(threadsOption())
@@ -53,6 +55,7 @@ export function register(program: Command): void {
         cacheDir: o.cacheDir,
         ood: o.ood,
         operatingPoints: o.operatingPoint,
+        by: o.by,
       });
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(formatEval(r) + '\n');

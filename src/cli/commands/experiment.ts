@@ -3,7 +3,7 @@
  * `cropExperiment` in src/explain).
  */
 import type { Command } from 'commander';
-import { addRunOptions, backendOption, threadsOption, cacheDirOption } from '../options.js';
+import { addRunOptions, backendOption, threadsOption, cacheDirOption, runOption } from '../options.js';
 import { numberOption, pickRunOptions, type RunOptionKey } from '../../config.js';
 import type { TrainCliOptions } from './train.js';
 
@@ -12,8 +12,127 @@ const CROP_TRAIN_KEYS = ['size', 'width', 'fc', 'epochs', 'batch', 'lr', 'seed',
 
 type CropCliOptions = TrainCliOptions & { limit?: number };
 
+/** Training options every cell of compare / scarcity shares. */
+const GRID_TRAIN_KEYS = ['size', 'width', 'fc', 'batch', 'lr', 'pairs', 'valFraction', 'testFraction', 'selectBy', 'oneShotTrials', 'evalBatch'] as const satisfies readonly RunOptionKey[];
+
+type GridCliOptions = TrainCliOptions & {
+  seeds?: string;
+  splitSeeds?: string;
+  recipes?: string;
+  siameseEpochs?: number;
+  parallel?: number;
+  cells?: boolean;
+  reuse?: string;
+  perClass?: string;
+  report?: boolean;
+};
+
+function addGridOptions(cmd: Command, kind: 'compare' | 'scarcity'): Command {
+  addRunOptions(cmd, ['data', 'out', ...GRID_TRAIN_KEYS], { out: { help: 'experiment folder (experiment.json, cells/<net>/…/seed-<s>/ run folders, report/)' } })
+    .addOption(runOption('epochs', { help: 'single-net epochs (default 100)' }))
+    .option('--siamese-epochs <n>', 'siamese epochs (default 50)', numberOption('--siamese-epochs', 'int'))
+    .option('--seeds <n|list>', 'training seeds: a count (1..n) or a list like 1,2,7', kind === 'compare' ? '5' : '3')
+    .option('--split-seeds <n|list>', 'split seeds (each a different patient-disjoint split; every net and training seed shares each)', '1')
+    .option('--recipes <list>', 'siamese recipes, one net each (contrastive = the default recipe; add study for the published one)', 'contrastive')
+    .option('--parallel <n>', 'cells at once, in child processes with the threads divided between them', numberOption('--parallel', 'int'), 1)
+    .option('--reuse <experiment>', 'copy finished cells with identical settings from this experiment folder instead of training them')
+    .option('--cells', 'list the cells and their status, run nothing')
+    .option('--no-report', 'skip the statistics and the report after the cells')
+    .addOption(backendOption())
+    .addOption(threadsOption('threads in all (divided between parallel cells)'))
+    .addOption(cacheDirOption())
+    .option('--json', 'print the result as one JSON object (no progress)');
+  return cmd;
+}
+
+async function runGrid(kind: 'compare' | 'scarcity', o: GridCliOptions): Promise<void> {
+  const { optionError } = await import('../../errors.js');
+  const { RESEARCH_NOTICE } = await import('../../types.js');
+  const { parseSeeds, parsePerClass, compareNets } = await import('../../workflows/experiment/grid.js');
+  const { runExperiment, listCells } = await import('../../workflows/experiment/runner.js');
+  const { expandGrid } = await import('../../workflows/experiment/grid.js');
+  if (!o.data) throw optionError('--data', 'a data source path', o.data);
+  if (!o.out) throw optionError('--out', 'an experiment folder', o.out);
+  const seeds = parseSeeds('--seeds', o.seeds ?? '1');
+  const splitSeeds = parseSeeds('--split-seeds', o.splitSeeds ?? '1');
+  const recipes = (o.recipes ?? 'contrastive').split(',').map((r) => r.trim()).filter(Boolean);
+  const { getRecipe } = await import('../../train/recipes.js');
+  for (const r of recipes) getRecipe(r);
+  const { data, out, epochs, ...rest } = pickRunOptions(o);
+  const { size, width, fc, batch, lr, pairs, valFraction, testFraction, selectBy, oneShotTrials, evalBatch } = rest;
+  const train = Object.fromEntries(Object.entries({ size, width, fc, batch, lr, pairs, valFraction, testFraction, selectBy, oneShotTrials, evalBatch }).filter(([, v]) => v !== undefined));
+  const grid = {
+    kind,
+    data: data!,
+    nets: compareNets(recipes, { single: epochs, siamese: o.siameseEpochs }),
+    seeds,
+    splitSeeds,
+    ...(kind === 'scarcity' ? { perClass: parsePerClass(o.perClass ?? '5,10,20,50,all') } : {}),
+    train,
+  };
+  const cells = expandGrid(grid);
+  const quiet = o.json === true;
+  if (o.cells) {
+    const list = await listCells(out!, cells);
+    if (quiet) process.stdout.write(JSON.stringify(list) + '\n');
+    else for (const c of list) process.stdout.write(`${c.id.padEnd(32)} ${c.status}${c.epochs !== undefined ? ` (${c.epochs} epochs)` : ''}${c.record?.error ? `: ${c.record.error.code} ${c.record.error.message}` : ''}${c.record?.test ? `  test balanced accuracy ${c.record.test.balanced_accuracy.toFixed(3)}` : ''}\n`);
+    return;
+  }
+  const say = (s: string) => {
+    if (!quiet && process.stderr.isTTY) process.stderr.write(s + '\n');
+  };
+  const started = Date.now();
+  const r = await runExperiment({
+    out: out!,
+    grid,
+    parallel: o.parallel,
+    threads: o.threads,
+    backend: o.backend,
+    cacheDir: o.cacheDir,
+    reuse: o.reuse,
+    onEvent: (e) => {
+      if (e.type === 'cell-start') say(`[${e.index + 1}/${e.total}] ${e.id}…`);
+      else if (e.type === 'epoch') {
+        const h = e.record;
+        say(`  ${e.id} epoch ${h.epoch}/${e.epochs}: loss ${h.loss.toFixed(4)}, val ${h.val_metric} ${h.val_accuracy.toFixed(3)}${h.best ? ' (best)' : ''}, ${h.seconds.toFixed(1)} s`);
+      } else {
+        const elapsed = (Date.now() - started) / 1000;
+        const eta = e.done < e.total ? `, ETA ${Math.round(((elapsed / e.done) * (e.total - e.done)) / 60)} min` : '';
+        const rec = e.outcome.record;
+        const what = e.outcome.status === 'failed' ? `FAILED: ${rec?.error?.code} ${rec?.error?.message}` : `${e.outcome.status}${rec?.test ? `, test balanced accuracy ${rec.test.balanced_accuracy.toFixed(3)}` : ''}`;
+        say(`[${e.done}/${e.total} cells, ${(e.done / (elapsed / 60)).toFixed(2)}/min${eta}] ${e.id}: ${what} (${e.seconds.toFixed(0)} s)`);
+      }
+    },
+  });
+  const failed = r.cells.filter((c) => c.status === 'failed');
+  let analysis: unknown;
+  if (o.report !== false && failed.length < r.cells.length) {
+    const { analyzeExperiment, formatAnalysis } = await import('../../workflows/experiment/analyze.js');
+    const a = await analyzeExperiment(r.out, { backend: o.backend, threads: o.threads });
+    analysis = a;
+    if (!quiet) process.stdout.write(formatAnalysis(a) + '\n');
+  }
+  if (quiet) process.stdout.write(JSON.stringify({ out: r.out, cells: r.cells, analysis }) + '\n');
+  else {
+    process.stdout.write(`${r.cells.length} cells: ${r.cells.filter((c) => c.status === 'done').length} done now, ${r.cells.filter((c) => c.status === 'skipped').length} already done, ${failed.length} failed\n`);
+    for (const f of failed) process.stdout.write(`  failed ${f.id}: ${f.record?.error?.code} ${f.record?.error?.message}\n`);
+    process.stdout.write(RESEARCH_NOTICE + '\n');
+  }
+  if (failed.length > 0) process.exitCode = 1;
+}
+
 export function register(program: Command): void {
-  const exp = program.command('experiment').description('experiments of the study (crop: retrain on border-cropped images and compare)');
+  const exp = program.command('experiment').description('experiments as evidence: compare (single vs siamese over seeds), scarcity (learning curves), crop (the study\'s cropping experiment)');
+  addGridOptions(
+    exp.command('compare').description('single vs siamese net, several training seeds on the same patient-disjoint split, all on the same test images; statistics and a report'),
+    'compare',
+  ).action((o: GridCliOptions) => runGrid('compare', o));
+  addGridOptions(
+    exp.command('scarcity').description('learning curves under scarce data: the training split subsampled per class (nested), validation and test fixed, both nets'),
+    'scarcity',
+  )
+    .option('--per-class <list>', 'training images per class, increasing (all = the whole training split)', '5,10,20,50,all')
+    .action((o: GridCliOptions) => runGrid('scarcity', o));
   const crop = exp
     .command('crop')
     .description('train the single net on original and on border-cropped images (same seed and recipe), evaluate both on the same test split, Grad-CAM both, write a comparison page');
