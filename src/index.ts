@@ -17,7 +17,12 @@ export { registerRecipe, getRecipe, recipeNames, STUDY_RECIPE, binaryCrossEntrop
 export { searchGrid, STUDY_GRID, type SearchCell, type SearchResult, type SearchOptions } from './train/search.js';
 export { evaluateRun, type EvalResult, type EvaluateOptions, type Prediction } from './evaluate/evaluate.js';
 export { computeMetrics, wilson, bootstrapF1, isBootstrapInterval, F1_BOOTSTRAP_REPLICATES, type Metrics, type MetricsOptions, type ClassMetrics, type Interval, type BootstrapInterval } from './evaluate/metrics.js';
-export { formatEval, formatMetrics, formatTrust } from './evaluate/format.js';
+export { formatEval, formatMetrics, formatTrust, formatBreakdown, formatAudit } from './evaluate/format.js';
+export { breakdown, groupValue, checkGroupColumn, sourceClassCounts, sourceOnlyPredictions, minorityOfSource, type GroupRow, type GroupedOutcome, type SourceClassCounts } from './evaluate/breakdown.js';
+export { seedSummary, pairedBootstrap, mcnemarExact, mcnemarP, balancedAccuracy, tQuantile975, type SeedSummary, type PairedPredictions, type PairedDifference, type McNemar } from './evaluate/stats.js';
+export { linearProbe, fitLogistic, predictLogistic, type ProbeResult, type ProbeOptions } from './evaluate/probe.js';
+export { auditRun, type AuditOptions, type AuditResult } from './evaluate/audit.js';
+export { summariseExperiment, type CellResult, type CellPrediction, type ConfigSummary, type SourceSummary, type AuditSummary, type PairComparison, type ExperimentStats } from './evaluate/experiment.js';
 export { trustSummary, evaluateOod, listOodImages, scoreOf, type EvalTrust, type OodAcceptance, type CalibrationSummary, type RocSummary, type OperatingPointResult, type OodEvaluation, type OodKindResult, type OodImage, type OodScoreName, type TrustEvalOptions, type OodEvalOptions } from './evaluate/trust.js';
 export * from './trust/index.js';
 export { predictFiles, type FilePrediction, type PredictResult, type PredictOptions, type TrustFields } from './predict/predict.js';

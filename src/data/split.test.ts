@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CLASSES, type ClassName } from '../types.js';
 import { patientKey } from './load.js';
-import { assertPatientDisjoint, splitDataset } from './split.js';
+import { assertPatientDisjoint, splitDataset, subsamplePerClass } from './split.js';
 import type { DatasetItem } from './types.js';
 
 /** n patients per class, some with 2–3 images. */
@@ -74,4 +74,21 @@ test('overlap between splits is refused, naming the patients', () => {
 test('bad fractions are option errors', () => {
   assert.throws(() => splitDataset(items(3), { valFraction: 1, testFraction: 0, seed: 1 }), { code: 'E_OPTION' });
   assert.throws(() => splitDataset(items(3), { valFraction: 0.2, testFraction: -0.1, seed: 1 }), { code: 'E_OPTION' });
+});
+
+test('subsamplePerClass: at most n per class, nested across n, independent of input order', () => {
+  const all: DatasetItem[] = [];
+  for (const label of ['normal', 'pneumonia', 'COVID-19'] as const) for (let i = 0; i < 30; i++) all.push({ file: `/d/${label}/${i}.png`, label, patientId: `${label}${i}`, source: 's' });
+  const files = (xs: readonly DatasetItem[]) => new Set(xs.map((x) => x.file));
+  const five = subsamplePerClass(all, 5, 3);
+  const ten = subsamplePerClass(all, 10, 3);
+  assert.equal(five.kept.length, 15);
+  assert.equal(five.left.length, 75);
+  for (const c of ['normal', 'pneumonia', 'COVID-19']) assert.equal(five.kept.filter((x) => x.label === c).length, 5);
+  for (const f of files(five.kept)) assert.ok(files(ten.kept).has(f), `the 5 are inside the 10: ${f}`);
+  assert.deepEqual(files(subsamplePerClass([...all].reverse(), 5, 3).kept), files(five.kept));
+  assert.notDeepEqual(files(subsamplePerClass(all, 5, 4).kept), files(five.kept));
+  // more than a class has: all of it
+  assert.equal(subsamplePerClass(all, 100, 3).kept.length, 90);
+  assert.throws(() => subsamplePerClass(all, 0, 3), /--per-class/);
 });

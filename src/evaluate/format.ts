@@ -4,6 +4,7 @@ import { isBootstrapInterval, type BootstrapInterval, type Interval, type Metric
 import type { EvalResult } from './evaluate.js';
 import type { EvalTrust } from './trust.js';
 import type { GroupRow } from './breakdown.js';
+import type { AuditResult } from './audit.js';
 
 /** Right-align every column but the first. */
 export function table(rows: string[][]): string {
@@ -114,4 +115,25 @@ export function formatBreakdown(by: string, groups: readonly GroupRow[]): string
     `by ${by} (95% Wilson intervals on accuracy; sensitivity with counts)`,
     table([[by, 'n', 'accuracy', ...CLASSES.map((c) => `sens ${c}`)], ...groups.map((g) => [g.group, String(g.support), fmtInterval(g.accuracy), ...CLASSES.map((c) => cell(g, c))])]),
   ].join('\n');
+}
+
+/** The shortcut audit as `covidnet audit` prints it. */
+export function formatAudit(a: AuditResult): string {
+  const p = a.probe.overall;
+  const lines = [
+    `shortcut audit of ${a.run} on ${a.data} (${a.images} images)`,
+    Number.isFinite(p.accuracy)
+      ? `source from the embedding (linear probe, ${p.folds}-fold by patient, ${p.n} images, sources ${p.labels.join(', ')}): accuracy ${f3(p.accuracy)} (chance ${f3(p.chance_accuracy)}), balanced ${f3(p.balanced_accuracy)} (chance ${f3(p.chance_balanced_accuracy)})`
+      : `source from the embedding: not measurable (fewer than two sources with ${p.folds} images or more)`,
+    `source from the true class alone: accuracy ${f3(a.probe.class_only_accuracy)} (what the confound gives away)`,
+    ...Object.entries(a.probe.within_class).map(([c, w]) => `  within ${c}: balanced accuracy ${f3(w!.balanced_accuracy)} (chance ${f3(w!.chance_balanced_accuracy)}; ${w!.labels.join(' vs ')})`),
+    `test split (${a.test.n} images): net balanced accuracy ${f3(a.test.net.balanced_accuracy)}, source-only baseline ${f3(a.test.source_only.balanced_accuracy)}`,
+    a.test.minority_of_source.accuracy
+      ? `minority-of-source test images (class under 1/3 of its source): accuracy ${fmtInterval(a.test.minority_of_source.accuracy)} (${a.test.minority_of_source.accuracy.x}/${a.test.minority_of_source.n})`
+      : 'minority-of-source test images: none',
+    '',
+    formatBreakdown('class / source', a.test.by_class_source),
+    a.notice,
+  ];
+  return lines.join('\n');
 }

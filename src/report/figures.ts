@@ -251,3 +251,85 @@ export function rocSpec(points: readonly RocCurvePoint[], title: string): Spec {
       },
   ]);
 }
+
+export interface CurvePoint {
+  series: string;
+  /** Training images per class. */
+  x: number;
+  mean: number;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * Learning curves: a metric against training images per class (log axis), one line per net with
+ * its 95% interval band, and dashed reference lines (chance, the source-only baseline).
+ */
+export function learningCurveSpec(points: readonly CurvePoint[], refs: readonly { label: string; value: number }[], title: string, metric: string): Spec {
+  const band = points.map((p) => ({ ...p, lo: Number.isFinite(p.lo) ? p.lo : p.mean, hi: Number.isFinite(p.hi) ? p.hi : p.mean }));
+  const xs = points.map((p) => p.x);
+  const x = { field: 'x', type: 'quantitative', title: 'training images per class (log scale)', scale: { type: 'log', domain: [Math.min(...xs) * 0.8, Math.max(...xs) * 1.25] }, axis: { values: [...new Set(xs.map((v) => Math.round(v)))] } };
+  const y = { type: 'quantitative', scale: { domain: [0, 1] } };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 420,
+    height: 260,
+    layer: [
+      { data: { values: band }, mark: { type: 'errorband', opacity: 0.18 }, encoding: { x, y: { ...y, field: 'lo', title: metric }, y2: { field: 'hi' }, color: { field: 'series', type: 'nominal', title: null } } },
+      { data: { values: band }, mark: { type: 'line', point: true }, encoding: { x, y: { ...y, field: 'mean', title: metric }, color: { field: 'series', type: 'nominal', title: null } } },
+      ...(refs.length
+        ? [
+            { data: { values: refs }, mark: { type: 'rule', strokeDash: [4, 3], color: '#666' }, encoding: { y: { ...y, field: 'value' } } },
+            // labels at the right end, alternately above and below the line, so close lines stay readable
+            ...refs.map((r, i) => ({ data: { values: [r] }, mark: { type: 'text', align: 'right', dy: i % 2 ? 9 : -7, fontSize: 10, color: '#444' }, encoding: { y: { ...y, field: 'value' }, x: { datum: Math.max(...xs) * 1.2, type: 'quantitative', scale: x.scale }, text: { field: 'label' } } })),
+          ]
+        : []),
+    ],
+  };
+}
+
+export interface ForestRow {
+  label: string;
+  difference: number;
+  lo: number;
+  hi: number;
+  significant: boolean;
+}
+
+/** Forest plot of paired differences with their 95% intervals and the no-difference line. */
+export function forestSpec(rows: readonly ForestRow[], title: string, metric: string): Spec {
+  const lim = Math.max(0.1, ...rows.flatMap((r) => [Math.abs(r.lo), Math.abs(r.hi)])) * 1.1;
+  const x = { type: 'quantitative', scale: { domain: [-lim, lim] }, title: metric };
+  const yEnc = { field: 'label', type: 'nominal', title: null, sort: rows.map((r) => r.label), axis: { labelLimit: 400 } };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 380,
+    height: Math.max(60, 26 * rows.length),
+    layer: [
+      { data: { values: [{ z: 0 }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#888' }, encoding: { x: { ...x, field: 'z' } } },
+      { data: { values: rows }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { y: yEnc, x: { ...x, field: 'lo' }, x2: { field: 'hi' }, color: { field: 'significant', type: 'nominal', scale: { domain: [true, false], range: ['#d62728', '#1f77b4'] }, title: 'interval excludes 0' } } },
+      { data: { values: rows }, mark: { type: 'point', filled: true, size: 60 }, encoding: { y: yEnc, x: { ...x, field: 'difference' }, color: { field: 'significant', type: 'nominal', scale: { domain: [true, false], range: ['#d62728', '#1f77b4'] } } } },
+    ],
+  };
+}
+
+/** One point per seed and the mean with its 95% interval, per configuration. */
+export function seedDotsSpec(rows: readonly { config: string; value: number }[], means: readonly { config: string; mean: number; lo: number; hi: number }[], title: string, metric: string): Spec {
+  const order = means.map((m) => m.config);
+  const x = { type: 'quantitative', scale: { domain: [0, 1] }, title: metric };
+  const yEnc = { field: 'config', type: 'nominal', title: null, sort: order };
+  const safe = means.map((m) => ({ ...m, lo: Number.isFinite(m.lo) ? m.lo : m.mean, hi: Number.isFinite(m.hi) ? m.hi : m.mean }));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 380,
+    height: Math.max(60, 30 * order.length),
+    layer: [
+      { data: { values: rows }, mark: { type: 'point', opacity: 0.6, color: '#888' }, encoding: { y: yEnc, x: { ...x, field: 'value' } } },
+      { data: { values: safe }, mark: { type: 'rule', strokeWidth: 2, color: '#1f77b4' }, encoding: { y: yEnc, x: { ...x, field: 'lo' }, x2: { field: 'hi' } } },
+      { data: { values: safe }, mark: { type: 'tick', thickness: 3, color: '#1f77b4' }, encoding: { y: yEnc, x: { ...x, field: 'mean' } } },
+    ],
+  };
+}

@@ -257,6 +257,8 @@ export interface ComparisonOptions {
   extra?: Record<string, Record<string, string | number | null>> | undefined;
   /** Extra HTML appended to the page (e.g. side-by-side overlays). */
   appendHtml?: string | undefined;
+  /** Names of the runs on the page and in figure file names, in `runs` order (default: the folder names). */
+  names?: readonly string[] | undefined;
 }
 
 /** A comparison page of several runs: their test metrics side by side. */
@@ -268,12 +270,12 @@ export async function writeComparisonReport(runs: readonly string[], opts: Compa
   const points: MetricPoint[] = [];
   const cms: string[] = [];
   const extraKeys = [...new Set(Object.values(opts.extra ?? {}).flatMap((r) => Object.keys(r)))];
-  for (const run of runs) {
+  for (const [ri, run] of runs.entries()) {
     const runDir = resolve(run);
     const config = await readRunConfig(runDir);
     const pre = await readPreprocess(runDir);
     const e = (await readEvals(runDir)).find((x) => x.split === 'test') ?? (await readEvals(runDir))[0];
-    const name = basename(runDir);
+    const name = opts.names?.[ri] ?? basename(runDir);
     const sens = CLASSES.map((c) => {
       const v = e?.per_class[c]?.['sensitivity'];
       return v && typeof v !== 'number' ? v.value : null;
@@ -313,6 +315,6 @@ export async function writeComparisonReport(runs: readonly string[], opts: Compa
   if (cms.length) parts.push(`<h2>Confusion matrices</h2>${cms.join(' ')}`);
   if (opts.appendHtml) parts.push(opts.appendHtml);
   const html = join(dir, 'index.html');
-  await writeFileAtomic(html, page(opts.title ?? `covidnet comparison: ${runs.map((r) => basename(resolve(r))).join(' vs ')}`, parts.join('\n')));
+  await writeFileAtomic(html, page(opts.title ?? `covidnet comparison: ${runs.map((r, i) => opts.names?.[i] ?? basename(resolve(r))).join(' vs ')}`, parts.join('\n')));
   return { html, figures };
 }

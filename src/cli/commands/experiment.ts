@@ -10,7 +10,7 @@ import type { TrainCliOptions } from './train.js';
 /** The training options of `covidnet train` that the crop experiment passes on to both runs. */
 const CROP_TRAIN_KEYS = ['size', 'width', 'fc', 'epochs', 'batch', 'lr', 'seed', 'valFraction', 'testFraction'] as const satisfies readonly RunOptionKey[];
 
-type CropCliOptions = TrainCliOptions & { limit?: number };
+type CropCliOptions = TrainCliOptions & { limit?: number; seeds?: string; parallel?: number };
 
 /** Training options every cell of compare / scarcity shares. */
 const GRID_TRAIN_KEYS = ['size', 'width', 'fc', 'batch', 'lr', 'pairs', 'valFraction', 'testFraction', 'selectBy', 'oneShotTrials', 'evalBatch'] as const satisfies readonly RunOptionKey[];
@@ -135,12 +135,14 @@ export function register(program: Command): void {
     .action((o: GridCliOptions) => runGrid('scarcity', o));
   const crop = exp
     .command('crop')
-    .description('train the single net on original and on border-cropped images (same seed and recipe), evaluate both on the same test split, Grad-CAM both, write a comparison page');
+    .description('train the single net on original and on border-cropped images (same seeds and recipe, one split), evaluate both on the same test split, Grad-CAM both, write a comparison page and the statistics across seeds');
   addRunOptions(crop, ['data', 'out', 'crop', ...CROP_TRAIN_KEYS], {
-    out: { help: 'experiment folder (runs original/ and cropped/ go inside)' },
+    out: { help: 'experiment folder (cells/original/seed-<s>/ and cells/cropped/seed-<s>/ run folders, gradcam/, report/)' },
     crop: { help: 'fraction cut from each side', default: 0.1 },
-    seed: { help: 'seed (the same for both runs)' },
+    seed: { help: 'seed of both runs when --seeds is not given (and of the split)' },
   })
+    .option('--seeds <n|list>', 'training seeds: a count (1..n) or a list; one original/cropped pair each, all on the split of the first')
+    .option('--parallel <n>', 'cells at once, in child processes with the threads divided between them', numberOption('--parallel', 'int'), 1)
     .option('--limit <n>', 'Grad-CAM on at most this many test images per run', numberOption('--limit', 'int'), 60)
     .addOption(backendOption())
     .addOption(threadsOption())
@@ -153,22 +155,26 @@ export function register(program: Command): void {
       if (!o.out) throw optionError('--out', 'an experiment folder', o.out);
       if (o.limit !== undefined && o.limit < 1) throw optionError('--limit', 'a positive integer', o.limit);
       const { cropExperiment } = await import('../../workflows/crop.js');
+      const { parseSeeds } = await import('../../workflows/experiment/grid.js');
+      const seeds = o.seeds !== undefined ? parseSeeds('--seeds', o.seeds) : undefined;
       const { data: _d, out: _o, crop: _c, ...trainOpts } = pickRunOptions(o);
       const quiet = o.json === true;
       const say = (s: string) => {
-        if (!quiet) process.stderr.write(s + '\n');
+        if (!quiet && process.stderr.isTTY) process.stderr.write(s + '\n');
       };
       const r = await cropExperiment({
+        seeds,
+        parallel: o.parallel,
         data: o.data,
         out: o.out,
         crop: o.crop!,
         train: trainOpts,
         limit: o.limit,
         onEvent: (e) => {
-          if (e.type === 'phase') say(`[${e.arm}] ${e.phase}…`);
-          else if (e.event.type === 'epoch') {
-            const h = e.event.record;
-            say(`[${e.arm}] epoch ${h.epoch}: loss ${h.loss.toFixed(4)}, val ${h.val_metric} ${h.val_accuracy.toFixed(3)}${h.best ? ' (best)' : ''}, ${h.seconds.toFixed(1)} s`);
+          if (e.type === 'phase') say(`[${e.arm} seed ${e.seed}] ${e.phase}…`);
+          else {
+            const h = e.record;
+            say(`[${e.arm} seed ${e.seed}] epoch ${h.epoch}/${e.epochs}: loss ${h.loss.toFixed(4)}, val ${h.val_metric} ${h.val_accuracy.toFixed(3)}${h.best ? ' (best)' : ''}, ${h.seconds.toFixed(1)} s`);
           }
         },
       });
@@ -177,14 +183,16 @@ export function register(program: Command): void {
         return;
       }
       const f = (v: number | null) => (v === null ? '–' : v.toFixed(3));
-      const lines = [`cropping experiment (crop ${r.crop} per side), same test split: ${r.same_test_split ? 'yes' : 'no'}`];
+      const lines = [`cropping experiment (crop ${r.crop} per side), seeds ${r.seeds.join(', ')}, same test split: ${r.same_test_split ? 'yes' : 'no'}${r.seeds.length > 1 ? `; seed ${r.seeds[0]} below` : ''}`];
       lines.push('run        n_test  accuracy  balanced  sens normal  sens pneumonia  sens COVID-19  border mass (orig)  border mass (input)');
       for (const [name, a] of [['original', r.original], ['cropped', r.cropped]] as const) {
         lines.push(
           `${name.padEnd(10)} ${String(a.n_test).padStart(6)}  ${f(a.accuracy).padStart(8)}  ${f(a.balanced_accuracy).padStart(8)}  ${f(a.sensitivity.normal).padStart(11)}  ${f(a.sensitivity.pneumonia).padStart(14)}  ${f(a.sensitivity['COVID-19']).padStart(13)}  ${f(a.border_mass.overall.mean).padStart(18)}  ${f(a.border_mass.input_view.overall.mean).padStart(19)}`,
         );
       }
+      for (const c of r.analysis.comparisons) lines.push(c.reading);
       lines.push(`comparison: ${r.comparison}`);
+      lines.push(`statistics across seeds: ${r.analysis.report}`);
       for (const ex of r.examples.slice(0, 4)) lines.push(`  overlays: ${ex.original}  |  ${ex.cropped}`);
       lines.push(RESEARCH_NOTICE);
       process.stdout.write(lines.join('\n') + '\n');
