@@ -5,7 +5,8 @@
  *   overall and within each class (within a class the source says nothing about the disease, so
  *   a probe above chance there means the embedding carries the source on its own);
  * - the source-only baseline on the test split: each image gets the most common training class
- *   of its source; a net not above it has not shown it reads more than the source;
+ *   of its source (the whole training split, also the images a `--per-class` run left out); a
+ *   net not above it has not shown it reads more than the source;
  * - accuracy on the test images whose class is a minority in their source (in cxr-mini: normal
  *   and pneumonia images from the COVID-19 collections), and per class × source.
  */
@@ -92,7 +93,9 @@ export async function auditRun(opts: AuditOptions): Promise<AuditResult> {
     }
 
     const rel = (it: DatasetItem) => relative(base, it.file);
-    const trainItems = items.filter((it) => splitOf.get(rel(it)) === 'train');
+    // the confound is a property of the source, not of a --per-class subset: the whole training split counts
+    const unused = new Set((splits.unused ?? []).map((e) => e.file));
+    const trainItems = items.filter((it) => splitOf.get(rel(it)) === 'train' || unused.has(rel(it)));
     const testIdx = items.map((it, i) => (splitOf.get(rel(it)) === 'test' ? i : -1)).filter((i) => i >= 0);
     const counts = sourceClassCounts(trainItems);
     const test = testIdx.map((i) => ({ item: items[i]!, predicted: CLASSES[argmax(f.scores.rows[i]!)]! }));

@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset, sourceBase } from '../../data/index.js';
 import { CovidNetError, optionError } from '../../errors.js';
+import { STUDY_DEFAULTS } from '../../config.js';
 import { writeJsonAtomic } from '../../run/atomic.js';
 import { datasetHash } from '../../run/hash.js';
 import type { EpochRecord } from '../../run/files.js';
@@ -141,7 +142,7 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<{ out: 
       emit({ type: 'cell-start', id: cell.id, index, total, worker: w });
       const t0 = performance.now();
       const rt: CellRuntime = { backend: opts.backend, threads: parallel > 1 ? perCell : opts.threads, cacheDir: opts.cacheDir, reuse: opts.reuse };
-      const epochs = (cell.config.epochs as number | undefined) ?? (cell.config.model === 'single' ? 100 : 50);
+      const epochs = cell.config.epochs ?? STUDY_DEFAULTS[cell.config.model].epochs;
       const onEpoch = (record: EpochRecord) => emit({ type: 'epoch', id: cell.id, record, epochs });
       const outcome = parallel > 1 ? await runCellInChild(out, cell, rt, onEpoch) : await runCell(out, cell, { ...rt, onEvent: (e) => e.type === 'epoch' && onEpoch(e.record) });
       outcomes[index] = outcome;
