@@ -14,6 +14,7 @@ const LAYERS = [
   ['evaluate', '^src/(evaluate|predict)/'],
   ['explain', '^src/explain/'],
   ['report', '^src/report/'],
+  ['web', '^src/web/'],
   ['apps', '^src/(serve|workflows|fuzz)/'],
   ['cli', '^src/cli/'],
 ];

@@ -22,8 +22,10 @@ import { MAX_FILE_BYTES, MAX_PIXELS } from './limits.js';
 import { decodePngFast } from './png-fast.js';
 import { jpegExifOrientation } from './exif.js';
 import { jpegOps } from './native-ops.js';
+import { floatToU8, rgbToGray8, sniffFormat, type ImageFormat } from './gray.js';
 
-export type ImageFormat = 'png' | 'jpeg' | 'dicom';
+export { floatToU8, sniffFormat, type ImageFormat };
+
 
 /** A decoded gray image: 8-bit (`u8`) or [0, 1] floats (`f32`), exactly one of the two. */
 export interface DecodedGray {
@@ -47,14 +49,6 @@ function configureSharp(): void {
   // every image is decoded once: libvips' operation cache would only hold memory
   sharp.cache(false);
   sharpConfigured = true;
-}
-
-/** Format from the first bytes: PNG signature, JPEG SOI, or DICOM's "DICM" after the 128-byte preamble. */
-export function sniffFormat(buf: Uint8Array): ImageFormat | undefined {
-  if (buf.length >= 8 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47 && buf[4] === 0x0d && buf[5] === 0x0a) return 'png';
-  if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'jpeg';
-  if (buf.length >= 132 && buf[128] === 0x44 && buf[129] === 0x49 && buf[130] === 0x43 && buf[131] === 0x4d) return 'dicom';
-  return undefined;
 }
 
 function err(code: ErrorCode, msg: string, file: string | undefined, cause?: unknown): CovidNetError {
@@ -146,20 +140,6 @@ function sharpError(e: unknown, format: ImageFormat, file: string | undefined): 
 // ignoreIcc: pixel values as stored, as OpenCV and PIL read them (the study's pipeline applies no
 // colour profile; libvips would convert to sRGB through it, up to 19 levels off on cxr-mini)
 const SHARP_OPTS = { limitInputPixels: MAX_PIXELS, failOn: 'error' as const, ignoreIcc: true };
-
-/** 8-bit colour to gray, rounding to the nearest level. */
-function rgbToGray8(src: Uint8Array, n: number, ch: number): Uint8Array {
-  const out = new Uint8Array(n);
-  if (ch <= 2) {
-    for (let i = 0, j = 0; i < n; i++, j += ch) out[i] = src[j]!;
-    return out;
-  }
-  for (let i = 0, j = 0; i < n; i++, j += ch) {
-    // + 0.5 then truncate: round half up (the weighted sum is never negative)
-    out[i] = 0.299 * src[j]! + 0.587 * src[j + 1]! + 0.114 * src[j + 2]! + 0.5;
-  }
-  return out;
-}
 
 /**
  * CMYK to gray exactly as PIL's `convert('L')` (CMYK → RGB → L, Pillow's Convert.c):
@@ -265,16 +245,6 @@ export async function decodeGray(input: string | Buffer | Uint8Array, opts: Deco
 export async function decodeGray8(input: string | Buffer | Uint8Array, opts: DecodeOptions = {}): Promise<{ width: number; height: number; data: Uint8Array }> {
   const d = await decodeGray(input, opts);
   return { width: d.width, height: d.height, data: d.u8 ?? floatToU8(d.f32!) };
-}
-
-export function floatToU8(f: Float32Array): Uint8Array {
-  const out = new Uint8Array(f.length);
-  // Uint8Array assignment truncates; +0.5 rounds (values are clamped to [0, 1] first)
-  for (let i = 0; i < f.length; i++) {
-    const v = f[i]!;
-    out[i] = (v <= 0 ? 0 : v >= 1 ? 1 : v) * 255 + 0.5;
-  }
-  return out;
 }
 
 /** Decode an image file or buffer to the internal gray type (Float32 in [0, 1]). */

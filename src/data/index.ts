@@ -8,7 +8,8 @@ export { splitDataset, assertPatientDisjoint, splitItems, subsamplePerClass, sel
 export { decodeImage, decodeGray, decodeGray8, readImageHeader, sniffFormat, type ImageFormat, type DecodedGray, type DecodeOptions } from './decode.js';
 export { MAX_PIXELS, MAX_FILE_BYTES } from './limits.js';
 export { cropBox, resizeArea, type CropBox } from './resize.js';
-export { preprocessImage, preprocessFile, preprocessGray8, validatePreprocessParams, DEFAULT_PREPROCESS } from './preprocess.js';
+export { preprocessImage, preprocessGray8, validatePreprocessParams, DEFAULT_PREPROCESS } from './preprocess.js';
+export { preprocessFile } from './preprocess-file.js';
 export { prepareImages, type PrepareOptions, type PrepareStats, type PreparedSetWithSizes } from './prepare.js';
 export { defaultCacheDir, CACHE_VERSION } from './cache.js';
 export { computeNormStats, toModelInput, imagesToModelInput, imageOf } from './norm.js';

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { prepareImages } from './prepare.js';
-import { preprocessFile } from './preprocess.js';
+import { preprocessFile } from './preprocess-file.js';
 import { testPattern } from './testing.js';
 import type { DatasetItem } from './types.js';
 

@@ -6,7 +6,7 @@
 import { optionError } from '../errors.js';
 import type { GrayImage, PreprocessParams } from './types.js';
 import { cropBox, cropGray8, resizeArea } from './resize.js';
-import { decodeGray8, floatToU8 } from './decode.js';
+import { floatToU8 } from './gray.js';
 
 export const DEFAULT_PREPROCESS: PreprocessParams = { size: 224, crop: 0 };
 
@@ -27,14 +27,4 @@ export function preprocessGray8(gray: Uint8Array, width: number, height: number,
 /** gray (rounded to 8 bits, as the study's uint8 images) → crop → INTER_AREA: size*size bytes. */
 export function preprocessImage(img: GrayImage, params: PreprocessParams): Uint8Array {
   return preprocessGray8(floatToU8(img.data), img.width, img.height, params);
-}
-
-/**
- * Decode and preprocess one file. `width`/`height` are the original image's (after EXIF
- * orientation, before cropping), so heat maps can be mapped back onto it.
- */
-export async function preprocessFile(file: string, params: PreprocessParams): Promise<{ pixels: Uint8Array; width: number; height: number }> {
-  validatePreprocessParams(params);
-  const g = await decodeGray8(file);
-  return { pixels: preprocessGray8(g.data, g.width, g.height, params), width: g.width, height: g.height };
 }

@@ -10,7 +10,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve } from 'node:path';
-import { cropBox, decodeImage, loadDataset, preprocessImage, selectItems, sourceBase } from '../data/index.js';
+import { decodeImage, loadDataset, preprocessImage, selectItems, sourceBase } from '../data/index.js';
 import type { GrayImage } from '../data/types.js';
 import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE, isClassName, isSplit, type ClassName, type ModelKind, type Split } from '../types.js';
@@ -18,35 +18,12 @@ import { readSplits, type PreprocessInfo } from '../run/files.js';
 import { RunModel } from '../run/run-model.js';
 import { writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
 import { GradCam } from './gradcam.js';
-import { makeGeometry, resampleToInput, resampleToOriginal, type CamGeometry } from './geometry.js';
-import { borderMass, camPeak, DEFAULT_BORDER_BAND } from './stats.js';
+import { DEFAULT_BORDER_BAND } from './stats.js';
+import { explainImages, type CamRequest, type Explained } from './core.js';
+
+export type { CamRequest, Explained };
 import { contactSheet, heatmapPng16, renderOverlay } from './render.js';
 import type { ColormapName } from './colormap.js';
-import { trustFields, type TrustFields } from '../trust/fields.js';
-
-/**
- * One explained image, in memory, with its calibrated probabilities and out-of-distribution
- * verdict (`TrustFields`, null where the run lacks calibration.json / ood.json).
- */
-export interface Explained extends TrustFields {
-  file: string;
-  /** True class where known (with a data source). */
-  label?: ClassName | undefined;
-  predicted: ClassName;
-  target: ClassName;
-  /** The target's probability (single) or similarity to its template (siamese). */
-  score: number;
-  scores: number[];
-  /** Heat-map maximum in original pixel coordinates; null when the map is all zero (no positive evidence at this layer). */
-  peak: { x: number; y: number } | null;
-  /** Share of heat in the outer band of the original image; null for an all-zero map. */
-  border_mass: number | null;
-  /** The same over the network's input (the cropped, resized view), for comparing crops. */
-  border_mass_input: number | null;
-  cam: Float32Array;
-  geometry: CamGeometry;
-  image: GrayImage;
-}
 
 export interface ExplainFailure {
   file: string;
@@ -59,13 +36,6 @@ export interface ExplainerOptions {
   threads?: number | undefined;
   /** Outer band for border_mass, fraction per side (default 0.1). */
   band?: number | undefined;
-}
-
-export interface CamRequest {
-  /** Class to explain; default the predicted one. */
-  target?: ClassName | undefined;
-  /** Siamese: explain similarity to the target minus similarity to this class. */
-  contrast?: ClassName | undefined;
 }
 
 /** An image to explain: a file path, or bytes already in memory with the name used in results and errors. */
@@ -142,37 +112,8 @@ export class Explainer {
         }
       }
       if (chunk.length > 0) {
-        const x = this.runModel.toInput(chunk.map((c) => c.pixels));
-        let res;
-        let trust;
-        try {
-          // calibrated probabilities and the OOD verdict from the same model input
-          trust = (await this.runModel.assess(x)).rows;
-          res = this.cam.compute(x, { target: req.target, contrast: req.contrast });
-        } finally {
-          x.dispose();
-        }
-        chunk.forEach((c, k) => {
-          const r = res[k]!;
-          const box = cropBox(c.image.width, c.image.height, this.pre.crop);
-          const g = makeGeometry(c.image.width, c.image.height, box, this.pre.size, r.grid);
-          const peak = r.cam.some((v) => v > 0) ? camPeak(r.cam, g) : null;
-          out[c.i] = {
-            file: sourceName(files[c.i]!),
-            label: labels?.[c.i],
-            predicted: r.predicted,
-            target: r.target,
-            score: r.score,
-            scores: r.scores,
-            peak: peak && { x: peak.x, y: peak.y },
-            border_mass: borderMass(resampleToOriginal(r.cam, g), g.width, g.height, this.band),
-            border_mass_input: borderMass(resampleToInput(r.cam, g), g.size, g.size, this.band),
-            ...trustFields(trust[k]!),
-            cam: r.cam,
-            geometry: g,
-            image: c.image,
-          };
-        });
+        const done = await explainImages(this.runModel, this.cam, this.band, chunk.map((c) => ({ file: sourceName(files[c.i]!), image: c.image, pixels: c.pixels, label: labels?.[c.i] })), req);
+        chunk.forEach((c, k) => (out[c.i] = done[k]!));
       }
       onProgress?.(Math.min(files.length, start + batch), files.length);
     }

@@ -16,7 +16,7 @@ import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { CovidNetError } from '../errors.js';
 import { logitDifferent } from '../model/covidnet.js';
 import { argmax } from '../model/infer.js';
-import type { RunModel } from '../run/run-model.js';
+import type { RunScorer } from '../run/scorer.js';
 
 export const FEATURE_LAYER = 'feature_sum';
 
@@ -73,7 +73,7 @@ export class GradCam {
   }
 
   /** Grad-CAM for an opened run: the single net, or the siamese net against the run's class templates. */
-  static forRun(run: RunModel): GradCam {
+  static forRun(run: RunScorer): GradCam {
     return run.kind === 'siamese' ? GradCam.siamese(run.model, run.requireTemplates().templates) : GradCam.single(run.model);
   }
 

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { RESEARCH_NOTICE } from '../types.js';
 import type { GrayImage } from '../data/types.js';
 import { resampleToOriginal, type CamGeometry } from './geometry.js';
+import { normalised, overlayPixels } from './composite.js';
 import { colormapTable, type ColormapName } from './colormap.js';
 import { escapeXml } from '../util/xml.js';
 
@@ -45,12 +46,6 @@ async function grayAt(image: GrayImage, width: number, height: number): Promise<
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
 
-function normalised(cam: Float32Array): Float32Array {
-  let max = 0;
-  for (const v of cam) if (v > max) max = v;
-  return max > 0 ? cam.map((v) => v / max) : new Float32Array(cam.length);
-}
-
 /** Overlay PNG: image + heat map + colour bar + caption lines + the research notice. */
 export async function renderOverlay(
   image: GrayImage,
@@ -62,33 +57,13 @@ export async function renderOverlay(
   const lut = await colormapTable(opts.colormap ?? 'inferno');
   const d = displaySize(g.width, g.height, opts.minSide ?? 384, opts.maxSide ?? 768);
   const gray = await grayAt(image, d.width, d.height);
-  const heat = resampleToOriginal(normalised(cam), g, d.width, d.height);
+  const rgb = overlayPixels(gray, cam, g, d, lut);
   const sx = d.width / g.width;
   const sy = d.height / g.height;
   const bx0 = g.box.left * sx;
   const bx1 = (g.box.left + g.box.width) * sx;
   const by0 = g.box.top * sy;
   const by1 = (g.box.top + g.box.height) * sy;
-  const rgb = new Uint8Array(d.width * d.height * 3);
-  for (let y = 0; y < d.height; y++) {
-    const inY = y + 0.5 >= by0 && y + 0.5 < by1;
-    for (let x = 0; x < d.width; x++) {
-      const k = y * d.width + x;
-      const v = gray[k]!;
-      const inside = inY && x + 0.5 >= bx0 && x + 0.5 < bx1;
-      if (!inside) {
-        // what the network never saw stays plain gray
-        rgb[3 * k] = rgb[3 * k + 1] = rgb[3 * k + 2] = v;
-        continue;
-      }
-      const h = heat[k]!;
-      const c = Math.min(255, Math.max(0, Math.round(h * 255))) * 3;
-      const a = 0.2 + 0.5 * h; // faint tint where the heat is low, so the image stays readable
-      rgb[3 * k] = Math.round(v * (1 - a) + lut[c]! * a);
-      rgb[3 * k + 1] = Math.round(v * (1 - a) + lut[c + 1]! * a);
-      rgb[3 * k + 2] = Math.round(v * (1 - a) + lut[c + 2]! * a);
-    }
-  }
   const lines = [...caption, RESEARCH_NOTICE];
   const W = d.width + BAR_AREA;
   const H = d.height + 10 + lines.length * CAPTION_LINE + 6;

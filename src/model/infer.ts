@@ -4,7 +4,9 @@
  */
 import * as tf from '../tf.js';
 import type { NormStats, PreparedSet } from '../data/types.js';
-import { oneShotTrials, toModelInput } from '../data/index.js';
+// the modules themselves, not the data barrel: this one is bundled for the browser (src/web)
+import { toModelInput } from '../data/norm.js';
+import { oneShotTrials } from '../data/samplers.js';
 import { CLASSES, classIndex, type ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
 import { logitDifferent, probabilityDifferent, siameseParts } from './covidnet.js';

@@ -6,8 +6,10 @@
  *   const s = await startServer({ run: 'runs/single', port: 8080 });
  *   console.log(s.url);  ...  await s.close();
  *
- * Routes: GET / (the page), GET /api/info (the run), POST /api/explain (body: the file's bytes;
- * query `target`, `contrast`; header `x-file-name`), all answers JSON except the page; HEAD as GET.
+ * Routes: GET / and the web app's files (src/web: the page, its script, the run's model files; the
+ * page decodes, scores and explains in the browser, as `covidnet export web`'s site does),
+ * GET /api/info (the run), POST /api/explain (server-side inference, body: the file's bytes; query
+ * `target`, `contrast`; header `x-file-name`), API answers JSON; HEAD as GET.
  * Node's own http module: three routes need no framework.
  *
  * Hostile input: Host and Origin are checked (./request.ts); uploads are bounded in bytes (413,
@@ -22,7 +24,8 @@ import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE, type ClassName } from '../types.js';
 import { MAX_PIXELS, readImageHeader } from '../data/index.js';
 import { Explainer, isExplained, overlayPng } from '../explain/explain.js';
-import { pageHtml } from './page.js';
+import { siteFiles, type SiteFile } from '../web/site.js';
+import { SITE_CSP_HEADER } from '../web/page.js';
 import { runInfo, type RunInfo } from './run-info.js';
 import { checkHost, checkOrigin, classParam, declaredLength, fileNameHeader, HttpError, isLoopback, parseTarget } from './request.js';
 import { WorkQueue } from './queue.js';
@@ -85,9 +88,9 @@ const DEFAULT_QUEUE = 4;
 /** After a 413, the rest of an upload is read and dropped up to this many bytes, so the client reads the answer. */
 const DRAIN_BYTES = 64 * 1024 * 1024;
 
-// the page is self-contained: forbid every outside load, so images cannot leak through it; and no
-// other site may frame it (clickjacking)
-const CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+// the web app's policy (src/web/page.ts): only this origin, so images cannot leak through the page;
+// and no other site may frame it (clickjacking)
+const CSP = SITE_CSP_HEADER;
 
 function send(res: http.ServerResponse, status: number, body: string | Buffer, type: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, {
@@ -160,7 +163,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (!Number.isInteger(depth) || depth < 0 || depth > 1000) throw optionError('queue', 'an integer in [0, 1000]', depth);
   const explainer = await Explainer.open(opts.run, { backend: opts.backend, threads: opts.threads });
   const info = runInfo(explainer.runModel);
-  const page = pageHtml(info);
+  // the web app, in memory: one UI for serve and export
+  const site = new Map<string, SiteFile>((await siteFiles(opts.run).catch((e: unknown) => {
+    explainer.close();
+    throw e;
+  })).map((f) => [`/${f.name}`, f]));
   // one image at a time: Grad-CAM holds the model's graph, and two cores gain nothing from overlap
   const work = new WorkQueue(1, depth);
   // Uploads are read one at a time, so one buffer serves them all: a new 60 MiB buffer per upload
@@ -225,7 +232,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     checkOrigin(req.headers.origin, req.headers.host);
     const url = parseTarget(req.url);
     const read = req.method === 'GET' || req.method === 'HEAD';
-    if (url.pathname === '/' && read) return send(res, 200, page, 'text/html; charset=utf-8');
+    const file = read ? site.get(url.pathname === '/' ? '/index.html' : url.pathname) : undefined;
+    if (file) return send(res, 200, file.data, file.type);
     if (url.pathname === '/api/info' && read) return sendJson(res, 200, info);
     if (url.pathname === '/api/explain') {
       if (req.method !== 'POST') throw new HttpError(405, 'E_METHOD', 'POST the image file as the request body', { allow: 'POST' });

@@ -8,16 +8,11 @@ import { join } from 'node:path';
 import { CovidNetError } from '../errors.js';
 import type { ModelKind } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { CALIBRATION_FILE, Calibrator, parseCalibrationFile, type CalibrationFile } from './calibration.js';
-import { OOD_FILE, OodDetector, parseOodFile, type OodFile } from './detector.js';
+import { CALIBRATION_FILE, type CalibrationFile } from './calibration.js';
+import { OOD_FILE, type OodFile } from './detector.js';
+import { runTrustOf, type RunTrust } from './run-trust.js';
 
-/** What a run has of the trust files, and why a missing one is missing. */
-export interface RunTrust {
-  ood: OodDetector | undefined;
-  calibration: Calibrator | undefined;
-  /** Why `ood` / `calibration` is undefined (missing file, other version, another run's file). */
-  problems: { ood?: CovidNetError; calibration?: CovidNetError };
-}
+export type { RunTrust };
 
 export const REFIT_HINT = 'covidnet ood fit --run RUN';
 
@@ -38,22 +33,16 @@ async function readJson(file: string, what: string): Promise<unknown> {
 
 /** Read both trust files of a run; a missing or unusable one is undefined, with the reason in `problems`. */
 export async function readRunTrust(run: string, model: ModelKind, dim?: number): Promise<RunTrust> {
-  const t: RunTrust = { ood: undefined, calibration: undefined, problems: {} };
-  try {
-    const f = join(run, OOD_FILE);
-    t.ood = new OodDetector(parseOodFile(await readJson(f, OOD_FILE), { model, dim }, f));
-  } catch (e) {
-    if (!(e instanceof CovidNetError)) throw e;
-    t.problems.ood = e;
-  }
-  try {
-    const f = join(run, CALIBRATION_FILE);
-    t.calibration = new Calibrator(parseCalibrationFile(await readJson(f, CALIBRATION_FILE), model, f));
-  } catch (e) {
-    if (!(e instanceof CovidNetError)) throw e;
-    t.problems.calibration = e;
-  }
-  return t;
+  const read = async (name: string): Promise<unknown> => {
+    const f = join(run, name);
+    try {
+      return await readJson(f, name);
+    } catch (e) {
+      if (!(e instanceof CovidNetError)) throw e;
+      return e;
+    }
+  };
+  return runTrustOf({ ood: await read(OOD_FILE), calibration: await read(CALIBRATION_FILE) }, model, dim, { ood: join(run, OOD_FILE), calibration: join(run, CALIBRATION_FILE) });
 }
 
 export async function writeOodFile(run: string, f: OodFile): Promise<string> {

@@ -9,5 +9,6 @@ export * from './detector.js';
 export * from './calibration.js';
 export * from './roc.js';
 export * from './files.js';
+export { runTrustOf } from './run-trust.js';
 export * from './ood-images.js';
 export * from './fields.js';

@@ -19,7 +19,8 @@ export function register(program: Command): void {
     .action(async (files: string[], o: PreCliOpts) => {
       const path = await import('node:path');
       const sharp = (await import('sharp')).default;
-      const { preprocessFile, validatePreprocessParams } = await import('../../data/preprocess.js');
+      const { validatePreprocessParams } = await import('../../data/preprocess.js');
+      const { preprocessFile } = await import('../../data/preprocess-file.js');
       const { writeFileAtomic } = await import('../../util/atomic.js');
       const { isCovidNetError } = await import('../../errors.js');
       const params = validatePreprocessParams({ size: o.size, crop: o.crop });

@@ -1,0 +1,91 @@
+/**
+ * Grad-CAM of images already decoded and preprocessed, with the scores, the trust fields and the
+ * heat map placed on the original image: the one definition shared by `Explainer` (./explain.ts,
+ * files on disk, the server) and the browser app (src/web). No Node APIs here.
+ */
+import { cropBox } from '../data/resize.js';
+import type { GrayImage } from '../data/types.js';
+import type { ClassName } from '../types.js';
+import type { RunScorer } from '../run/scorer.js';
+import { trustFields, type TrustFields } from '../trust/fields.js';
+import type { GradCam } from './gradcam.js';
+import { makeGeometry, resampleToInput, resampleToOriginal, type CamGeometry } from './geometry.js';
+import { borderMass, camPeak } from './stats.js';
+
+/**
+ * One explained image, in memory, with its calibrated probabilities and out-of-distribution
+ * verdict (`TrustFields`, null where the run lacks calibration.json / ood.json).
+ */
+export interface Explained extends TrustFields {
+  file: string;
+  /** True class where known (with a data source). */
+  label?: ClassName | undefined;
+  predicted: ClassName;
+  target: ClassName;
+  /** The target's probability (single) or similarity to its template (siamese). */
+  score: number;
+  scores: number[];
+  /** Heat-map maximum in original pixel coordinates; null when the map is all zero (no positive evidence at this layer). */
+  peak: { x: number; y: number } | null;
+  /** Share of heat in the outer band of the original image; null for an all-zero map. */
+  border_mass: number | null;
+  /** The same over the network's input (the cropped, resized view), for comparing crops. */
+  border_mass_input: number | null;
+  cam: Float32Array;
+  geometry: CamGeometry;
+  image: GrayImage;
+}
+
+export interface CamRequest {
+  /** Class to explain; default the predicted one. */
+  target?: ClassName | undefined;
+  /** Siamese: explain similarity to the target minus similarity to this class. */
+  contrast?: ClassName | undefined;
+}
+
+/** One image for `explainImages`: its decoded gray image and its preprocessed 8-bit pixels (preprocess.json's size). */
+export interface ExplainInput {
+  file: string;
+  image: GrayImage;
+  pixels: Uint8Array;
+  label?: ClassName | undefined;
+}
+
+/**
+ * Scores, calibrated probabilities, the OOD verdict and Grad-CAM of a batch of images in one model
+ * input; the peak and border mass in original pixels (`band`: the border's fraction per side).
+ */
+export async function explainImages(rm: RunScorer, cam: GradCam, band: number, images: readonly ExplainInput[], req: CamRequest = {}): Promise<Explained[]> {
+  const pre = rm.preprocess;
+  const x = rm.toInput(images.map((c) => c.pixels));
+  let res;
+  let trust;
+  try {
+    // calibrated probabilities and the OOD verdict from the same model input
+    trust = (await rm.assess(x)).rows;
+    res = cam.compute(x, { target: req.target, contrast: req.contrast });
+  } finally {
+    x.dispose();
+  }
+  return images.map((c, k) => {
+    const r = res[k]!;
+    const box = cropBox(c.image.width, c.image.height, pre.crop);
+    const g = makeGeometry(c.image.width, c.image.height, box, pre.size, r.grid);
+    const peak = r.cam.some((v) => v > 0) ? camPeak(r.cam, g) : null;
+    return {
+      file: c.file,
+      label: c.label,
+      predicted: r.predicted,
+      target: r.target,
+      score: r.score,
+      scores: r.scores,
+      peak: peak && { x: peak.x, y: peak.y },
+      border_mass: borderMass(resampleToOriginal(r.cam, g), g.width, g.height, band),
+      border_mass_input: borderMass(resampleToInput(r.cam, g), g.size, g.size, band),
+      ...trustFields(trust[k]!),
+      cam: r.cam,
+      geometry: g,
+      image: c.image,
+    };
+  });
+}
