@@ -2,7 +2,7 @@
 /// <reference lib="dom.iterable" />
 /**
  * The web app (browser entry of the bundle, see ./bundle.ts): loads the exported run (model,
- * preprocess.json, templates, trust files), chooses a backend (WebGL, else wasm, else cpu), and
+ * preprocess.json, templates, trust files), chooses a backend (WebGL on a GPU, else wasm, else cpu), and
  * explains the images a person chooses or drops, all in the page. The maths is the library's:
  * preprocessing (src/data), scoring (RunScorer), Grad-CAM and its geometry (src/explain), trust
  * (src/trust); only decoding PNG/JPEG is the browser's own (./decode-browser.ts).
@@ -52,13 +52,31 @@ async function optionalJson(name: string, present: boolean): Promise<unknown> {
 }
 
 /**
- * WebGL where it works, wasm otherwise, cpu last; `?backend=NAME` forces one (tests, comparisons).
- * A backend counts as working when it runs a small matmul and gives the right answer.
+ * The WebGL renderer when it is a software rasteriser (SwiftShader, llvmpipe: no GPU), else
+ * undefined. Measured in headless Chromium (docs/web.md): there WebGL is 10–20× slower than wasm.
+ */
+function softwareWebGl(): string | undefined {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl');
+    if (!gl) return undefined;
+    const ext = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer) ? renderer : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * WebGL where it works on a GPU, wasm otherwise, cpu last; `?backend=NAME` forces one (tests,
+ * comparisons). A backend counts as working when it runs a small matmul and gives the right answer.
  */
 async function chooseBackend(): Promise<{ name: string; failures: string[] }> {
   const forced = new URLSearchParams(location.search).get('backend');
-  const order = forced ? [forced] : ['webgl', 'wasm', 'cpu'];
   const failures: string[] = [];
+  const soft = forced ? undefined : softwareWebGl();
+  if (soft) failures.push(`webgl: software renderer (${soft}), slower than wasm`);
+  const order = forced ? [forced] : soft ? ['wasm', 'webgl', 'cpu'] : ['webgl', 'wasm', 'cpu'];
   // the .wasm files lie next to the page (relative: works under any path prefix)
   setWasmPaths(new URL('./', location.href).href);
   for (const name of order) {
