@@ -14,6 +14,7 @@ import { escapeXml } from '../util/xml.js';
 import { cellDir, readCellEval } from './experiment/cell.js';
 import { expandGrid, type GridSpec, type NetSpec } from './experiment/grid.js';
 import { runExperiment } from './experiment/runner.js';
+import type { CellExecutor, RunnerEvent } from './experiment/executor.js';
 import { analyzeExperiment, type ExperimentAnalysis } from './experiment/analyze.js';
 import { readSplits } from '../run/files.js';
 import { writeJsonAtomic } from '../run/atomic.js';
@@ -34,6 +35,8 @@ export interface CropExperimentOptions {
   seeds?: readonly number[] | undefined;
   /** Cells at once (child processes). */
   parallel?: number | undefined;
+  /** Who runs the cells (default: this machine, `parallel` at a time). */
+  executor?: CellExecutor | undefined;
   /** Grad-CAM on at most this many test images per run (default 60). */
   limit?: number | undefined;
   /** Test images shown side by side on the page (default 8). */
@@ -43,7 +46,9 @@ export interface CropExperimentOptions {
 
 export type ExperimentEvent =
   | { type: 'phase'; arm: Arm; seed: number; phase: 'train' | 'evaluate' | 'explain' | 'report' }
-  | { type: 'epoch'; arm: Arm; seed: number; record: EpochRecord; epochs: number };
+  | { type: 'epoch'; arm: Arm; seed: number; record: EpochRecord; epochs: number }
+  /** The queue executor's cell counts and warnings. */
+  | { type: 'cells'; event: Extract<RunnerEvent, { type: 'queue' | 'warning' }> };
 
 export type Arm = 'original' | 'cropped';
 
@@ -95,12 +100,14 @@ export async function cropExperiment(opts: CropExperimentOptions): Promise<CropE
     out,
     grid,
     parallel: opts.parallel,
+    executor: opts.executor,
     threads,
     backend,
     cacheDir,
     onEvent: (e) => {
       if (e.type === 'cell-start') emit({ type: 'phase', arm: armOf(e.id), seed: seedOf(e.id), phase: 'train' });
       else if (e.type === 'epoch') emit({ type: 'epoch', arm: armOf(e.id), seed: seedOf(e.id), record: e.record, epochs: e.epochs });
+      else if (e.type === 'queue' || e.type === 'warning') emit({ type: 'cells', event: e });
     },
   });
   const failed = ran.cells.filter((c) => c.status === 'failed' || c.status === 'stopped');
