@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { Queue, type ConnectionOptions, type Job } from 'bullmq';
 import { z } from 'zod';
 import { RunConfigSchema } from '../../config.js';
@@ -181,6 +181,15 @@ export function queueExecutor(opts: QueueExecutorOptions): CellExecutor {
       });
       try {
         await whenReady(queue, target);
+        // paths as every worker must see them: absolute (the same --out and data path everywhere)
+        const payload = (cell: CellSpec): CellJob => ({
+          v: 1,
+          experiment: ctx.out,
+          cell: { ...cell, config: { ...cell.config, data: resolve(cell.config.data) } },
+          code: ctx.code,
+          dataHash: ctx.dataHash,
+          ...(opts.reuse !== undefined ? { reuse: resolve(opts.reuse) } : {}),
+        });
         const outcomes: CellOutcome[] = new Array(ctx.cells.length);
         const watched: Watched[] = [];
         for (const [k, { cell }] of ctx.cells.entries()) {
@@ -191,8 +200,7 @@ export function queueExecutor(opts: QueueExecutorOptions): CellExecutor {
             continue;
           }
           const jobId = cellJobId(ctx.out, cell.id);
-          const data: CellJob = { v: 1, experiment: ctx.out, cell: { ...cell, config: { ...cell.config } }, code: ctx.code, dataHash: ctx.dataHash, ...(opts.reuse !== undefined ? { reuse: opts.reuse } : {}) };
-          await enqueue(queue, jobId, data, emit);
+          await enqueue(queue, jobId, payload(cell), emit);
           watched.push({ index: k, cell, jobId, state: 'queued', epoch: 0, refused: undefined, startedAt: 0 });
         }
         const t0 = Date.now();
@@ -211,7 +219,7 @@ export function queueExecutor(opts: QueueExecutorOptions): CellExecutor {
               // removed behind our back (e.g. `obliterate`): queue it again unless it finished
               const rec = await readCellRecord(cellDir(ctx.out, w.cell.id));
               if (rec?.status === 'done') finish(w, { id: w.cell.id, status: 'done', record: rec });
-              else await enqueue(queue, w.jobId, { v: 1, experiment: ctx.out, cell: w.cell, code: ctx.code, dataHash: ctx.dataHash, ...(opts.reuse !== undefined ? { reuse: opts.reuse } : {}) }, emit);
+              else await enqueue(queue, w.jobId, payload(w.cell), emit);
               continue;
             }
             const state = await job.getState();
