@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -201,6 +201,30 @@ test('two workers through Redis, one killed -9 mid-cell: every cell finishes onc
   assert.equal(await survivor.exited, 0, survivor.log);
   for (const text of [r.stdout, r.stderr, again.stderr, a.log, b.log]) assert.ok(!text.includes(PASSWORD), 'the password is never printed');
   assert.match(survivor.log, /redis:\/\/:\*\*\*@127\.0\.0\.1/);
+});
+
+test('a cell that fails three times is marked failed with its error; the others finish', { timeout: 120000 }, async (t) => {
+  if (!REDIS_SERVER) return t.skip('redis-server not installed (Debian: apt-get install redis-server)');
+  const out = join(dir, 'broken');
+  // the siamese cell's run folder holds a config that is not JSON: every try fails the same way
+  await mkdir(cellDir(out, 'siamese/seed-1'), { recursive: true });
+  await writeFile(join(cellDir(out, 'siamese/seed-1'), 'config.json'), '{ not json');
+  const w = startWorker('q3');
+  const args = ['experiment', 'compare', '--data', data, '--out', out, ...tiny, '--cache-dir', join(dir, 'cache'), '--seeds', '1', '--epochs', '1', '--siamese-epochs', '1', '--json', '--no-report', '--executor', 'queue', '--redis', url, '--queue', 'q3'];
+  const r = await run(args);
+  assert.equal(r.code, 1, r.stderr + w.log);
+  const res = JSON.parse(r.stdout) as CliResult;
+  assert.deepEqual(res.cells.map((c) => [c.id, c.status]), [['single/seed-1', 'done'], ['siamese/seed-1', 'failed']]);
+  assert.match(res.cells[1]!.record!.error!.code, /^E_/);
+  assert.equal((w.log.match(/siamese\/seed-1: failed \(try \d of 3\)/g) ?? []).length, 3, w.log);
+  const queue = new Queue('q3', { connection: parseRedisUrl(url).connection });
+  try {
+    assert.equal((await queue.getJob(cellJobId(out, 'siamese/seed-1')))?.attemptsMade, 3);
+  } finally {
+    await queue.close();
+  }
+  w.child.kill('SIGTERM');
+  assert.equal(await w.exited, 0, w.log);
 });
 
 test('a worker refuses a job from another code version or data, puts it back and stops; a bad payload fails', { timeout: 60000 }, async (t) => {
