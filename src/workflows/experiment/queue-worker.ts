@@ -41,9 +41,8 @@ export interface QueueWorker {
 }
 
 /** Does this machine hold the job's code and data? The E_QUEUE error saying why not, else undefined. */
-export async function checkJob(job: CellJob, fingerprints: Map<string, { mtime: number; hash: string }> = new Map()): Promise<CovidNetError | undefined> {
+export async function checkJob(job: CellJob, mine: { version: string; commit: string | null }, fingerprints: Map<string, { mtime: number; hash: string }> = new Map()): Promise<CovidNetError | undefined> {
   const id = job.cell.id;
-  const mine = await codeVersion();
   if (job.code.version !== mine.version || job.code.commit !== mine.commit) {
     return new CovidNetError('E_QUEUE', `refusing cell ${id}: it was queued by covidnet ${job.code.version} (commit ${job.code.commit ?? 'unknown'}), this worker runs ${mine.version} (commit ${mine.commit ?? 'unknown'}); run workers from the same version`);
   }
@@ -81,6 +80,8 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
   if (!(lockSeconds >= 1 && lockSeconds <= 3600)) throw optionError('--lock-seconds', 'seconds from 1 to 3600', lockSeconds);
   const log = opts.log ?? (() => {});
   const name = `${hostname()}:${process.pid}`;
+  // the code this process loaded: a checkout that moves on (git pull, a commit) does not change it
+  const code = await codeVersion();
   const fingerprints = new Map<string, { mtime: number; hash: string }>();
   const children = new Set<ChildCell>();
   let refusal: CovidNetError | undefined;
@@ -100,7 +101,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
       throw new WaitingError();
     };
     if (stopping) return putBack();
-    const refused = await checkJob(data, fingerprints);
+    const refused = await checkJob(data, code, fingerprints);
     if (refused) {
       refusal ??= refused;
       log(`E_QUEUE ${refused.message}`);
