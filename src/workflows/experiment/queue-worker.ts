@@ -7,14 +7,16 @@
  * back for another worker, and this worker stops with a one-line E_QUEUE error (it cannot run any
  * of that experiment's cells, so it should not keep taking them).
  */
-import { stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import { CovidNetError, isCovidNetError, optionError } from '../../errors.js';
 import { cellEpochs, startCellInChild, type ChildCell } from './executor.js';
 import { CellJobSchema, checkQueueName, parseRedisUrl, scrub, whenReady, type CellJob, type CellProgress } from './queue.js';
 import { codeVersion, dataFingerprint, readExperimentFile } from './runner.js';
-import type { CellRecord } from './cell.js';
+import { cellDir, type CellRecord } from './cell.js';
+import { LOCK_FILE } from '../../run/lock.js';
 
 export interface QueueWorkerOptions {
   redis: string;
@@ -71,6 +73,28 @@ export async function checkJob(job: CellJob, mine: { version: string; commit: st
   return undefined;
 }
 
+/**
+ * The run lock a worker on another host left behind. lock.ts takes over a dead process's lock only
+ * on its own host (it cannot check a pid elsewhere); here the queue is the evidence: this worker
+ * holds the job's lock, so the job's previous holder stopped renewing it (killed, or cut off from
+ * Redis) and its cell's child process has exited with it. Moved aside, so the training can lock
+ * the folder; a lock of this host is left to lock.ts.
+ */
+async function takeOverForeignLock(run: string): Promise<{ pid: number; host: string } | undefined> {
+  const file = join(run, LOCK_FILE);
+  let owner: { pid?: unknown; host?: unknown };
+  try {
+    owner = JSON.parse(await readFile(file, 'utf8')) as { pid?: unknown; host?: unknown };
+  } catch {
+    return undefined;
+  }
+  if (typeof owner.host !== 'string' || typeof owner.pid !== 'number' || owner.host === hostname()) return undefined;
+  const aside = `${file}.stale-${process.pid}`;
+  await rename(file, aside);
+  await rm(aside, { force: true });
+  return { pid: owner.pid, host: owner.host };
+}
+
 export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueWorker> {
   const target = parseRedisUrl(opts.redis);
   const queueName = checkQueueName(opts.queue);
@@ -112,6 +136,8 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
     }
     const { cell } = data;
     log(`${cell.id}: started (job ${job.id}, try ${job.attemptsMade + 1})`);
+    const took = await takeOverForeignLock(cellDir(data.experiment, cell.id));
+    if (took) log(`${cell.id}: took over the run lock of pid ${took.pid} on ${took.host} (its worker stopped renewing the job's lock)`);
     await job.updateProgress({ worker: name } satisfies CellProgress).catch(() => {});
     const epochs = cellEpochs(cell);
     const child = startCellInChild(data.experiment, cell, { threads: opts.threads, backend: opts.backend, cacheDir: opts.cacheDir, reuse: data.reuse }, (record) => {

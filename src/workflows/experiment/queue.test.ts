@@ -227,6 +227,19 @@ test('a cell that fails three times is marked failed with its error; the others 
   assert.equal(await w.exited, 0, w.log);
 });
 
+test('a run lock left by a worker on another host is taken over by the worker holding the job', { timeout: 120000 }, async (t) => {
+  if (!REDIS_SERVER) return t.skip('redis-server not installed (Debian: apt-get install redis-server)');
+  const out = join(dir, 'foreign-lock');
+  await mkdir(cellDir(out, 'single/seed-1'), { recursive: true });
+  await writeFile(join(cellDir(out, 'single/seed-1'), '.lock'), JSON.stringify({ pid: 4242, host: 'node-7.cluster', startedAt: '2026-01-01T00:00:00Z', token: 'x' }) + '\n');
+  const w = startWorker('q4');
+  const r = await run(['experiment', 'compare', '--data', data, '--out', out, ...tiny, '--cache-dir', join(dir, 'cache'), '--seeds', '1', '--epochs', '1', '--siamese-epochs', '1', '--json', '--no-report', '--executor', 'queue', '--redis', url, '--queue', 'q4']);
+  assert.equal(r.code, 0, r.stderr + w.log);
+  assert.match(w.log, /single\/seed-1: took over the run lock of pid 4242 on node-7\.cluster/);
+  w.child.kill('SIGTERM');
+  assert.equal(await w.exited, 0, w.log);
+});
+
 test('a worker refuses a job from another code version or data, puts it back and stops; a bad payload fails', { timeout: 60000 }, async (t) => {
   if (!REDIS_SERVER) return t.skip('redis-server not installed (Debian: apt-get install redis-server)');
   const target = parseRedisUrl(url);
