@@ -227,6 +227,33 @@ test('a cell that fails three times is marked failed with its error; the others 
   assert.equal(await w.exited, 0, w.log);
 });
 
+test('a worker stopped with SIGTERM puts its running cell back (not a try); another resumes it', { timeout: 120000 }, async (t) => {
+  if (!REDIS_SERVER) return t.skip('redis-server not installed (Debian: apt-get install redis-server)');
+  const out = join(dir, 'sigterm');
+  const args = ['experiment', 'compare', '--data', data, '--out', out, ...tiny, '--cache-dir', join(dir, 'cache'), '--seeds', '1', '--recipes', 'contrastive', '--epochs', String(EPOCHS), '--siamese-epochs', '1', '--json', '--no-report', '--executor', 'queue', '--redis', url, '--queue', 'q5'];
+  const first = startWorker('q5');
+  const coordinator = run(args);
+  const history = join(cellDir(out, 'single/seed-1'), 'history.jsonl');
+  await until('two epochs of single/seed-1', async () => (await readFile(history, 'utf8').then((s) => s.split('\n').filter(Boolean).length, () => 0)) >= 2);
+  first.child.kill('SIGTERM');
+  assert.equal(await first.exited, 0, first.log);
+  assert.match(first.log, /stopping; running cells go back to the queue/);
+  const queue = new Queue('q5', { connection: parseRedisUrl(url).connection });
+  try {
+    const job = (await queue.getJob(cellJobId(out, 'single/seed-1')))!;
+    assert.equal(await job.getState(), 'waiting');
+    assert.equal(job.attemptsMade, 0);
+  } finally {
+    await queue.close();
+  }
+  const second = startWorker('q5');
+  const r = await coordinator;
+  assert.equal(r.code, 0, r.stderr + second.log);
+  assert.deepEqual((await readHistory(cellDir(out, 'single/seed-1'))).map((e) => e.epoch), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+  second.child.kill('SIGTERM');
+  assert.equal(await second.exited, 0, second.log);
+});
+
 test('a run lock left by a worker on another host is taken over by the worker holding the job', { timeout: 120000 }, async (t) => {
   if (!REDIS_SERVER) return t.skip('redis-server not installed (Debian: apt-get install redis-server)');
   const out = join(dir, 'foreign-lock');
