@@ -84,16 +84,22 @@ export interface CropExperimentResult {
   notice: string;
 }
 
-export async function cropExperiment(opts: CropExperimentOptions): Promise<CropExperimentResult> {
+/** The crop experiment's grid: an original and a cropped single net per seed, one split. */
+export function cropGrid(opts: Pick<CropExperimentOptions, 'data' | 'crop' | 'train' | 'seeds'>): { grid: GridSpec; crop: number; seeds: number[] } {
   const crop = opts.crop ?? 0.1;
   if (!(crop > 0 && crop < 0.5)) throw optionError('--crop', 'a fraction in (0, 0.5)', crop);
-  const out = resolve(opts.out);
-  const emit = opts.onEvent ?? (() => {});
-  const { seed: trainSeed, splitSeed, backend, threads, cacheDir, epochs, ...shared } = opts.train ?? {};
+  const { seed: trainSeed, splitSeed, backend: _b, threads: _t, cacheDir: _c, epochs, ...shared } = opts.train ?? {};
   const seeds = opts.seeds?.length ? [...opts.seeds] : [trainSeed ?? 1];
   const nets: NetSpec[] = (['original', 'cropped'] as const).map((arm) => ({ name: arm, model: 'single', crop: arm === 'original' ? 0 : crop, ...(epochs !== undefined ? { epochs } : {}) }));
   // one seed: its split as before (split seed = seed); several: one split for all
-  const grid: GridSpec = { kind: 'crop', data: opts.data, nets, seeds, splitSeeds: [splitSeed ?? seeds[0]!], train: shared };
+  return { grid: { kind: 'crop', data: opts.data, nets, seeds, splitSeeds: [splitSeed ?? seeds[0]!], train: shared }, crop, seeds };
+}
+
+export async function cropExperiment(opts: CropExperimentOptions): Promise<CropExperimentResult> {
+  const { grid, crop, seeds } = cropGrid(opts);
+  const out = resolve(opts.out);
+  const emit = opts.onEvent ?? (() => {});
+  const { backend, threads, cacheDir } = opts.train ?? {};
   const armOf = (id: string): Arm => (id.startsWith('cropped') ? 'cropped' : 'original');
   const seedOf = (id: string) => Number(/seed-(\d+)/.exec(id)?.[1] ?? seeds[0]);
   const ran = await runExperiment({

@@ -23,7 +23,7 @@ interface ExecutorCliOptions {
   reuse?: string;
 }
 
-type CropCliOptions = TrainCliOptions & ExecutorCliOptions & { limit?: number; seeds?: string };
+type CropCliOptions = TrainCliOptions & ExecutorCliOptions & { limit?: number; seeds?: string; cell?: string | boolean };
 
 function addExecutorOptions(cmd: Command): Command {
   return cmd
@@ -199,6 +199,7 @@ export function register(program: Command): void {
     .option('--seeds <n|list>', 'training seeds: a count (1..n) or a list; one original/cropped pair each, all on the split of the first')
     .option('--parallel <n>', 'cells at once, in child processes with the threads divided between them', numberOption('--parallel', 'int'), 1)
     .option('--limit <n>', 'Grad-CAM on at most this many test images per run', numberOption('--limit', 'int'), 60)
+    .option('--cell [k]', 'run only cell K (0-based: original/seed-1, cropped/seed-1, original/seed-2, …), no Grad-CAM or page: one task of an array job; without K, $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX (afterwards: experiment collect, or this command without --cell for the page)')
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(cacheDirOption())
@@ -218,6 +219,18 @@ export function register(program: Command): void {
         if (!quiet && process.stderr.isTTY) process.stderr.write(s + '\n');
       };
       const cells = gridReporter(quiet);
+      const { arrayTaskIndex, runExperiment } = await import('../../workflows/experiment/runner.js');
+      const only = arrayTaskIndex(o.cell);
+      if (only !== undefined) {
+        // one cell of the grid; the Grad-CAM and the page need every cell, so they wait for a run without --cell
+        const { cropGrid } = await import('../../workflows/crop.js');
+        const { grid } = cropGrid({ data: o.data, crop: o.crop, train: trainOpts, seeds });
+        const ran = await runExperiment({ out: o.out, grid, only, executor: await makeExecutor(o), onEvent: cells });
+        if (quiet) process.stdout.write(JSON.stringify({ out: ran.out, cells: ran.cells }) + '\n');
+        else for (const c of ran.cells) process.stdout.write(`${c.id}: ${c.status}${c.record?.error ? `: ${c.record.error.code} ${c.record.error.message}` : ''}\n`);
+        if (ran.cells.some((c) => c.status === 'failed')) process.exitCode = 1;
+        return;
+      }
       const r = await cropExperiment({
         seeds,
         parallel: o.executor === 'queue' ? undefined : o.parallel,
