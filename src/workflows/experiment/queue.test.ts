@@ -19,7 +19,7 @@ import { writeSynthDataset } from '../../data/index.js';
 import { readHistory } from '../../run/files.js';
 import { cellDir } from './cell.js';
 import { compareNets, expandGrid, type GridSpec } from './grid.js';
-import { CellSpecSchema, cellJobId, jobError, maskRedisUrl, parseRedisUrl, type CellJob } from './queue.js';
+import { CellSpecSchema, cellJobId, jobError, maskRedisUrl, parseRedisUrl, type CellJob } from './queue-job.js';
 import { arrayTaskIndex, codeVersion, writeExperimentFile } from './runner.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/covidnet.js', import.meta.url));
@@ -124,6 +124,10 @@ test('Redis URLs: the password is masked in every message, rediss is TLS, a bad 
   assert.equal(t.masked, 'rediss://:***@cache.internal:6380/1');
   assert.throws(() => parseRedisUrl('http://:pw@host'), (e: Error) => /E_OPTION|--redis/.test(`${(e as { code?: string }).code} ${e.message}`) && !e.message.includes('pw@'));
   assert.throws(() => parseRedisUrl('not a url :pw@'), (e: Error) => !e.message.includes('pw'));
+  // a password where no URL parser looks for one (found by the queue-job fuzz target) is masked too
+  assert.equal(maskRedisUrl('redis:/:pw@'), 'redis:/***@');
+  assert.equal(maskRedisUrl('redis://host/a:pw@b'), 'redis://host/***');
+  assert.throws(() => parseRedisUrl('redis://%:pw@host'), (e: Error) => /E_OPTION|--redis/.test(e.message) && !e.message.includes('pw'));
   assert.deepEqual(jobError('E_RUN the cell broke'), { code: 'E_RUN', message: 'the cell broke' });
   assert.equal(jobError('job stalled more than allowable limit').code, 'E_QUEUE');
 });
