@@ -231,12 +231,12 @@ test('a cell that fails three times is marked failed with its error; the others 
   assert.equal(await w.exited, 0, w.log);
 });
 
-test('a worker stopped with SIGTERM puts its running cell back (not a try); another resumes it', { timeout: 120000 }, async (t) => {
+test('a worker stopped with SIGTERM puts its running cell back (not a try); a restarted coordinator and another worker finish it', { timeout: 120000 }, async (t) => {
   if (!REDIS_SERVER) return t.skip('redis-server not installed (Debian: apt-get install redis-server)');
   const out = join(dir, 'sigterm');
   const args = ['experiment', 'compare', '--data', data, '--out', out, ...tiny, '--cache-dir', join(dir, 'cache'), '--seeds', '1', '--recipes', 'contrastive', '--epochs', String(EPOCHS), '--siamese-epochs', '1', '--json', '--no-report', '--executor', 'queue', '--redis', url, '--queue', 'q5'];
   const first = startWorker('q5');
-  const coordinator = run(args);
+  const coordinator = spawn(process.execPath, [BIN, ...args], { stdio: 'ignore' });
   const history = join(cellDir(out, 'single/seed-1'), 'history.jsonl');
   await until('two epochs of single/seed-1', async () => (await readFile(history, 'utf8').then((s) => s.split('\n').filter(Boolean).length, () => 0)) >= 2);
   first.child.kill('SIGTERM');
@@ -250,10 +250,14 @@ test('a worker stopped with SIGTERM puts its running cell back (not a try); anot
   } finally {
     await queue.close();
   }
+  // the coordinator goes too; a new one finds the job still queued and waits for it (nothing lost, nothing queued twice)
+  coordinator.kill('SIGKILL');
+  await new Promise((r) => coordinator.once('exit', r));
   const second = startWorker('q5');
-  const r = await coordinator;
+  const r = await run(args);
   assert.equal(r.code, 0, r.stderr + second.log);
   assert.deepEqual((await readHistory(cellDir(out, 'single/seed-1'))).map((e) => e.epoch), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+  assert.equal((second.log.match(/single\/seed-1: started/g) ?? []).length, 1, 'one job for the cell, not two');
   second.child.kill('SIGTERM');
   assert.equal(await second.exited, 0, second.log);
 });
