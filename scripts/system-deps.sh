@@ -17,6 +17,8 @@ if [ "${COVIDNET_PARITY_TESTS:-1}" = 1 ] && [ -x /usr/bin/python3 ]; then
   /usr/bin/python3 -c 'import cv2' >/dev/null 2>&1 || need+=(python3-opencv)
   /usr/bin/python3 -c 'import PIL' >/dev/null 2>&1 || need+=(python3-pil)
 fi
+# the job-queue tests (covidnet worker, --executor queue) start a redis-server of their own; they skip without it
+[ "${COVIDNET_QUEUE_TESTS:-1}" = 1 ] && { command -v redis-server >/dev/null 2>&1 || need+=(redis-server); }
 # text in report figures and heat-map captions (SVG rendered by sharp through fontconfig)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -11,7 +11,7 @@
  * and CMYK), dicom (dicom-parser and our pixel/VOI code), exif (EXIF orientation from the
  * markers), covidx and csv (the manifest parsers, on a stand-in file system), serve-request (the
  * server's header/target parsing) and serve-http (a real server on a tiny run, raw HTTP requests
- * over TCP).
+ * over TCP), queue-job (job payloads from Redis, and Redis URLs: the password never shows).
  */
 import net from 'node:net';
 import type { Stats } from 'node:fs';
@@ -28,6 +28,7 @@ import { MAX_PIXELS } from '../data/limits.js';
 import { imageOps, jpegOps, useNativeImageOps } from '../data/native-ops.js';
 import { parseCovidxText, parseCsvText, type LoaderFs } from '../data/load.js';
 import { checkHost, checkOrigin, classParam, declaredLength, fileNameHeader, HttpError, MAX_FILE_NAME, parseTarget } from '../serve/request.js';
+import { CellJobSchema, maskRedisUrl, parseRedisUrl } from '../workflows/experiment/queue-job.js';
 import { dicomArb, jpegCorpus, jpegFrames, mutatedArb, pngArb, pngCorpus, realCorpus, covidxTextArb, csvTextArb, mutationArb, mutate } from './inputs.js';
 
 export interface FuzzTarget<T = unknown> {
@@ -458,7 +459,60 @@ const serveHttp: FuzzTarget<HttpCase> = {
   },
 };
 
-export const TARGETS: readonly FuzzTarget<never>[] = [pngFast, png, jpeg, dicom, exif, covidx, csv, serveRequest, serveHttp] as unknown as FuzzTarget<never>[];
+/** The queue's outside input: job payloads from Redis and Redis URLs with a password in them. */
+type QueueCase = { kind: 'job'; payload: unknown } | { kind: 'url'; url: string };
+const SECRET = 'Zk7fuzzSecret';
+const urlArb = fc
+  .tuple(fc.constantFrom('redis', 'rediss', 'http', 'redis+tls', ''), fc.string({ maxLength: 12 }), fc.string({ maxLength: 24 }), fc.string({ maxLength: 12 }), fc.constantFrom('://', ':/', '//', ':'))
+  .map(([scheme, user, host, rest, sep]) => `${scheme}${sep}${user}:${SECRET}@${host}${rest}`);
+const validJob = (): Record<string, unknown> => ({
+  v: 1,
+  experiment: '/shared/exp',
+  cell: { id: 'single/seed-1', net: 'single', seed: 1, splitSeed: 1, perClass: null, config: { model: 'single', data: '/data/labels.csv', size: 32, seed: 1, splitSeed: 1 } },
+  code: { version: '0.1.0', commit: null },
+  dataHash: 'a'.repeat(64),
+});
+const jobArb: fc.Arbitrary<unknown> = fc.oneof(
+  fc.anything(),
+  // a valid job with one field (top level or in the cell or its config) replaced by anything
+  fc.tuple(fc.constantFrom('', 'cell', 'cell.config'), fc.string({ maxLength: 12 }), fc.constantFrom('v', 'experiment', 'cell', 'code', 'dataHash', 'id', 'net', 'seed', 'perClass', 'config', 'data', 'size', 'model', 'out', 'epochs'), fc.anything()).map(([where, extra, key, value]) => {
+    const job = validJob();
+    const target = where === '' ? job : where === 'cell' ? (job.cell as Record<string, unknown>) : ((job.cell as Record<string, unknown>).config as Record<string, unknown>);
+    target[extra.length % 2 ? key : extra] = value;
+    return job;
+  }),
+);
+const queueJob: FuzzTarget<QueueCase> = {
+  name: 'queue-job',
+  async: false,
+  async setup() {
+    return {
+      arb: fc.oneof(jobArb.map((payload): QueueCase => ({ kind: 'job', payload })), urlArb.map((url): QueueCase => ({ kind: 'url', url }))),
+      run: (c) => {
+        if (c.kind === 'job') {
+          const r = CellJobSchema.safeParse(c.payload);
+          if (!r.success) return;
+          const id = r.data.cell.id;
+          if (id.split('/').some((p) => p === '' || p === '.' || p === '..')) throw new Crash(`accepted cell id ${JSON.stringify(id)}`);
+          if (!path.isAbsolute(r.data.experiment)) throw new Crash(`accepted experiment ${JSON.stringify(r.data.experiment)}`);
+          if ('out' in r.data.cell.config || 'cacheDir' in r.data.cell.config) throw new Crash('accepted a job that sets out or cacheDir');
+          return;
+        }
+        let t;
+        try {
+          t = parseRedisUrl(c.url);
+        } catch (e) {
+          if (!allowedRefusal(e)) throw new Crash(`parseRedisUrl threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
+          if ((e as Error).message.includes(SECRET)) throw new Crash(`the password is in the error: ${(e as Error).message}`);
+          return;
+        }
+        if (t.masked.includes(SECRET) || maskRedisUrl(c.url).includes(SECRET)) throw new Crash(`the password is in the masked URL ${t.masked}`);
+      },
+    };
+  },
+};
+
+export const TARGETS: readonly FuzzTarget<never>[] = [pngFast, png, jpeg, dicom, exif, covidx, csv, serveRequest, serveHttp, queueJob] as unknown as FuzzTarget<never>[];
 
 export interface FuzzResult {
   target: string;

@@ -14,6 +14,7 @@ import { escapeXml } from '../util/xml.js';
 import { cellDir, readCellEval } from './experiment/cell.js';
 import { expandGrid, type GridSpec, type NetSpec } from './experiment/grid.js';
 import { runExperiment } from './experiment/runner.js';
+import type { CellExecutor, RunnerEvent } from './experiment/executor.js';
 import { analyzeExperiment, type ExperimentAnalysis } from './experiment/analyze.js';
 import { readSplits } from '../run/files.js';
 import { writeJsonAtomic } from '../run/atomic.js';
@@ -34,6 +35,8 @@ export interface CropExperimentOptions {
   seeds?: readonly number[] | undefined;
   /** Cells at once (child processes). */
   parallel?: number | undefined;
+  /** Who runs the cells (default: this machine, `parallel` at a time). */
+  executor?: CellExecutor | undefined;
   /** Grad-CAM on at most this many test images per run (default 60). */
   limit?: number | undefined;
   /** Test images shown side by side on the page (default 8). */
@@ -43,7 +46,9 @@ export interface CropExperimentOptions {
 
 export type ExperimentEvent =
   | { type: 'phase'; arm: Arm; seed: number; phase: 'train' | 'evaluate' | 'explain' | 'report' }
-  | { type: 'epoch'; arm: Arm; seed: number; record: EpochRecord; epochs: number };
+  | { type: 'epoch'; arm: Arm; seed: number; record: EpochRecord; epochs: number }
+  /** The queue executor's cell counts and warnings. */
+  | { type: 'cells'; event: Extract<RunnerEvent, { type: 'queue' | 'warning' }> };
 
 export type Arm = 'original' | 'cropped';
 
@@ -79,28 +84,36 @@ export interface CropExperimentResult {
   notice: string;
 }
 
-export async function cropExperiment(opts: CropExperimentOptions): Promise<CropExperimentResult> {
+/** The crop experiment's grid: an original and a cropped single net per seed, one split. */
+export function cropGrid(opts: Pick<CropExperimentOptions, 'data' | 'crop' | 'train' | 'seeds'>): { grid: GridSpec; crop: number; seeds: number[] } {
   const crop = opts.crop ?? 0.1;
   if (!(crop > 0 && crop < 0.5)) throw optionError('--crop', 'a fraction in (0, 0.5)', crop);
-  const out = resolve(opts.out);
-  const emit = opts.onEvent ?? (() => {});
-  const { seed: trainSeed, splitSeed, backend, threads, cacheDir, epochs, ...shared } = opts.train ?? {};
+  const { seed: trainSeed, splitSeed, backend: _b, threads: _t, cacheDir: _c, epochs, ...shared } = opts.train ?? {};
   const seeds = opts.seeds?.length ? [...opts.seeds] : [trainSeed ?? 1];
   const nets: NetSpec[] = (['original', 'cropped'] as const).map((arm) => ({ name: arm, model: 'single', crop: arm === 'original' ? 0 : crop, ...(epochs !== undefined ? { epochs } : {}) }));
   // one seed: its split as before (split seed = seed); several: one split for all
-  const grid: GridSpec = { kind: 'crop', data: opts.data, nets, seeds, splitSeeds: [splitSeed ?? seeds[0]!], train: shared };
+  return { grid: { kind: 'crop', data: opts.data, nets, seeds, splitSeeds: [splitSeed ?? seeds[0]!], train: shared }, crop, seeds };
+}
+
+export async function cropExperiment(opts: CropExperimentOptions): Promise<CropExperimentResult> {
+  const { grid, crop, seeds } = cropGrid(opts);
+  const out = resolve(opts.out);
+  const emit = opts.onEvent ?? (() => {});
+  const { backend, threads, cacheDir } = opts.train ?? {};
   const armOf = (id: string): Arm => (id.startsWith('cropped') ? 'cropped' : 'original');
   const seedOf = (id: string) => Number(/seed-(\d+)/.exec(id)?.[1] ?? seeds[0]);
   const ran = await runExperiment({
     out,
     grid,
     parallel: opts.parallel,
+    executor: opts.executor,
     threads,
     backend,
     cacheDir,
     onEvent: (e) => {
       if (e.type === 'cell-start') emit({ type: 'phase', arm: armOf(e.id), seed: seedOf(e.id), phase: 'train' });
       else if (e.type === 'epoch') emit({ type: 'epoch', arm: armOf(e.id), seed: seedOf(e.id), record: e.record, epochs: e.epochs });
+      else if (e.type === 'queue' || e.type === 'warning') emit({ type: 'cells', event: e });
     },
   });
   const failed = ran.cells.filter((c) => c.status === 'failed' || c.status === 'stopped');

@@ -1,8 +1,9 @@
 /**
- * `covidnet experiment crop`: the study's cropping experiment in one command (a thin layer over
- * `cropExperiment` in src/explain).
+ * `covidnet experiment compare|scarcity|crop|collect`: grids of cells run here (`--executor local`,
+ * `--parallel`) or through a Redis job queue (`--executor queue`, `covidnet worker`), one cell of an
+ * array job (`--cell K`), and the statistics of a folder whose cells ran elsewhere (`collect`).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { addRunOptions, backendOption, threadsOption, cacheDirOption, runOption } from '../options.js';
 import { numberOption, pickRunOptions, type RunOptionKey } from '../../config.js';
 import type { TrainCliOptions } from './train.js';
@@ -10,7 +11,68 @@ import type { TrainCliOptions } from './train.js';
 /** The training options of `covidnet train` that the crop experiment passes on to both runs. */
 const CROP_TRAIN_KEYS = ['size', 'width', 'fc', 'epochs', 'batch', 'lr', 'seed', 'valFraction', 'testFraction'] as const satisfies readonly RunOptionKey[];
 
-type CropCliOptions = TrainCliOptions & { limit?: number; seeds?: string; parallel?: number };
+/** How the cells run: the executor and its options. */
+interface ExecutorCliOptions {
+  executor?: 'local' | 'queue';
+  redis?: string;
+  queue?: string;
+  parallel?: number;
+  threads?: number;
+  backend?: string;
+  cacheDir?: string;
+  reuse?: string;
+}
+
+type CropCliOptions = TrainCliOptions & ExecutorCliOptions & { limit?: number; seeds?: string; cell?: string | boolean };
+
+function addExecutorOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--executor <kind>', 'who runs the cells: local (this machine, --parallel) or queue (covidnet worker processes through Redis, --redis)').choices(['local', 'queue']).default('local'))
+    .option('--redis <url>', 'queue executor: Redis URL, redis://[:password@]host:port[/db] or rediss:// for TLS (default $COVIDNET_REDIS)')
+    .option('--queue <name>', 'queue executor: queue name (the workers\' --queue)', 'covidnet');
+}
+
+/** The executor the options ask for (queue code and BullMQ load only when asked for). */
+async function makeExecutor(o: ExecutorCliOptions) {
+  const { optionError } = await import('../../errors.js');
+  const executors = {
+    local: async () => (await import('../../workflows/experiment/executor.js')).localExecutor({ parallel: o.parallel, threads: o.threads, backend: o.backend, cacheDir: o.cacheDir, reuse: o.reuse }),
+    queue: async () => {
+      const redis = o.redis ?? process.env.COVIDNET_REDIS;
+      if (!redis) throw optionError('--redis', 'a Redis URL with --executor queue (or $COVIDNET_REDIS)', redis);
+      if (o.parallel !== undefined && o.parallel > 1) throw optionError('--parallel', 'no --parallel with --executor queue (start more workers, or use worker --concurrency)', o.parallel);
+      return (await import('../../workflows/experiment/queue.js')).queueExecutor({ redis, queue: o.queue, reuse: o.reuse });
+    },
+  };
+  return executors[o.executor ?? 'local']();
+}
+
+/** Progress lines of a grid on a terminal (stderr), nothing when piped or --json. */
+function gridReporter(quiet: boolean) {
+  const say = (s: string) => {
+    if (!quiet && process.stderr.isTTY) process.stderr.write(s + '\n');
+  };
+  const started = Date.now();
+  return (e: import('../../workflows/experiment/executor.js').RunnerEvent): void => {
+    if (e.type === 'cell-start') say(`[${e.index + 1}/${e.total}] ${e.id}…${typeof e.worker === 'string' ? ` (${e.worker})` : ''}`);
+    else if (e.type === 'epoch') {
+      const h = e.record;
+      say(`  ${e.id} epoch ${h.epoch}/${e.epochs}: loss ${h.loss.toFixed(4)}, val ${h.val_metric} ${h.val_accuracy.toFixed(3)}${h.best ? ' (best)' : ''}, ${h.seconds.toFixed(1)} s`);
+    } else if (e.type === 'queue') {
+      const eta = e.etaSeconds === null ? '' : `, ETA ${e.etaSeconds < 90 ? `${Math.round(e.etaSeconds)} s` : `${Math.round(e.etaSeconds / 60)} min`}`;
+      say(`cells: ${e.queued} queued, ${e.running} running, ${e.done} done, ${e.failed} failed (of ${e.total})${eta}`);
+    } else if (e.type === 'warning') {
+      // a refused job or a lost Redis connection matters even in a log
+      process.stderr.write(`covidnet: warning: ${e.message}\n`);
+    } else {
+      const elapsed = (Date.now() - started) / 1000;
+      const eta = e.done < e.total ? `, ETA ${Math.round(((elapsed / e.done) * (e.total - e.done)) / 60)} min` : '';
+      const rec = e.outcome.record;
+      const what = e.outcome.status === 'failed' ? `FAILED: ${rec?.error?.code} ${rec?.error?.message}` : `${e.outcome.status}${rec?.test ? `, test balanced accuracy ${rec.test.balanced_accuracy.toFixed(3)}` : ''}`;
+      say(`[${e.done}/${e.total} cells, ${(e.done / (elapsed / 60)).toFixed(2)}/min${eta}] ${e.id}: ${what} (${e.seconds.toFixed(0)} s)`);
+    }
+  };
+}
 
 /** Training options every cell of compare / scarcity shares. */
 const GRID_TRAIN_KEYS = ['size', 'width', 'fc', 'batch', 'lr', 'pairs', 'valFraction', 'testFraction', 'selectBy', 'oneShotTrials', 'evalBatch'] as const satisfies readonly RunOptionKey[];
@@ -22,10 +84,10 @@ type GridCliOptions = TrainCliOptions & {
   siameseEpochs?: number;
   parallel?: number;
   cells?: boolean;
-  reuse?: string;
+  cell?: string | boolean;
   perClass?: string;
   report?: boolean;
-};
+} & ExecutorCliOptions;
 
 function addGridOptions(cmd: Command, kind: 'compare' | 'scarcity'): Command {
   addRunOptions(cmd, ['data', 'out', ...GRID_TRAIN_KEYS], { out: { help: 'experiment folder (experiment.json, cells/<net>/…/seed-<s>/ run folders, report/)' } })
@@ -36,20 +98,21 @@ function addGridOptions(cmd: Command, kind: 'compare' | 'scarcity'): Command {
     .option('--recipes <list>', 'siamese recipes, one net each (contrastive = the default recipe; add study for the published one)', 'contrastive')
     .option('--parallel <n>', 'cells at once, in child processes with the threads divided between them', numberOption('--parallel', 'int'), 1)
     .option('--reuse <experiment>', 'copy finished cells with identical settings from this experiment folder instead of training them')
-    .option('--cells', 'list the cells and their status, run nothing')
+    .option('--cells', 'list the cells (with their index for --cell) and their status, run nothing')
+    .option('--cell [k]', 'run only cell K (0-based, as --cells numbers them): one task of an array job; without K, $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX (no report: use experiment collect)')
     .option('--no-report', 'skip the statistics and the report after the cells')
     .addOption(backendOption())
     .addOption(threadsOption('threads in all (divided between parallel cells)'))
     .addOption(cacheDirOption())
     .option('--json', 'print the result as one JSON object (no progress)');
-  return cmd;
+  return addExecutorOptions(cmd);
 }
 
 async function runGrid(kind: 'compare' | 'scarcity', o: GridCliOptions): Promise<void> {
   const { optionError } = await import('../../errors.js');
   const { RESEARCH_NOTICE } = await import('../../types.js');
   const { parseSeeds, parsePerClass, compareNets } = await import('../../workflows/experiment/grid.js');
-  const { runExperiment, listCells } = await import('../../workflows/experiment/runner.js');
+  const { runExperiment, listCells, arrayTaskIndex } = await import('../../workflows/experiment/runner.js');
   const { expandGrid } = await import('../../workflows/experiment/grid.js');
   if (!o.data) throw optionError('--data', 'a data source path', o.data);
   if (!o.out) throw optionError('--out', 'an experiment folder', o.out);
@@ -75,38 +138,15 @@ async function runGrid(kind: 'compare' | 'scarcity', o: GridCliOptions): Promise
   if (o.cells) {
     const list = await listCells(out!, cells);
     if (quiet) process.stdout.write(JSON.stringify(list) + '\n');
-    else for (const c of list) process.stdout.write(`${c.id.padEnd(32)} ${c.status}${c.epochs !== undefined ? ` (${c.epochs} epochs)` : ''}${c.record?.error ? `: ${c.record.error.code} ${c.record.error.message}` : ''}${c.record?.test ? `  test balanced accuracy ${c.record.test.balanced_accuracy.toFixed(3)}` : ''}\n`);
+    else for (const [i, c] of list.entries()) process.stdout.write(`${String(i).padStart(4)}  ${c.id.padEnd(32)} ${c.status}${c.epochs !== undefined ? ` (${c.epochs} epochs)` : ''}${c.record?.error ? `: ${c.record.error.code} ${c.record.error.message}` : ''}${c.record?.test ? `  test balanced accuracy ${c.record.test.balanced_accuracy.toFixed(3)}` : ''}\n`);
     return;
   }
-  const say = (s: string) => {
-    if (!quiet && process.stderr.isTTY) process.stderr.write(s + '\n');
-  };
-  const started = Date.now();
-  const r = await runExperiment({
-    out: out!,
-    grid,
-    parallel: o.parallel,
-    threads: o.threads,
-    backend: o.backend,
-    cacheDir: o.cacheDir,
-    reuse: o.reuse,
-    onEvent: (e) => {
-      if (e.type === 'cell-start') say(`[${e.index + 1}/${e.total}] ${e.id}…`);
-      else if (e.type === 'epoch') {
-        const h = e.record;
-        say(`  ${e.id} epoch ${h.epoch}/${e.epochs}: loss ${h.loss.toFixed(4)}, val ${h.val_metric} ${h.val_accuracy.toFixed(3)}${h.best ? ' (best)' : ''}, ${h.seconds.toFixed(1)} s`);
-      } else {
-        const elapsed = (Date.now() - started) / 1000;
-        const eta = e.done < e.total ? `, ETA ${Math.round(((elapsed / e.done) * (e.total - e.done)) / 60)} min` : '';
-        const rec = e.outcome.record;
-        const what = e.outcome.status === 'failed' ? `FAILED: ${rec?.error?.code} ${rec?.error?.message}` : `${e.outcome.status}${rec?.test ? `, test balanced accuracy ${rec.test.balanced_accuracy.toFixed(3)}` : ''}`;
-        say(`[${e.done}/${e.total} cells, ${(e.done / (elapsed / 60)).toFixed(2)}/min${eta}] ${e.id}: ${what} (${e.seconds.toFixed(0)} s)`);
-      }
-    },
-  });
+  const only = arrayTaskIndex(o.cell);
+  const r = await runExperiment({ out: out!, grid, executor: await makeExecutor(o), only, onEvent: gridReporter(quiet) });
   const failed = r.cells.filter((c) => c.status === 'failed');
   let analysis: unknown;
-  if (o.report !== false && failed.length < r.cells.length) {
+  // one task of an array job: the others may still run; `experiment collect` analyses them all
+  if (o.report !== false && only === undefined && failed.length < r.cells.length) {
     const { analyzeExperiment, formatAnalysis } = await import('../../workflows/experiment/analyze.js');
     const a = await analyzeExperiment(r.out, { backend: o.backend, threads: o.threads });
     analysis = a;
@@ -133,6 +173,21 @@ export function register(program: Command): void {
   )
     .option('--per-class <list>', 'training images per class, increasing (all = the whole training split)', '5,10,20,50,all')
     .action((o: GridCliOptions) => runGrid('scarcity', o));
+  exp
+    .command('collect')
+    .description('the statistics and report of an experiment folder whose cells ran elsewhere (array jobs, queue workers); unfinished cells are listed')
+    .argument('<dir>', 'experiment folder (its experiment.json)')
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .addOption(cacheDirOption())
+    .option('--json', 'print the analysis as one JSON object')
+    .action(async (dir: string, o: { backend?: string; threads?: number; cacheDir?: string; json?: boolean }) => {
+      const { analyzeExperiment, formatAnalysis } = await import('../../workflows/experiment/analyze.js');
+      const a = await analyzeExperiment(dir, { backend: o.backend, threads: o.threads, cacheDir: o.cacheDir });
+      process.stdout.write(o.json ? JSON.stringify(a) + '\n' : formatAnalysis(a) + '\n');
+      // not every cell finished: the numbers are partial, and scripts should know
+      if (a.missing.length > 0) process.exitCode = 1;
+    });
   const crop = exp
     .command('crop')
     .description('train the single net on original and on border-cropped images (same seeds and recipe, one split), evaluate both on the same test split, Grad-CAM both, write a comparison page and the statistics across seeds');
@@ -144,11 +199,12 @@ export function register(program: Command): void {
     .option('--seeds <n|list>', 'training seeds: a count (1..n) or a list; one original/cropped pair each, all on the split of the first')
     .option('--parallel <n>', 'cells at once, in child processes with the threads divided between them', numberOption('--parallel', 'int'), 1)
     .option('--limit <n>', 'Grad-CAM on at most this many test images per run', numberOption('--limit', 'int'), 60)
+    .option('--cell [k]', 'run only cell K (0-based: original/seed-1, cropped/seed-1, original/seed-2, …), no Grad-CAM or page: one task of an array job; without K, $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX (afterwards: experiment collect, or this command without --cell for the page)')
     .addOption(backendOption())
     .addOption(threadsOption())
     .addOption(cacheDirOption())
-    .option('--json', 'print the result as one JSON object (no progress)')
-    .action(async (o: CropCliOptions) => {
+    .option('--json', 'print the result as one JSON object (no progress)');
+  addExecutorOptions(crop).action(async (o: CropCliOptions) => {
       const { optionError } = await import('../../errors.js');
       const { RESEARCH_NOTICE } = await import('../../types.js');
       if (!o.data) throw optionError('--data', 'a data source path', o.data);
@@ -162,9 +218,23 @@ export function register(program: Command): void {
       const say = (s: string) => {
         if (!quiet && process.stderr.isTTY) process.stderr.write(s + '\n');
       };
+      const cells = gridReporter(quiet);
+      const { arrayTaskIndex, runExperiment } = await import('../../workflows/experiment/runner.js');
+      const only = arrayTaskIndex(o.cell);
+      if (only !== undefined) {
+        // one cell of the grid; the Grad-CAM and the page need every cell, so they wait for a run without --cell
+        const { cropGrid } = await import('../../workflows/crop.js');
+        const { grid } = cropGrid({ data: o.data, crop: o.crop, train: trainOpts, seeds });
+        const ran = await runExperiment({ out: o.out, grid, only, executor: await makeExecutor(o), onEvent: cells });
+        if (quiet) process.stdout.write(JSON.stringify({ out: ran.out, cells: ran.cells }) + '\n');
+        else for (const c of ran.cells) process.stdout.write(`${c.id}: ${c.status}${c.record?.error ? `: ${c.record.error.code} ${c.record.error.message}` : ''}\n`);
+        if (ran.cells.some((c) => c.status === 'failed')) process.exitCode = 1;
+        return;
+      }
       const r = await cropExperiment({
         seeds,
-        parallel: o.parallel,
+        parallel: o.executor === 'queue' ? undefined : o.parallel,
+        executor: await makeExecutor({ ...o, threads: o.threads, backend: o.backend, cacheDir: o.cacheDir }),
         data: o.data,
         out: o.out,
         crop: o.crop!,
@@ -172,6 +242,7 @@ export function register(program: Command): void {
         limit: o.limit,
         onEvent: (e) => {
           if (e.type === 'phase') say(`[${e.arm} seed ${e.seed}] ${e.phase}…`);
+          else if (e.type === 'cells') cells(e.event);
           else {
             const h = e.record;
             say(`[${e.arm} seed ${e.seed}] epoch ${h.epoch}/${e.epochs}: loss ${h.loss.toFixed(4)}, val ${h.val_metric} ${h.val_accuracy.toFixed(3)}${h.best ? ' (best)' : ''}, ${h.seconds.toFixed(1)} s`);

@@ -16,8 +16,9 @@ import { register as serve } from './serve.js';
 import { register as ood } from './ood.js';
 import { register as audit } from './audit.js';
 import { register as exportCmd } from './export.js';
+import { register as worker } from './worker.js';
 
 /** Every command, in the order `covidnet --help` lists them. */
 export const commands: ((program: Command) => void)[] = [
-  demo, synth, preprocess, data, train, evaluate, audit, predict, explain, serve, exportCmd, ood, search, experiment, report, bench, diagnose,
+  demo, synth, preprocess, data, train, evaluate, audit, predict, explain, serve, exportCmd, ood, search, experiment, worker, report, bench, diagnose,
 ];

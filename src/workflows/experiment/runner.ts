@@ -1,22 +1,20 @@
 /**
  * Run an experiment's grid: write `experiment.json` (the grid, the data fingerprint, the code
- * version), then every cell, one after another in this process or `parallel` at a time in child
- * processes with the threads divided between them. A finished cell is skipped, an interrupted one
+ * version), then hand the cells to an executor (executor.ts: this machine, in this process or `parallel`
+ * child processes; queue.ts: workers through Redis). A finished cell is skipped, an interrupted one
  * resumes from its checkpoint, a failed one is recorded with its reason and the others go on.
  * The analysis (statistics, report) reads the cell folders afterwards (analyze.ts).
  */
-import { execFileSync, fork } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset, sourceBase } from '../../data/index.js';
 import { CovidNetError, optionError } from '../../errors.js';
-import { STUDY_DEFAULTS } from '../../config.js';
 import { writeJsonAtomic } from '../../run/atomic.js';
 import { datasetHash } from '../../run/hash.js';
-import type { EpochRecord } from '../../run/files.js';
-import { cellDir, readCellRecord, runCell, type CellOutcome, type CellRecord, type CellRuntime } from './cell.js';
+import { cellDir, readCellRecord, type CellOutcome, type CellRecord } from './cell.js';
+import { localExecutor, type CellExecutor, type RunnerEvent } from './executor.js';
 import { expandGrid, type CellSpec, type GridSpec } from './grid.js';
 
 export const EXPERIMENT_FILE = 'experiment.json';
@@ -31,15 +29,16 @@ export interface ExperimentFile {
   updatedAt: string;
 }
 
-export type RunnerEvent =
-  | { type: 'cell-start'; id: string; index: number; total: number; worker: number }
-  | { type: 'epoch'; id: string; record: EpochRecord; epochs: number }
-  | { type: 'cell-end'; id: string; outcome: CellOutcome; index: number; total: number; done: number; seconds: number };
+export type { RunnerEvent, WorkerMessage, WorkerRequest } from './executor.js';
 
 export interface RunExperimentOptions {
   out: string;
   grid: GridSpec;
-  /** Cells at once (child processes); default 1 (in this process). */
+  /** Who runs the cells (default: `localExecutor` with the options below). */
+  executor?: CellExecutor | undefined;
+  /** Run only this cell (0-based index in expandGrid's order): one task of an array job. */
+  only?: number | undefined;
+  /** Local executor: cells at once (child processes); default 1 (in this process). */
   parallel?: number | undefined;
   /** Total threads, divided between parallel cells; default all cores. */
   threads?: number | undefined;
@@ -57,7 +56,8 @@ export interface CellListing {
   record?: CellRecord;
 }
 
-async function codeVersion(): Promise<ExperimentFile['code']> {
+/** This copy of covidnet: package version and git commit (what a queue worker must match). */
+export async function codeVersion(): Promise<ExperimentFile['code']> {
   const root = fileURLToPath(new URL('../../../', import.meta.url));
   let version = 'unknown';
   try {
@@ -72,16 +72,22 @@ async function codeVersion(): Promise<ExperimentFile['code']> {
       return null;
     }
   };
-  const commit = git(['rev-parse', 'HEAD']);
+  // an installed copy without .git (a container image) can say which commit it was built from
+  const commit = git(['rev-parse', 'HEAD']) ?? (process.env.COVIDNET_COMMIT?.trim() || null);
   const status = commit ? git(['status', '--porcelain', '--untracked-files=no']) : null;
   return { version, commit, dirty: status === null ? null : status.length > 0, node: process.version };
 }
 
+/** The data source's content hash as experiment.json records it (`data.hash`). */
+export async function dataFingerprint(data: string): Promise<{ dataset: Awaited<ReturnType<typeof loadDataset>>; hash: string }> {
+  const dataset = await loadDataset(data);
+  const base = await sourceBase(dataset.root);
+  return { dataset, hash: await datasetHash(base, dataset.items) };
+}
+
 /** Write or refresh experiment.json; a folder holding another experiment kind or data is refused. */
 export async function writeExperimentFile(out: string, grid: GridSpec, cells: readonly CellSpec[]): Promise<ExperimentFile> {
-  const dataset = await loadDataset(grid.data);
-  const base = await sourceBase(dataset.root);
-  const hash = await datasetHash(base, dataset.items);
+  const { dataset, hash } = await dataFingerprint(grid.data);
   const prev = await readExperimentFile(out).catch(() => undefined);
   if (prev && (prev.kind !== grid.kind || prev.data.hash !== hash)) {
     throw new CovidNetError('E_RUN', `this folder holds another experiment (${prev.kind} on ${prev.data.root}, data ${prev.data.hash.slice(0, 12)}); choose another --out`, { file: out });
@@ -123,65 +129,21 @@ export async function listCells(out: string, cells: readonly CellSpec[]): Promis
 
 export async function runExperiment(opts: RunExperimentOptions): Promise<{ out: string; cells: CellOutcome[]; file: ExperimentFile }> {
   const out = resolve(opts.out);
-  const parallel = opts.parallel ?? 1;
-  if (!(Number.isInteger(parallel) && parallel >= 1 && parallel <= 64)) throw optionError('--parallel', 'an integer from 1 to 64', parallel);
-  const cells = expandGrid(opts.grid);
-  const file = await writeExperimentFile(out, opts.grid, cells);
-  const emit = opts.onEvent ?? (() => {});
-  const total = cells.length;
-  const threads = opts.threads ?? availableParallelism();
-  const perCell = Math.max(1, Math.floor(threads / parallel));
-  const outcomes: CellOutcome[] = new Array(total);
-  let next = 0;
-  let done = 0;
-  const worker = async (w: number) => {
-    for (;;) {
-      const index = next++;
-      if (index >= total) return;
-      const cell = cells[index]!;
-      emit({ type: 'cell-start', id: cell.id, index, total, worker: w });
-      const t0 = performance.now();
-      const rt: CellRuntime = { backend: opts.backend, threads: parallel > 1 ? perCell : opts.threads, cacheDir: opts.cacheDir, reuse: opts.reuse };
-      const epochs = cell.config.epochs ?? STUDY_DEFAULTS[cell.config.model].epochs;
-      const onEpoch = (record: EpochRecord) => emit({ type: 'epoch', id: cell.id, record, epochs });
-      const outcome = parallel > 1 ? await runCellInChild(out, cell, rt, onEpoch) : await runCell(out, cell, { ...rt, onEvent: (e) => e.type === 'epoch' && onEpoch(e.record) });
-      outcomes[index] = outcome;
-      done++;
-      emit({ type: 'cell-end', id: cell.id, outcome, index, total, done, seconds: (performance.now() - t0) / 1000 });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, total) }, (_, w) => worker(w)));
+  const executor = opts.executor ?? localExecutor({ parallel: opts.parallel, threads: opts.threads, backend: opts.backend, cacheDir: opts.cacheDir, reuse: opts.reuse });
+  const all = expandGrid(opts.grid);
+  const only = opts.only;
+  if (only !== undefined && !(Number.isInteger(only) && only >= 0 && only < all.length)) throw optionError('--cell', `a cell index from 0 to ${all.length - 1} (the grid has ${all.length} cells)`, only);
+  const file = await writeExperimentFile(out, opts.grid, all);
+  const cells = all.map((cell, index) => ({ cell, index })).filter((c) => only === undefined || c.index === only);
+  const outcomes = await executor.run({ out, cells, total: all.length, dataHash: file.data.hash, code: { version: file.code.version, commit: file.code.commit }, emit: opts.onEvent ?? (() => {}) });
   return { out, cells: outcomes, file };
 }
 
-/** Messages between the runner and a cell's child process (worker.ts). */
-export type WorkerMessage = { type: 'epoch'; record: EpochRecord } | { type: 'outcome'; outcome: CellOutcome };
-export interface WorkerRequest {
-  experiment: string;
-  cell: CellSpec;
-  runtime: Omit<CellRuntime, 'onEvent'>;
-}
-
-function runCellInChild(experiment: string, cell: CellSpec, rt: CellRuntime, onEpoch: (r: EpochRecord) => void): Promise<CellOutcome> {
-  const workerPath = join(dirname(fileURLToPath(import.meta.url)), 'worker.js');
-  return new Promise((resolvePromise) => {
-    const child = fork(workerPath, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, COVIDNET_THREADS: String(rt.threads ?? '') } });
-    let outcome: CellOutcome | undefined;
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-2000);
-    });
-    child.on('message', (m: WorkerMessage) => {
-      if (m.type === 'epoch') onEpoch(m.record);
-      else outcome = m.outcome;
-    });
-    child.on('exit', (code, signal) => {
-      if (outcome) return resolvePromise(outcome);
-      const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
-      const last = stderr.trim().split('\n').pop() ?? '';
-      resolvePromise({ id: cell.id, status: 'failed', record: { id: cell.id, status: 'failed', spec: cell, seconds: 0, finishedAt: new Date().toISOString(), error: { code: 'E_INTERNAL', message: `the cell's process ${why}${last ? `: ${last}` : ''}` } } });
-    });
-    const req: WorkerRequest = { experiment, cell, runtime: { backend: rt.backend, threads: rt.threads, cacheDir: rt.cacheDir, reuse: rt.reuse } };
-    child.send(req);
-  });
+/** The cell of an array job: `--cell K`, or (`--cell` without a value) the scheduler's index. */
+export function arrayTaskIndex(value: string | boolean | undefined, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  const raw = value === true ? (env.SLURM_ARRAY_TASK_ID ?? env.JOB_COMPLETION_INDEX) : value;
+  if (raw === undefined) throw optionError('--cell', 'a cell index, or $SLURM_ARRAY_TASK_ID / $JOB_COMPLETION_INDEX set when --cell has no value', 'neither is set');
+  if (!/^\d+$/.test(raw.trim())) throw optionError('--cell', 'a cell index (0-based, in the order of --cells)', raw);
+  return Number(raw.trim());
 }
