@@ -103,6 +103,23 @@ for (const kind of ['single', 'siamese'] as const) {
       }
       t.diagnostic(`${kind}: backend ${backend}, ${files.length} images (${source}), max |score difference| ${maxDiff.toExponential(2)}, peaks equal ${peaksSame}/${files.length}, site ${(exported.bytes / 1e6).toFixed(2)} MB`);
       assert.ok(maxDiff <= 1e-3, `max score difference ${maxDiff}`);
+      // the other backend, forced: the page picks wasm where WebGL is a software renderer, webgl on a GPU
+      const other = backend === 'wasm' ? 'webgl' : 'wasm';
+      const q = await ctx.newPage();
+      await q.goto(`${srv.url}?backend=${other}`, { waitUntil: 'load' });
+      await q.waitForSelector('html[data-ready]', { timeout: 60_000 });
+      assert.equal(await q.getAttribute('html', 'data-backend'), other);
+      await q.setInputFiles('#files', files);
+      const got2 = await pageResults(q, files.length);
+      let maxDiff2 = 0;
+      for (const [i, f] of files.entries()) {
+        const b = got2.find((g) => g.file === f.split('/').pop())!;
+        for (const cls of CLASSES) maxDiff2 = Math.max(maxDiff2, Math.abs(b.scores[cls]! - cli.predictions[i]!.scores[cls]));
+        assert.equal(JSON.stringify(b.peak), JSON.stringify(cams[i]!.peak), `${b.file}: peak on ${other}`);
+      }
+      t.diagnostic(`${kind}: backend ${other} (forced), max |score difference| ${maxDiff2.toExponential(2)}, peaks equal ${files.length}/${files.length}`);
+      assert.ok(maxDiff2 <= 1e-3, `max score difference on ${other}: ${maxDiff2}`);
+      await q.close();
       // accessibility: axe-core evaluated in the page (not a <script>: the page's CSP refuses inline scripts)
       const axe = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
       const violations = await p.evaluate(async (src) => {
