@@ -14,7 +14,7 @@ export { computeTemplates, oneShotAccuracy, singleAccuracy, singleValidation, si
 export type { TrainingTask, EpochPlan, TaskValidation } from './train/task.js';
 export { prepareTrainingData, type TrainingData } from './train/data.js';
 export { registerRecipe, getRecipe, recipeNames, STUDY_RECIPE, binaryCrossEntropy, type SiameseRecipe, type PairRecipe, type BatchRecipe, type PairObserver } from './train/recipes.js';
-export { searchGrid, STUDY_GRID, type SearchCell, type SearchResult, type SearchOptions } from './train/search.js';
+export { searchGrid, searchSpec, collectSearch, STUDY_GRID, type SearchCell, type SearchResult, type SearchOptions } from './workflows/search.js';
 export { evaluateRun, type EvalResult, type EvaluateOptions, type Prediction } from './evaluate/evaluate.js';
 export { computeMetrics, wilson, bootstrapF1, isBootstrapInterval, F1_BOOTSTRAP_REPLICATES, type Metrics, type MetricsOptions, type ClassMetrics, type Interval, type BootstrapInterval } from './evaluate/metrics.js';
 export { formatEval, formatMetrics, formatTrust, formatBreakdown, formatAudit } from './evaluate/format.js';

@@ -8,3 +8,4 @@ export { expandGrid, compareNets, parseSeeds, parsePerClass, type GridSpec, type
 export { runCell, cellDir, readCellRecord, readCellEval, type CellRecord, type CellOutcome, type CellRuntime, type CellStatus } from './experiment/cell.js';
 export { runExperiment, listCells, readExperimentFile, writeExperimentFile, EXPERIMENT_FILE, type ExperimentFile, type RunnerEvent, type RunExperimentOptions, type CellListing } from './experiment/runner.js';
 export { analyzeExperiment, formatAnalysis, ANALYSIS_FILE, type ExperimentAnalysis } from './experiment/analyze.js';
+export { searchGrid, searchSpec, collectSearch, formatSearch, SEARCH_FILE, type SearchCell, type SearchResult, type SearchOptions } from './search.js';

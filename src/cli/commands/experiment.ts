@@ -12,7 +12,7 @@ import type { TrainCliOptions } from './train.js';
 const CROP_TRAIN_KEYS = ['size', 'width', 'fc', 'epochs', 'batch', 'lr', 'seed', 'valFraction', 'testFraction'] as const satisfies readonly RunOptionKey[];
 
 /** How the cells run: the executor and its options. */
-interface ExecutorCliOptions {
+export interface ExecutorCliOptions {
   executor?: 'local' | 'queue';
   redis?: string;
   queue?: string;
@@ -25,7 +25,7 @@ interface ExecutorCliOptions {
 
 type CropCliOptions = TrainCliOptions & ExecutorCliOptions & { limit?: number; seeds?: string; cell?: string | boolean };
 
-function addExecutorOptions(cmd: Command): Command {
+export function addExecutorOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--executor <kind>', 'who runs the cells: local (this machine, --parallel) or queue (covidnet worker processes through Redis, --redis)').choices(['local', 'queue']).default('local'))
     .option('--redis <url>', 'queue executor: Redis URL, redis://[:password@]host:port[/db] or rediss:// for TLS (default $COVIDNET_REDIS)')
@@ -33,7 +33,7 @@ function addExecutorOptions(cmd: Command): Command {
 }
 
 /** The executor the options ask for (queue code and BullMQ load only when asked for). */
-async function makeExecutor(o: ExecutorCliOptions) {
+export async function makeExecutor(o: ExecutorCliOptions) {
   const { optionError } = await import('../../errors.js');
   const executors = {
     local: async () => (await import('../../workflows/experiment/executor.js')).localExecutor({ parallel: o.parallel, threads: o.threads, backend: o.backend, cacheDir: o.cacheDir, reuse: o.reuse }),
@@ -48,7 +48,7 @@ async function makeExecutor(o: ExecutorCliOptions) {
 }
 
 /** Progress lines of a grid on a terminal (stderr), nothing when piped or --json. */
-function gridReporter(quiet: boolean) {
+export function gridReporter(quiet: boolean) {
   const say = (s: string) => {
     if (!quiet && process.stderr.isTTY) process.stderr.write(s + '\n');
   };
@@ -182,6 +182,15 @@ export function register(program: Command): void {
     .addOption(cacheDirOption())
     .option('--json', 'print the analysis as one JSON object')
     .action(async (dir: string, o: { backend?: string; threads?: number; cacheDir?: string; json?: boolean }) => {
+      const { readExperimentFile } = await import('../../workflows/experiment/runner.js');
+      if ((await readExperimentFile(dir)).kind === 'search') {
+        // a search folder's analysis is its validation table (its cells never see test data)
+        const { collectSearch, formatSearch } = await import('../../workflows/search.js');
+        const r = await collectSearch(dir);
+        process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatSearch(r) + '\n');
+        if (r.missing.length > 0) process.exitCode = 1;
+        return;
+      }
       const { analyzeExperiment, formatAnalysis } = await import('../../workflows/experiment/analyze.js');
       const a = await analyzeExperiment(dir, { backend: o.backend, threads: o.threads, cacheDir: o.cacheDir });
       process.stdout.write(o.json ? JSON.stringify(a) + '\n' : formatAnalysis(a) + '\n');

@@ -32,6 +32,8 @@ export interface ExperimentAnalysis extends ExperimentStats {
 
 export async function analyzeExperiment(out: string, opts: { backend?: string | undefined; threads?: number | undefined; cacheDir?: string | undefined } = {}): Promise<ExperimentAnalysis> {
   const experiment = await readExperimentFile(out);
+  // search cells never see the test split: their table is collectSearch's (src/workflows/search.ts)
+  if (experiment.kind === 'search') throw new CovidNetError('E_RUN', 'a search folder has validation numbers only, no test analysis: its table is search.json (covidnet experiment collect prints it)', { file: out });
   const specs = expandGrid(experiment.grid);
   const cells: CellResult[] = [];
   const missing: ExperimentAnalysis['missing'] = [];

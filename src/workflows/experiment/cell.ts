@@ -2,7 +2,9 @@
  * One cell of an experiment: train its run (resuming an interrupted one from its checkpoint),
  * evaluate it on its test split with a breakdown by source, audit it for shortcuts, and mark it
  * done in `CELL/cell.json`. Every step is idempotent: a finished cell is skipped, a cell killed
- * mid-epoch resumes, a done cell missing its audit gets only the audit. Inputs in, run folder out:
+ * mid-epoch resumes, a done cell missing its audit gets only the audit. A search cell
+ * (`evaluate: false`) stops after training: its record holds the validation numbers, and the
+ * test split is never read. Inputs in, run folder out:
  * nothing here depends on the process that runs it.
  */
 import { access, cp, readFile, rm } from 'node:fs/promises';
@@ -42,6 +44,8 @@ export interface CellRecord {
   finishedAt: string;
   /** Done: headline test numbers (the full evaluation is in eval-test.json). */
   test?: { n: number; accuracy: number; balanced_accuracy: number };
+  /** Done search cell: the best validation number and its epoch (what picks the grid's best cell). */
+  validation?: { bestValAccuracy: number; bestEpoch: number; selectedBy: string };
   epochsDone?: number;
   bestEpoch?: number;
   /** Failed: the error's stable code and message. */
@@ -81,14 +85,15 @@ export async function runCell(experiment: string, cell: CellSpec, rt: CellRuntim
   if (prev && !sameSpec(prev.spec, cell)) {
     throw new CovidNetError('E_RUN', `cell ${cell.id} was made with other settings than this experiment's; use another --out or delete the cell`, { file: dir });
   }
-  if (prev?.status === 'done' && (await exists(join(dir, AUDIT_FILE)))) return { id: cell.id, status: 'skipped', record: prev };
+  const evaluates = cell.evaluate !== false;
+  if (prev?.status === 'done' && (!evaluates || (await exists(join(dir, AUDIT_FILE))))) return { id: cell.id, status: 'skipped', record: prev };
   const t0 = performance.now();
   try {
     let record: CellRecord;
     if (prev?.status === 'done') {
       record = prev;
     } else {
-      const reused = rt.reuse !== undefined ? await reuseCell(rt.reuse, cell, dir) : undefined;
+      const reused = rt.reuse !== undefined && evaluates ? await reuseCell(rt.reuse, cell, dir) : undefined;
       if (reused) {
         record = reused;
       } else {
@@ -99,6 +104,20 @@ export async function runCell(experiment: string, cell: CellSpec, rt: CellRuntim
         const given: Partial<RunConfig> = resume ? { ...(rt.backend !== undefined ? { backend: rt.backend } : {}), ...(rt.threads !== undefined ? { threads: rt.threads } : {}) } : config;
         const r = await train(config, { resume, ...(rt.onEvent ? { onEvent: rt.onEvent } : {}) }, given);
         if (!r.complete) return { id: cell.id, status: 'stopped' };
+        if (!evaluates) {
+          const done: CellRecord = {
+            id: cell.id,
+            status: 'done',
+            spec: cell,
+            seconds: (performance.now() - t0) / 1000,
+            finishedAt: new Date().toISOString(),
+            validation: { bestValAccuracy: r.bestValAccuracy, bestEpoch: r.bestEpoch, selectedBy: r.selectedBy },
+            epochsDone: r.epochsDone,
+            bestEpoch: r.bestEpoch,
+          };
+          await writeJsonAtomic(join(dir, CELL_FILE), done);
+          return { id: cell.id, status: 'done', record: done };
+        }
         const ev = await evaluate(dir, cell, rt);
         record = {
           id: cell.id,

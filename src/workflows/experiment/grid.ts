@@ -2,14 +2,15 @@
  * An experiment is a grid of cells; a cell is one training run (a run folder) plus its test
  * evaluation and shortcut audit. The grid is plain data: the nets (model + recipe), the training
  * seeds, the split seeds, and per kind one more axis (training images per class for `scarcity`,
- * the crop for `crop`). Cells are self-contained units of work (a config in, a run folder out), so
+ * the crop for `crop`, learning rate × batch size for `search`). Cells are self-contained units of work (a config in, a run folder out), so
  * a queue can hand one to another process or machine.
  */
 import { optionError } from '../../errors.js';
 import type { ModelKind } from '../../types.js';
 import type { RunConfigInput } from '../../config.js';
+import { cellName } from '../../train/search.js';
 
-export type ExperimentKind = 'compare' | 'scarcity' | 'crop';
+export type ExperimentKind = 'compare' | 'scarcity' | 'crop' | 'search';
 
 /** One network configuration of the grid. */
 export interface NetSpec {
@@ -36,6 +37,9 @@ export interface GridSpec {
   splitSeeds: number[];
   /** Scarcity: training images per class; `null` = all of them. */
   perClass?: (number | null)[];
+  /** Search: learning rates × batch sizes, one short training run each (`lr1e-4-b16`). */
+  lrs?: number[];
+  batches?: number[];
   train: SharedTrainOptions;
 }
 
@@ -49,7 +53,16 @@ export interface CellSpec {
   perClass: number | null;
   /** The run's training config, without `out` (the runner puts the run in the cell's folder). */
   config: Omit<RunConfigInput, 'out'>;
+  /**
+   * `false`: a training run only (search cells), no test evaluation and no audit, so model
+   * selection never sees test data; cell.json carries the validation numbers instead. Absent
+   * otherwise, so the cells of earlier experiments keep their specs.
+   */
+  evaluate?: false;
 }
+
+/** A search cell's id (and folder under `cells/`): `lr1e-4-b16`, the run folder name of the old search. */
+export const searchCellId = cellName;
 
 /** `1,2,5` or a count `5` (= 1..5). */
 export function parseSeeds(flag: string, v: string | number): number[] {
@@ -80,6 +93,7 @@ export function parsePerClass(v: string): (number | null)[] {
 export function expandGrid(g: GridSpec): CellSpec[] {
   if (g.nets.length === 0) throw optionError('--recipes', 'at least one net', 'none');
   if (new Set(g.nets.map((n) => n.name)).size !== g.nets.length) throw optionError('--recipes', 'distinct nets', g.nets.map((n) => n.name).join(','));
+  if (g.kind === 'search') return expandSearch(g);
   const sizes = g.kind === 'scarcity' ? (g.perClass ?? [null]) : [null];
   const cells: CellSpec[] = [];
   for (const splitSeed of g.splitSeeds) {
@@ -112,6 +126,46 @@ export function expandGrid(g: GridSpec): CellSpec[] {
           });
         }
       }
+    }
+  }
+  return cells;
+}
+
+/** The search grid, learning rate outer and batch inner (the study's order); one net, seed and split. */
+function expandSearch(g: GridSpec): CellSpec[] {
+  const lrs = g.lrs ?? [];
+  const batches = g.batches ?? [];
+  if (lrs.length === 0 || new Set(lrs).size !== lrs.length) throw optionError('--lrs', 'at least one learning rate, without repeats', lrs.join(','));
+  if (batches.length === 0 || new Set(batches).size !== batches.length) throw optionError('--batches', 'at least one batch size, without repeats', batches.join(','));
+  if (g.nets.length !== 1 || g.seeds.length !== 1 || g.splitSeeds.length !== 1) throw optionError('--model', 'one net, one seed and one split seed in a search', `${g.nets.length} nets, ${g.seeds.length} seeds, ${g.splitSeeds.length} split seeds`);
+  const net = g.nets[0]!;
+  const seed = g.seeds[0]!;
+  const splitSeed = g.splitSeeds[0]!;
+  const perClass = g.perClass?.[0] ?? null;
+  const cells: CellSpec[] = [];
+  for (const lr of lrs) {
+    for (const batch of batches) {
+      cells.push({
+        id: searchCellId(lr, batch),
+        net: net.name,
+        seed,
+        splitSeed,
+        perClass,
+        config: {
+          ...g.train,
+          model: net.model,
+          ...(net.recipe !== undefined ? { recipe: net.recipe } : {}),
+          ...(net.epochs !== undefined ? { epochs: net.epochs } : {}),
+          ...(net.crop !== undefined ? { crop: net.crop } : {}),
+          data: g.data,
+          seed,
+          splitSeed,
+          ...(perClass !== null ? { perClass } : {}),
+          lr,
+          batch,
+        },
+        evaluate: false,
+      });
     }
   }
   return cells;

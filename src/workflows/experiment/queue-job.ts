@@ -104,6 +104,8 @@ export const CellSpecSchema = z
     splitSeed: z.number().int().min(0).max(2 ** 31 - 1),
     perClass: z.number().int().positive().nullable(),
     config: JobConfigSchema,
+    // search cells: training only (no test evaluation, no audit)
+    evaluate: z.literal(false).optional(),
   })
   .strict();
 
