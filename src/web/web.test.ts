@@ -114,8 +114,11 @@ for (const kind of ['single', 'siamese'] as const) {
       let maxDiff2 = 0;
       for (const [i, f] of files.entries()) {
         const b = got2.find((g) => g.file === f.split('/').pop())!;
-        for (const cls of CLASSES) maxDiff2 = Math.max(maxDiff2, Math.abs(b.scores[cls]! - cli.predictions[i]!.scores[cls]));
-        assert.equal(JSON.stringify(b.peak), JSON.stringify(cams[i]!.peak), `${b.file}: peak on ${other}`);
+        const c = cli.predictions[i]!;
+        const cam = cams[i]!;
+        assert.ok(c.ok && isExplained(cam));
+        for (const cls of CLASSES) maxDiff2 = Math.max(maxDiff2, Math.abs(b.scores[cls]! - c.scores[cls]));
+        assert.equal(JSON.stringify(b.peak), JSON.stringify(cam.peak), `${b.file}: peak on ${other}`);
       }
       t.diagnostic(`${kind}: backend ${other} (forced), max |score difference| ${maxDiff2.toExponential(2)}, peaks equal ${files.length}/${files.length}`);
       assert.ok(maxDiff2 <= 1e-3, `max score difference on ${other}: ${maxDiff2}`);
