@@ -7,9 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +18,9 @@ import { readCellRecord } from './experiment/cell.js';
 import { CellSpecSchema } from './experiment/queue-job.js';
 import { expandGrid } from './experiment/grid.js';
 import { searchGrid, searchSpec, type SearchResult } from './search.js';
+import { REDIS_SERVER, startRedis } from './experiment/testing.js';
 
 const BIN = fileURLToPath(new URL('../../bin/covidnet.js', import.meta.url));
-const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((f) => existsSync(f));
 let dir = '';
 let data = '';
 let sequential: SearchResult | undefined;
@@ -111,35 +109,12 @@ test('search --executor local --parallel 2 gives the sequential numbers; --cells
   assert.match(table.stdout, /\*\s+0\.001|\*\s+0\.0001/);
 });
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-
 test('search --executor queue with one covidnet worker gives the sequential numbers', { skip: REDIS_SERVER ? false : 'no redis-server at /usr/bin or /usr/local/bin' }, async () => {
   assert.ok(sequential, 'the sequential search ran');
-  const port = await freePort();
-  const redis: ChildProcess = spawn(REDIS_SERVER!, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const redis = await startRedis(dir);
   let worker: ChildProcess | undefined;
   try {
-    let log = '';
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`redis-server did not start: ${log}`)), 10000);
-      redis.stdout!.on('data', (d: Buffer) => {
-        log += d.toString();
-        if (log.includes('Ready to accept connections')) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-      redis.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${log}`)));
-    });
-    const url = `redis://127.0.0.1:${port}`;
+    const url = redis.url;
     worker = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--queue', 'search', '--threads', '1', '--cache-dir', join(dir, 'cache')], { stdio: 'ignore' });
     const out = join(dir, 'queued');
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -159,9 +134,6 @@ test('search --executor queue with one covidnet worker gives the sequential numb
       worker.kill('SIGTERM');
       await new Promise((r) => worker!.once('exit', r));
     }
-    if (redis.exitCode === null) {
-      redis.kill('SIGTERM');
-      await new Promise((r) => redis.once('exit', r));
-    }
+    await redis.stop();
   }
 });

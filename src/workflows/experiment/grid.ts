@@ -112,23 +112,28 @@ export function expandGrid(g: GridSpec): CellSpec[] {
             seed,
             splitSeed,
             perClass,
-            config: {
-              ...g.train,
-              model: net.model,
-              ...(net.recipe !== undefined ? { recipe: net.recipe } : {}),
-              ...(net.epochs !== undefined ? { epochs: net.epochs } : {}),
-              ...(net.crop !== undefined ? { crop: net.crop } : {}),
-              data: g.data,
-              seed,
-              splitSeed,
-              ...(perClass !== null ? { perClass } : {}),
-            },
+            config: cellConfig(g, net, seed, splitSeed, perClass),
           });
         }
       }
     }
   }
   return cells;
+}
+
+/** A cell's training config: the shared options, the net's own, the seeds and the subset size. */
+function cellConfig(g: GridSpec, net: NetSpec, seed: number, splitSeed: number, perClass: number | null): CellSpec['config'] {
+  return {
+    ...g.train,
+    model: net.model,
+    ...(net.recipe !== undefined ? { recipe: net.recipe } : {}),
+    ...(net.epochs !== undefined ? { epochs: net.epochs } : {}),
+    ...(net.crop !== undefined ? { crop: net.crop } : {}),
+    data: g.data,
+    seed,
+    splitSeed,
+    ...(perClass !== null ? { perClass } : {}),
+  };
 }
 
 /** The search grid, learning rate outer and batch inner (the study's order); one net, seed and split. */
@@ -151,19 +156,7 @@ function expandSearch(g: GridSpec): CellSpec[] {
         seed,
         splitSeed,
         perClass,
-        config: {
-          ...g.train,
-          model: net.model,
-          ...(net.recipe !== undefined ? { recipe: net.recipe } : {}),
-          ...(net.epochs !== undefined ? { epochs: net.epochs } : {}),
-          ...(net.crop !== undefined ? { crop: net.crop } : {}),
-          data: g.data,
-          seed,
-          splitSeed,
-          ...(perClass !== null ? { perClass } : {}),
-          lr,
-          batch,
-        },
+        config: { ...cellConfig(g, net, seed, splitSeed, perClass), lr, batch },
         evaluate: false,
       });
     }

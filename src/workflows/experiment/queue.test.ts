@@ -7,75 +7,37 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
-import { writeSynthDataset } from '../../data/index.js';
 import { readHistory } from '../../run/files.js';
 import { cellDir } from './cell.js';
 import { compareNets, expandGrid, type GridSpec } from './grid.js';
 import { CellSpecSchema, cellJobId, jobError, maskRedisUrl, parseRedisUrl, type CellJob } from './queue-job.js';
 import { arrayTaskIndex, codeVersion, writeExperimentFile } from './runner.js';
+import { REDIS_SERVER, startRedis, writeConfoundedData, type TestRedis } from './testing.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/covidnet.js', import.meta.url));
-const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((f) => existsSync(f));
 const PASSWORD = 's3cret-pw';
 const EPOCHS = 16;
 let dir = '';
 let data = '';
-let redis: ChildProcess | undefined;
+let redis: TestRedis | undefined;
 let url = '';
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'covidnet-queue-'));
-  const synth = join(dir, 'synth');
-  await writeSynthDataset({ out: synth, perClass: 12, imageSize: 40, seed: 2, shortcuts: false });
-  const lines = (await readFile(join(synth, 'labels.csv'), 'utf8')).trim().split('\n');
-  const rows = lines.slice(1).map((l, i) => {
-    const [file, label, patient] = l.split(',');
-    const source = label === 'COVID-19' || (label === 'normal' && i % 4 === 0) ? 'web' : 'hospital';
-    return [join(synth, file!), label, patient, source].join(',');
-  });
-  data = join(dir, 'labels.csv');
-  await writeFile(data, ['file,label,patient_id,source', ...rows].join('\n') + '\n');
+  data = await writeConfoundedData(dir);
   if (!REDIS_SERVER) return;
-  const port = await freePort();
-  redis = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`redis-server did not start: ${log}`)), 10000);
-    redis!.stdout!.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Ready to accept connections')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    redis!.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${log}`)));
-  });
-  url = `redis://:${PASSWORD}@127.0.0.1:${port}`;
+  redis = await startRedis(dir, PASSWORD);
+  url = redis.url;
 });
 
 after(async () => {
-  if (redis && redis.exitCode === null) {
-    redis.kill('SIGTERM');
-    await new Promise((r) => redis!.once('exit', r));
-  }
+  await redis?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -11,12 +11,12 @@ import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeSynthDataset } from '../../data/index.js';
 import { readHistory, readSplits } from '../../run/files.js';
 import { analyzeExperiment } from './analyze.js';
 import { cellDir, readCellRecord } from './cell.js';
 import { compareNets, type GridSpec } from './grid.js';
 import { listCells, runExperiment } from './runner.js';
+import { writeConfoundedData } from './testing.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/covidnet.js', import.meta.url));
 let dir = '';
@@ -27,17 +27,7 @@ const cliArgs = (out: string, ...more: string[]) => ['experiment', 'compare', '-
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'covidnet-exp-'));
-  const synth = join(dir, 'synth');
-  await writeSynthDataset({ out: synth, perClass: 12, imageSize: 40, seed: 2, shortcuts: false });
-  // no split column (the split comes from the split seed) and two sources, confounded with the class
-  const lines = (await readFile(join(synth, 'labels.csv'), 'utf8')).trim().split('\n');
-  const rows = lines.slice(1).map((l, i) => {
-    const [file, label, patient] = l.split(',');
-    const source = label === 'COVID-19' || (label === 'normal' && i % 4 === 0) ? 'web' : 'hospital';
-    return [join(synth, file!), label, patient, source].join(',');
-  });
-  data = join(dir, 'labels.csv');
-  await writeFile(data, ['file,label,patient_id,source', ...rows].join('\n') + '\n');
+  data = await writeConfoundedData(dir);
 });
 
 after(async () => {
