@@ -10,18 +10,20 @@ export function normalised(cam: Float32Array): Float32Array {
   return max > 0 ? cam.map((v) => v / max) : new Float32Array(cam.length);
 }
 
+/** The network's input box (after crop) in display pixels of size `d`. */
+export function displayBox(g: CamGeometry, d: { width: number; height: number }): { x0: number; y0: number; x1: number; y1: number } {
+  const sx = d.width / g.width;
+  const sy = d.height / g.height;
+  return { x0: g.box.left * sx, x1: (g.box.left + g.box.width) * sx, y0: g.box.top * sy, y1: (g.box.top + g.box.height) * sy };
+}
+
 /**
  * RGB (3 bytes per pixel) of the overlay at display size `d`: `gray` is the image already scaled
  * to d (8-bit), `cam` the raw map on the feature grid, `lut` a 256 × RGB colour table.
  */
 export function overlayPixels(gray: Uint8Array, cam: Float32Array, g: CamGeometry, d: { width: number; height: number }, lut: Uint8Array): Uint8Array {
   const heat = resampleToOriginal(normalised(cam), g, d.width, d.height);
-  const sx = d.width / g.width;
-  const sy = d.height / g.height;
-  const bx0 = g.box.left * sx;
-  const bx1 = (g.box.left + g.box.width) * sx;
-  const by0 = g.box.top * sy;
-  const by1 = (g.box.top + g.box.height) * sy;
+  const { x0: bx0, x1: bx1, y0: by0, y1: by1 } = displayBox(g, d);
   const rgb = new Uint8Array(d.width * d.height * 3);
   for (let y = 0; y < d.height; y++) {
     const inY = y + 0.5 >= by0 && y + 0.5 < by1;

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { RESEARCH_NOTICE } from '../types.js';
 import type { GrayImage } from '../data/types.js';
 import { resampleToOriginal, type CamGeometry } from './geometry.js';
-import { normalised, overlayPixels } from './composite.js';
+import { displayBox, normalised, overlayPixels } from './composite.js';
 import { colormapTable, type ColormapName } from './colormap.js';
 import { escapeXml } from '../util/xml.js';
 
@@ -60,10 +60,6 @@ export async function renderOverlay(
   const rgb = overlayPixels(gray, cam, g, d, lut);
   const sx = d.width / g.width;
   const sy = d.height / g.height;
-  const bx0 = g.box.left * sx;
-  const bx1 = (g.box.left + g.box.width) * sx;
-  const by0 = g.box.top * sy;
-  const by1 = (g.box.top + g.box.height) * sy;
   const lines = [...caption, RESEARCH_NOTICE];
   const W = d.width + BAR_AREA;
   const H = d.height + 10 + lines.length * CAPTION_LINE + 6;
@@ -74,7 +70,7 @@ export async function renderOverlay(
     for (let x = 0; x < 14; x++) bar.set([lut[c]!, lut[c + 1]!, lut[c + 2]!], (y * 14 + x) * 3);
   }
   const svg = overlaySvg(W, H, d, lines, barH, opts.peak ? { x: (opts.peak.x + 0.5) * sx, y: (opts.peak.y + 0.5) * sy } : undefined,
-    g.box.width < g.width || g.box.height < g.height ? { x0: bx0, y0: by0, x1: bx1, y1: by1 } : undefined);
+    g.box.width < g.width || g.box.height < g.height ? displayBox(g, d) : undefined);
   return sharp({ create: { width: W, height: H, channels: 3, background: { r: 255, g: 255, b: 255 } } })
     .composite([
       { input: Buffer.from(rgb.buffer), raw: { width: d.width, height: d.height, channels: 3 }, left: 0, top: 0 },

@@ -21,6 +21,11 @@ import type { PreprocessInfo, SavedConfig, TemplatesFile } from './files.js';
 /** What a row of class scores holds: softmax probabilities (single) or 1 − P(different) to each class template (siamese). */
 export type ScoreKind = 'probability' | 'template-similarity';
 
+/** What a model's class scores are: softmax probabilities (single) or template similarities (siamese). */
+export function scoreKindOf(model: ModelKind): ScoreKind {
+  return model === 'single' ? 'probability' : 'template-similarity';
+}
+
 export interface ClassScores {
   kind: ScoreKind;
   classes: readonly ClassName[];
@@ -137,7 +142,7 @@ export class RunScorer {
   }
 
   get scoreKind(): ScoreKind {
-    return this.kind === 'single' ? 'probability' : 'template-similarity';
+    return scoreKindOf(this.kind);
   }
 
   /** Input side in pixels. */

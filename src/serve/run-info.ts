@@ -1,18 +1,10 @@
 /** What the page and `GET /api/info` know about the served run (its own module: page and server both use it). */
 import { basename } from 'node:path';
-import { RESEARCH_NOTICE, type ClassName, type ModelKind } from '../types.js';
-import type { RunModel, ScoreKind } from '../run/run-model.js';
+import { RESEARCH_NOTICE } from '../types.js';
+import type { RunModel } from '../run/run-model.js';
+import type { RunInfo } from '../web/site-info.js';
 
-export interface RunInfo {
-  /** The run folder's name (no path: the page is not told where files live). */
-  run: string;
-  model: ModelKind;
-  size: number;
-  crop: number;
-  classes: readonly ClassName[];
-  scores: ScoreKind;
-  notice: string;
-}
+export type { RunInfo };
 
 export function runInfo(rm: RunModel): RunInfo {
   return {

@@ -9,7 +9,7 @@ import { isCovidNetError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE } from '../types.js';
 import { isLoopback, startServer, type ExplainResponse } from './server.js';
 import type { RunInfo } from './run-info.js';
-import { chromiumMissing, launchChromium } from '../util/browser.js';
+import { chromiumMissing, launchChromium, watchPage } from '../util/browser.js';
 
 test('serve: page, run info, explain an upload; bad uploads, hosts and routes get JSON errors', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'covidnet-serve-'));
@@ -86,15 +86,7 @@ test('serve: the page in a browser shows a prediction with its overlay for a cho
   const ctx = await launchChromium(join(dir, 'chromium-profile'));
   try {
     const p = await ctx.newPage();
-    const errors: string[] = [];
-    const outside: string[] = [];
-    p.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    p.on('pageerror', (e) => errors.push(e.message));
-    p.on('request', (req) => {
-      if (!req.url().startsWith(s.url) && !req.url().startsWith('data:')) outside.push(req.url());
-    });
+    const { errors, outside } = watchPage(p, s.url);
     await p.goto(s.url, { waitUntil: 'load' });
     await p.setInputFiles('#files', [images[0]!, join(dir, 'run', 'config.json')]);
     await p.waitForSelector('.card .pred', { timeout: 20_000 });

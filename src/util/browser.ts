@@ -3,7 +3,7 @@
  * /usr/bin/chromium driven by playwright-core, so nothing is downloaded. Test-only helper.
  */
 import { existsSync } from 'node:fs';
-import type { BrowserContext } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -21,4 +21,22 @@ export async function launchChromium(profileDir: string): Promise<BrowserContext
     viewport: { width: 1200, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/**
+ * Records a page's console errors, uncaught exceptions and every request that leaves `origin`
+ * (`data:` and `blob:` URLs stay on the page), for the tests' "no errors, nothing fetched from
+ * elsewhere" checks.
+ */
+export function watchPage(page: Page, origin: string): { errors: string[]; outside: string[] } {
+  const w = { errors: [] as string[], outside: [] as string[] };
+  page.on('console', (m) => {
+    if (m.type() === 'error') w.errors.push(m.text());
+  });
+  page.on('pageerror', (e) => w.errors.push(e.message));
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:')) w.outside.push(u);
+  });
+  return w;
 }

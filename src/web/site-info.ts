@@ -2,8 +2,9 @@
 import type { ClassName, ModelKind } from '../types.js';
 import type { ScoreKind } from '../run/scorer.js';
 
-export interface SiteInfo {
-  /** The run folder's name (no path). */
+/** What a page knows about its run: the web app's site.json and serve's `GET /api/info` share it. */
+export interface RunInfo {
+  /** The run folder's name (no path: the page is not told where files live). */
   run: string;
   model: ModelKind;
   size: number;
@@ -11,6 +12,9 @@ export interface SiteInfo {
   classes: readonly ClassName[];
   scores: ScoreKind;
   notice: string;
+}
+
+export interface SiteInfo extends RunInfo {
   /** Images per model input batch (the run's evalBatch). */
   evalBatch: number;
   /** The overlay's colour map as 256 × RGB (the CLI's table, src/explain/colormap.ts). */

@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CovidNetError } from '../errors.js';
 import { RESEARCH_NOTICE } from '../types.js';
 import { readPreprocess, readRunConfig, RUN_FILES } from '../run/files.js';
+import { scoreKindOf } from '../run/scorer.js';
 import { colormapTable } from '../explain/colormap.js';
 import { appBundle } from './bundle.js';
 import { APP_CSS, indexHtml } from './page.js';
@@ -71,7 +72,7 @@ export async function siteFiles(run: string): Promise<SiteFile[]> {
     size: pre.size,
     crop: pre.crop,
     classes: pre.classes,
-    scores: pre.model === 'single' ? 'probability' : 'template-similarity',
+    scores: scoreKindOf(pre.model),
     notice: RESEARCH_NOTICE,
     evalBatch: config.evalBatch ?? 32,
     colormap: Array.from(await colormapTable('inferno')),

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { CLASSES } from '../types.js';
-import { chromiumMissing, launchChromium } from '../util/browser.js';
+import { chromiumMissing, launchChromium, watchPage } from '../util/browser.js';
 import { predictFiles } from '../predict/predict.js';
 import { Explainer, isExplained } from '../explain/explain.js';
 import { decodeGray8 } from '../data/decode.js';
@@ -71,16 +71,7 @@ for (const kind of ['single', 'siamese'] as const) {
     const ctx = await launchChromium(join(dir, `chromium-${kind}`));
     try {
       const p = await ctx.newPage();
-      const errors: string[] = [];
-      const outside: string[] = [];
-      p.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      p.on('pageerror', (e) => errors.push(e.message));
-      p.on('request', (r) => {
-        const u = r.url();
-        if (!u.startsWith(srv.url) && !u.startsWith('data:') && !u.startsWith('blob:')) outside.push(u);
-      });
+      const { errors, outside } = watchPage(p, srv.url);
       await p.goto(srv.url, { waitUntil: 'load' });
       await p.waitForSelector('html[data-ready]', { timeout: 60_000 });
       const backend = await p.getAttribute('html', 'data-backend');
