@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { optionError } from './errors.js';
-import type { ModelKind } from './types.js';
+import { CLASSES, CLASS_NAME_PATTERN, type ClassName, type ModelKind } from './types.js';
 
 /** Study defaults per model (grid-search winners and final-run lengths). */
 export const STUDY_DEFAULTS = {
@@ -40,6 +40,16 @@ const positiveInt = z.number().int().min(1);
 const MAX_BATCH = 4096;
 /** The seeded RNG and its derived seeds work on 31-bit integers. */
 const MAX_SEED = 2 ** 31 - 1;
+
+/** A comma-separated list (CLI) or an array (library) of distinct class names, at least two. */
+const classList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((c) => c.trim()).filter((c) => c !== '') : v),
+  z
+    .array(z.string().regex(CLASS_NAME_PATTERN, 'class names of letters, digits, spaces and ._+()- (no commas)'))
+    .min(2)
+    .max(64)
+    .refine((a) => new Set(a).size === a.length, 'distinct class names'),
+);
 
 /** Every run option, once. The CLI flag of `fooBar` is `--foo-bar`. */
 export const RUN_OPTIONS = {
@@ -86,6 +96,13 @@ export const RUN_OPTIONS = {
    * (for one seed, the 10 images of a class include its 5), validation and test untouched.
    */
   perClass: option(positiveInt.max(10_000_000).optional(), { arg: '<n>', help: 'train on at most this many images per class (nested seeded subset of the training split)', fixedOnResume: true }),
+  /**
+   * Train on these classes only, in this order (the outputs' and tables' order): a subset of the
+   * study's, or names the source's labels use. Images of other classes are left out of every split
+   * (the split itself is made over all images, so it matches a run on every class). Default: the
+   * study's normal, pneumonia, COVID-19.
+   */
+  classes: option(classList.optional(), { arg: '<list>', help: "train on these classes only, comma-separated (default: the study's normal,pneumonia,COVID-19)", fixedOnResume: true }),
   backend: option(z.string().optional(), { arg: '<name>', help: 'onednn, wasm or cpu (default: the fastest available)' }),
   threads: option(positiveInt.max(MAX_THREADS).optional(), { arg: '<n>', help: 'threads for native kernels and image decoding (default: COVIDNET_THREADS or all cores)' }),
   /** Folder for the preprocessed-image cache; default the data pipeline's ($COVIDNET_CACHE or ~/.cache/covidnet). */
@@ -120,6 +137,11 @@ export type RunConfig = Omit<z.output<typeof RunConfigSchema>, 'epochs' | 'batch
 /** The CLI flag of a config field (`valFraction` → `--val-fraction`), so errors name what the user typed. */
 export function flagOf(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+}
+
+/** The classes a run is trained on, in output order: `--classes`, else the study's. */
+export function runClasses(config: Pick<RunConfig, 'classes'>): readonly ClassName[] {
+  return config.classes ?? CLASSES;
 }
 
 /** Options whose change on --resume would make a different run. */

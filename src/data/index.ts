@@ -3,7 +3,7 @@
  * samplers → model batches; plus the built-in phantom data set.
  */
 export type * from './types.js';
-export { loadDataset, parseLabel, patientKey } from './load.js';
+export { loadDataset, parseLabel, patientKey, type LoadOptions } from './load.js';
 export { splitDataset, assertPatientDisjoint, splitItems, subsamplePerClass, selectItems, sourceBase, type SplitOptions, type Splits, type SplitOrigin, type RecordedSplits, type Selection, type SelectionKind } from './split.js';
 export { decodeImage, decodeGray, decodeGray8, readImageHeader, sniffFormat, type ImageFormat, type DecodedGray, type DecodeOptions } from './decode.js';
 export { MAX_PIXELS, MAX_FILE_BYTES } from './limits.js';

@@ -21,13 +21,30 @@ import { notRegularReason, readRegularFileSync } from './files.js';
 import { isSplit, type ClassName, type Split } from '../types.js';
 import type { Dataset, DatasetItem, SkippedEntry, SourceKind } from './types.js';
 
-/** Class from a label as written in the sources (case-insensitive; a few common spellings). */
-export function parseLabel(label: string): ClassName | undefined {
+/**
+ * Class from a label as written in the sources: the study's classes (case-insensitive; a few
+ * common spellings), then the `extra` class names asked for (`--classes`, `templates add --label`;
+ * case-insensitive, returned as spelled there). Anything else is an unknown label, so a typo is
+ * reported instead of becoming a class.
+ */
+export function parseLabel(label: string, extra: readonly ClassName[] = []): ClassName | undefined {
   const l = label.trim().toLowerCase().replace(/[\s_]+/g, '-');
   if (l === 'normal') return 'normal';
   if (l === 'pneumonia') return 'pneumonia';
   if (l === 'covid-19' || l === 'covid19' || l === 'covid') return 'COVID-19';
-  return undefined;
+  const t = label.trim().toLowerCase();
+  return extra.find((c) => c.toLowerCase() === t);
+}
+
+/** What a loader accepts beyond the study's classes. */
+export interface LoadOptions {
+  /** Class names (other than the study's) that labels may use. */
+  extraClasses?: readonly ClassName[];
+}
+
+function expectedLabels(extra: readonly ClassName[], binary = false): string {
+  const names = ['normal', 'pneumonia', 'COVID-19', ...extra];
+  return `expected ${names.slice(0, -1).join(', ')}${binary ? ', ' : ' or '}${names[names.length - 1]}${binary ? ', or positive/negative' : ''}`;
 }
 
 function parseSplit(s: string): Split | undefined | 'bad' {
@@ -167,7 +184,7 @@ const MAX_COVIDX_TOKENS = 24;
  * then every other way of cutting the tokens into patient id, file name, a label of one or two
  * tokens and a source, for the caller to keep the first whose file exists.
  */
-export function covidxReadings(line: string): { fields: number; readings: CovidxFields[] } {
+export function covidxReadings(line: string, extra: readonly ClassName[] = []): { fields: number; readings: CovidxFields[] } {
   const toks: { start: number; end: number }[] = [];
   for (const m of line.matchAll(/\S+/g)) toks.push({ start: m.index, end: m.index + m[0].length });
   const n = toks.length;
@@ -175,7 +192,7 @@ export function covidxReadings(line: string): { fields: number; readings: Covidx
   const cut = (i: number, j: number): string => (i >= j ? '' : line.slice(toks[i]!.start, toks[j - 1]!.end));
   const tok = (i: number): string => cut(i, i + 1);
   // with a source unless the last token is the label (a bad label is then reported as the label)
-  const hasSource = n >= 4 && (parseLabelOrBinary(tok(n - 2)) !== undefined || parseLabelOrBinary(tok(n - 1)) === undefined);
+  const hasSource = n >= 4 && (parseLabelOrBinary(tok(n - 2), extra) !== undefined || parseLabelOrBinary(tok(n - 1), extra) === undefined);
   const labelAt = hasSource ? n - 2 : n - 1;
   const readings: CovidxFields[] = [{ patientId: tok(0), fname: cut(1, labelAt), labelRaw: tok(labelAt), source: hasSource ? tok(n - 1) : 'unknown' }];
   if (n > MAX_COVIDX_TOKENS) return { fields: n, readings };
@@ -185,7 +202,7 @@ export function covidxReadings(line: string): { fields: number; readings: Covidx
       for (const k of [j + 2, j + 1]) {
         if (k > n) continue;
         const labelRaw = cut(j, k);
-        if (parseLabelOrBinary(labelRaw) === undefined) continue;
+        if (parseLabelOrBinary(labelRaw, extra) === undefined) continue;
         const r = { patientId: cut(0, i), fname: cut(i, j), labelRaw, source: k < n ? cut(k, n) : 'unknown' };
         if (r.patientId === readings[0]!.patientId && r.fname === readings[0]!.fname && r.labelRaw === readings[0]!.labelRaw) continue;
         readings.push(r);
@@ -196,13 +213,13 @@ export function covidxReadings(line: string): { fields: number; readings: Covidx
 }
 
 /** COVIDx split file text → items (files looked up in `imgDirs`, in order). */
-export function parseCovidxText(text: string, txt: string, split: Split, imgDirs: string[], fs: LoaderFs = realFs): LoadResult & { binary: number } {
+export function parseCovidxText(text: string, txt: string, split: Split, imgDirs: string[], fs: LoaderFs = realFs, extra: readonly ClassName[] = []): LoadResult & { binary: number } {
   const c = new Collector(fs);
-  return Object.assign(c, { binary: covidxInto(c, text, txt, split, imgDirs) });
+  return Object.assign(c, { binary: covidxInto(c, text, txt, split, imgDirs, extra) });
 }
 
 /** Adds the entries of one split file to `c`; returns how many use the 2-class labels. */
-function covidxInto(c: Collector, text: string, txt: string, split: Split, imgDirs: string[]): number {
+function covidxInto(c: Collector, text: string, txt: string, split: Split, imgDirs: string[], extra: readonly ClassName[]): number {
   const fs = c.fs;
   let binary = 0;
   const locate = (fname: string): { file: string; st: Stats } | undefined => {
@@ -217,7 +234,7 @@ function covidxInto(c: Collector, text: string, txt: string, split: Split, imgDi
     const line = i + 1;
     const t = raw.trim();
     if (t === '' || t.startsWith('#')) return;
-    const { fields, readings } = covidxReadings(t);
+    const { fields, readings } = covidxReadings(t, extra);
     if (readings.length === 0) {
       c.skip(txt, 'E_MANIFEST', `line ${line}: expected "patient_id filename label source", got ${fields} field${fields === 1 ? '' : 's'}`, line);
       return;
@@ -225,7 +242,7 @@ function covidxInto(c: Collector, text: string, txt: string, split: Split, imgDi
     // the usual reading, unless its file is missing and another reading names a file that exists
     let r = readings[0]!;
     let found = locate(r.fname);
-    if (!found || parseLabelOrBinary(r.labelRaw) === undefined) {
+    if (!found || parseLabelOrBinary(r.labelRaw, extra) === undefined) {
       for (const alt of readings.slice(1)) {
         const f = locate(alt.fname);
         if (f) {
@@ -236,9 +253,9 @@ function covidxInto(c: Collector, text: string, txt: string, split: Split, imgDi
       }
     }
     const file = found?.file ?? path.join(imgDirs[0]!, r.fname);
-    const lab = parseLabelOrBinary(r.labelRaw);
+    const lab = parseLabelOrBinary(r.labelRaw, extra);
     if (lab === undefined) {
-      c.skip(file, 'E_LABEL', `${path.basename(txt)} line ${line}: unknown label ${quoteValue(r.labelRaw)} (expected normal, pneumonia, COVID-19, or positive/negative)`, line);
+      c.skip(file, 'E_LABEL', `${path.basename(txt)} line ${line}: unknown label ${quoteValue(r.labelRaw)} (${expectedLabels(extra, true)})`, line);
       return;
     }
     if (lab.binary) binary++;
@@ -249,13 +266,13 @@ function covidxInto(c: Collector, text: string, txt: string, split: Split, imgDi
   return binary;
 }
 
-function loadCovidx(dir: string, files: string[]): Dataset {
+function loadCovidx(dir: string, files: string[], extra: readonly ClassName[]): Dataset {
   const c = new Collector(realFs);
   let binary = 0;
   for (const txt of files) {
     const split = covidxSplitOf(txt);
     const imgDirs = [path.join(dir, split), ...(split === 'val' ? [path.join(dir, 'train')] : []), dir];
-    binary += covidxInto(c, readManifest(txt), txt, split, imgDirs);
+    binary += covidxInto(c, readManifest(txt), txt, split, imgDirs, extra);
   }
   if (binary > 0) {
     c.warnings.push(`${binary} entries use the 2-class COVIDx labels positive/negative: read as COVID-19 / normal ("negative" means not COVID-19 and may include pneumonia), so 3-class results on this data are not meaningful`);
@@ -263,8 +280,8 @@ function loadCovidx(dir: string, files: string[]): Dataset {
   return finish(path.basename(dir), dir, 'covidx', c, files.map((f) => path.basename(f)).join(', '));
 }
 
-function parseLabelOrBinary(s: string): { label: ClassName; binary: boolean } | undefined {
-  const l = parseLabel(s);
+function parseLabelOrBinary(s: string, extra: readonly ClassName[] = []): { label: ClassName; binary: boolean } | undefined {
+  const l = parseLabel(s, extra);
   if (l) return { label: l, binary: false };
   const v = s.trim().toLowerCase();
   if (v === 'positive') return { label: 'COVID-19', binary: true };
@@ -290,7 +307,7 @@ function columnName(h: string): string | undefined {
 }
 
 /** CSV manifest text → items (file paths relative to `dir`). Throws E_MANIFEST for an unusable header. */
-export function parseCsvText(raw: string, csvPath: string, dir = path.dirname(csvPath), fs: LoaderFs = realFs): LoadResult {
+export function parseCsvText(raw: string, csvPath: string, dir = path.dirname(csvPath), fs: LoaderFs = realFs, extra: readonly ClassName[] = []): LoadResult {
   // one line ending: csv-parse counts lines from the first ending it sees, so mixed \n and \r\n
   // gave wrong line numbers (found by fuzzing)
   const text = raw.replace(/\r\n?/g, '\n');
@@ -323,9 +340,9 @@ export function parseCsvText(raw: string, csvPath: string, dir = path.dirname(cs
       continue;
     }
     const file = path.resolve(dir, rel);
-    const label = parseLabel(record[labelCol] ?? '');
+    const label = parseLabel(record[labelCol] ?? '', extra);
     if (!label) {
-      c.skip(file, 'E_LABEL', `${path.basename(csvPath)} line ${line}: unknown label ${quoteValue(record[labelCol] ?? '')} (expected normal, pneumonia or COVID-19)`, line);
+      c.skip(file, 'E_LABEL', `${path.basename(csvPath)} line ${line}: unknown label ${quoteValue(record[labelCol] ?? '')} (${expectedLabels(extra)})`, line);
       continue;
     }
     const split = parseSplit(record['split'] ?? '');
@@ -344,13 +361,13 @@ export function parseCsvText(raw: string, csvPath: string, dir = path.dirname(cs
   return c;
 }
 
-function loadCsv(csvPath: string): Dataset {
-  return finish(path.basename(path.dirname(csvPath)), csvPath, 'csv', parseCsvText(readManifest(csvPath), csvPath), path.basename(csvPath));
+function loadCsv(csvPath: string, extra: readonly ClassName[]): Dataset {
+  return finish(path.basename(path.dirname(csvPath)), csvPath, 'csv', parseCsvText(readManifest(csvPath), csvPath, path.dirname(csvPath), realFs, extra), path.basename(csvPath));
 }
 
 // ---------------------------------------------------------------- folder per class
 
-function classDirs(dir: string): [ClassName, string][] {
+function classDirs(dir: string, extra: readonly ClassName[]): [ClassName, string][] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -359,7 +376,7 @@ function classDirs(dir: string): [ClassName, string][] {
   }
   const out: [ClassName, string][] = [];
   for (const n of names.sort()) {
-    const l = parseLabel(n);
+    const l = parseLabel(n, extra);
     if (l && isDir(path.join(dir, n))) out.push([l, path.join(dir, n)]);
   }
   return out;
@@ -423,28 +440,29 @@ function loadFolders(dir: string, layout: [Split | undefined, [ClassName, string
 // ---------------------------------------------------------------- detection
 
 /** Load a data set from a COVIDx folder or split file, a CSV manifest, or a folder per class. */
-export async function loadDataset(src: string): Promise<Dataset> {
+export async function loadDataset(src: string, opts: LoadOptions = {}): Promise<Dataset> {
+  const extra = (opts.extraClasses ?? []).filter((c) => parseLabel(c) === undefined);
   const abs = path.resolve(src);
   if (!existsSync(abs)) throw new CovidNetError('E_FILE_MISSING', 'data source not found', { file: src });
   if (isFile(abs)) {
     const ext = path.extname(abs).toLowerCase();
-    if (ext === '.csv') return loadCsv(abs);
-    if (ext === '.txt') return loadCovidx(path.dirname(abs), [abs]);
+    if (ext === '.csv') return loadCsv(abs, extra);
+    if (ext === '.txt') return loadCovidx(path.dirname(abs), [abs], extra);
     throw new CovidNetError('E_SOURCE', 'expected a folder, a .csv manifest or a COVIDx .txt split file', { file: src });
   }
   const labels = path.join(abs, 'labels.csv');
-  if (isFile(labels)) return loadCsv(labels);
+  if (isFile(labels)) return loadCsv(labels, extra);
   const txts = COVIDX_FILES.map(([, f]) => path.join(abs, f)).filter(isFile);
-  if (txts.length) return loadCovidx(abs, txts);
-  const top = classDirs(abs);
+  if (txts.length) return loadCovidx(abs, txts, extra);
+  const top = classDirs(abs, extra);
   if (top.length) return loadFolders(abs, [[undefined, top]]);
   const bySplit: [Split | undefined, [ClassName, string][]][] = [];
   for (const s of ['train', 'val', 'test'] as const) {
     const d = [s, ...(s === 'val' ? ['validation', 'valid'] : [])].map((n) => path.join(abs, n)).find(isDir);
-    if (d) bySplit.push([s, classDirs(d)]);
+    if (d) bySplit.push([s, classDirs(d, extra)]);
   }
   if (bySplit.some(([, d]) => d.length)) return loadFolders(abs, bySplit);
   const csvs = readdirSync(abs).filter((f) => f.toLowerCase().endsWith('.csv'));
-  if (csvs.length === 1) return loadCsv(path.join(abs, csvs[0]!));
+  if (csvs.length === 1) return loadCsv(path.join(abs, csvs[0]!), extra);
   throw new CovidNetError('E_SOURCE', 'not a data source: expected labels.csv (or one .csv), COVIDx train.txt/test.txt, or folders normal/, pneumonia/, COVID-19/', { file: src });
 }

@@ -4,11 +4,12 @@
  * arrays they are given and draw only from the `Rng` passed in.
  */
 import { optionError } from '../errors.js';
-import { CLASSES, type ClassName } from '../types.js';
+import { classesOf, type ClassName } from '../types.js';
 import { shuffleInPlace, type Rng } from '../util/rng.js';
 
+/** Indices per class, classes in `classesOf` order (the study's first). */
 function indicesByClass(labels: readonly ClassName[]): Map<ClassName, number[]> {
-  const m = new Map<ClassName, number[]>(CLASSES.map((c) => [c, []]));
+  const m = new Map<ClassName, number[]>(classesOf(labels).map((c) => [c, []]));
   labels.forEach((l, i) => m.get(l)!.push(i));
   return m;
 }
@@ -34,12 +35,12 @@ function sample(arr: readonly number[], k: number, rng: Rng): number[] {
  */
 export function balancedEpoch(labels: readonly ClassName[], rng: Rng): number[] {
   const by = indicesByClass(labels);
-  const covid = by.get('COVID-19')!;
-  const sizes = CLASSES.map((c) => by.get(c)!.length).filter((n) => n > 0);
+  const covid = by.get('COVID-19') ?? [];
+  const sizes = [...by.values()].map((l) => l.length).filter((n) => n > 0);
   if (sizes.length === 0) return [];
   const n = covid.length > 0 ? covid.length : Math.min(...sizes);
   const out: number[] = [];
-  for (const c of CLASSES) out.push(...(c === 'COVID-19' && covid.length > 0 ? covid.slice() : sample(by.get(c)!, n, rng)));
+  for (const [c, l] of by) out.push(...(c === 'COVID-19' && covid.length > 0 ? covid.slice() : sample(l, n, rng)));
   return shuffleInPlace(out, rng);
 }
 
@@ -68,7 +69,7 @@ function spread(n: number, k: number, rng: Rng): number[] {
 export function pairEpoch(labels: readonly ClassName[], nPairs: number, rng: Rng): Pair[] {
   if (!Number.isInteger(nPairs) || nPairs < 0) throw optionError('nPairs', 'a non-negative integer', nPairs);
   const by = indicesByClass(labels);
-  const present = CLASSES.filter((c) => by.get(c)!.length > 0);
+  const present = [...by.keys()];
   if (present.length === 0 || nPairs === 0) return [];
   const sameCombos = present.map((c) => [c, c] as const);
   const diffCombos: (readonly [ClassName, ClassName])[] = [];
@@ -105,8 +106,8 @@ export function pairEpoch(labels: readonly ClassName[], nPairs: number, rng: Rng
 export interface OneShotTrial {
   /** Index into the query labels. */
   query: number;
-  /** One index into the support labels per class, in CLASSES order. */
-  support: [number, number, number];
+  /** One index into the support labels per class, in `classesOf(supportLabels)` order. */
+  support: number[];
   label: ClassName;
 }
 
@@ -120,9 +121,9 @@ export function oneShotTrials(queryLabels: readonly ClassName[], supportLabels: 
   if (!Number.isInteger(nTrials) || nTrials < 0) throw optionError('nTrials', 'a non-negative integer', nTrials);
   const q = indicesByClass(queryLabels);
   const s = indicesByClass(supportLabels);
-  const missing = CLASSES.filter((c) => s.get(c)!.length === 0);
+  const missing = [...q.keys()].filter((c) => !s.has(c));
   if (missing.length) throw optionError('supportLabels', 'at least one image of each class', `none of ${missing.join(', ')}`);
-  const qClasses = CLASSES.filter((c) => q.get(c)!.length > 0);
+  const qClasses = [...q.keys()];
   if (qClasses.length === 0 || nTrials === 0) return [];
   const sameSet = queryLabels === supportLabels;
   const offset = rng.int(qClasses.length);
@@ -131,14 +132,13 @@ export function oneShotTrials(queryLabels: readonly ClassName[], supportLabels: 
     const label = qClasses[(t + offset) % qClasses.length]!;
     const ql = q.get(label)!;
     const query = ql[rng.int(ql.length)]!;
-    const support = CLASSES.map((c) => {
-      const l = s.get(c)!;
+    const support = [...s].map(([c, l]) => {
       if (!sameSet || c !== label || l.length < 2) return l[rng.int(l.length)]!;
       // queries and supports from one set: never compare an image with itself
       let k = rng.int(l.length - 1);
       if (l[k] === query) k = l.length - 1;
       return l[k]!;
-    }) as [number, number, number];
+    });
     out.push({ query, support, label });
   }
   return out;

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { CovidNetError, optionError } from '../errors.js';
-import { CLASSES, type ClassName, type Split } from '../types.js';
+import { CLASSES, classesOf, type ClassName, type Split } from '../types.js';
 import { createRng, shuffleInPlace } from '../util/rng.js';
 import { patientKey } from './load.js';
 import type { DatasetItem } from './types.js';
@@ -26,13 +26,19 @@ export interface Splits {
   test: DatasetItem[];
 }
 
+/** Per-class seed offsets: a study class keeps its index, another class comes after them by name. */
+function classOrder(items: readonly DatasetItem[]): [ClassName, number][] {
+  const others = classesOf(items.map((it) => it.label)).filter((c) => !(CLASSES as readonly string[]).includes(c));
+  return [...CLASSES.map((c, i): [ClassName, number] => [c, i]), ...others.map((c, i): [ClassName, number] => [c, CLASSES.length + i])];
+}
+
 function patientClass(items: DatasetItem[]): ClassName {
   const n = new Map<ClassName, number>();
   for (const it of items) n.set(it.label, (n.get(it.label) ?? 0) + 1);
   let best: ClassName = items[0]!.label;
   let bestN = -1;
-  // reverse class order so ties go to the rarer class
-  for (const c of [...CLASSES].reverse()) {
+  // reverse class order so ties go to the rarer class (another class counts as rarer still)
+  for (const [c] of classOrder(items).reverse()) {
     const k = n.get(c) ?? 0;
     if (k > bestN) {
       best = c;
@@ -68,13 +74,13 @@ function carve(items: DatasetItem[], fraction: number, seed: number): { taken: D
     else perClass.set(c, [k]);
   }
   const takenKeys = new Set<string>();
-  CLASSES.forEach((c, ci) => {
+  for (const [c, ci] of classOrder(items)) {
     const keys = (perClass.get(c) ?? []).sort();
-    if (keys.length < 2 || fraction <= 0) return;
+    if (keys.length < 2 || fraction <= 0) continue;
     const n = Math.min(keys.length - 1, Math.max(1, Math.round(fraction * keys.length)));
     shuffleInPlace(keys, createRng(seed * 31 + ci + 1));
     for (const k of keys.slice(0, n)) takenKeys.add(k);
-  });
+  }
   const taken: DatasetItem[] = [];
   const rest: DatasetItem[] = [];
   for (const it of items) (takenKeys.has(patientKey(it)) ? taken : rest).push(it);
@@ -125,11 +131,11 @@ export function splitDataset(items: DatasetItem[], opts: SplitOptions): Splits {
 export function subsamplePerClass(items: readonly DatasetItem[], perClass: number, seed: number): { kept: DatasetItem[]; left: DatasetItem[] } {
   if (!(Number.isInteger(perClass) && perClass >= 1)) throw optionError('--per-class', 'a positive integer', perClass);
   const keep = new Set<DatasetItem>();
-  CLASSES.forEach((c, ci) => {
+  for (const [c, ci] of classOrder(items)) {
     const of = items.filter((it) => it.label === c).sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
     shuffleInPlace(of, createRng(seed * 131 + ci + 17));
     for (const it of of.slice(0, perClass)) keep.add(it);
-  });
+  }
   return { kept: items.filter((it) => keep.has(it)), left: items.filter((it) => !keep.has(it)) };
 }
 

@@ -17,7 +17,7 @@ import { CovidNetError } from '../errors.js';
 import { argmax } from '../model/infer.js';
 import { readSplits } from '../run/files.js';
 import { RunModel } from '../run/run-model.js';
-import { CLASSES, classIndex, RESEARCH_NOTICE, type ClassName, type Split } from '../types.js';
+import { classesOf, classIndex, RESEARCH_NOTICE, type ClassName, type Split } from '../types.js';
 import { breakdown, minorityOfSource, sourceClassCounts, sourceOnlyPredictions, type GroupRow } from './breakdown.js';
 import { computeMetrics, wilson, type Interval } from './metrics.js';
 import { linearProbe, type ProbeResult } from './probe.js';
@@ -63,7 +63,7 @@ export async function auditRun(opts: AuditOptions): Promise<AuditResult> {
   const rm = await RunModel.open(opts.run, { backend: opts.backend, threads: opts.threads });
   try {
     const splits = await readSplits(opts.run);
-    const dataset = await loadDataset(opts.data);
+    const dataset = await loadDataset(opts.data, { extraClasses: rm.classes });
     const base = await sourceBase(dataset.root);
     if (base !== splits.base) throw new CovidNetError('E_RUN', `the audit needs the run's own data source (${splits.dataRoot})`, { file: opts.data });
     const splitOf = new Map<string, Split>();
@@ -78,7 +78,8 @@ export async function auditRun(opts: AuditOptions): Promise<AuditResult> {
     const overall = linearProbe(f.embeddings, items.map((it) => it.source), groups, { folds, seed });
     // the class's most common source, as a predictor of the source
     const topSource = new Map<ClassName, string>();
-    for (const c of CLASSES) {
+    const dataClasses = classesOf(dataset.items.map((it) => it.label));
+    for (const c of dataClasses) {
       const n = new Map<string, number>();
       for (const it of items) if (it.label === c) n.set(it.source, (n.get(it.source) ?? 0) + 1);
       const best = [...n].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
@@ -86,7 +87,7 @@ export async function auditRun(opts: AuditOptions): Promise<AuditResult> {
     }
     const classOnly = items.filter((it) => topSource.get(it.label) === it.source).length / items.length;
     const within: AuditResult['probe']['within_class'] = {};
-    for (const c of CLASSES) {
+    for (const c of dataClasses) {
       const rows = items.map((it, i) => [it, i] as const).filter(([it]) => it.label === c);
       const p = linearProbe(rows.map(([, i]) => f.embeddings[i]!), rows.map(([it]) => it.source), rows.map(([, i]) => groups[i]!), { folds, seed });
       if (p.labels.length >= 2) within[c] = p;
@@ -94,15 +95,17 @@ export async function auditRun(opts: AuditOptions): Promise<AuditResult> {
 
     const rel = (it: DatasetItem) => relative(base, it.file);
     // the confound is a property of the source, not of a --per-class subset: the whole training split counts
-    const unused = new Set((splits.unused ?? []).map((e) => e.file));
+    const unused = new Set([...(splits.unused ?? []), ...(splits.otherClasses?.train ?? [])].map((e) => e.file));
     const trainItems = items.filter((it) => splitOf.get(rel(it)) === 'train' || unused.has(rel(it)));
     const testIdx = items.map((it, i) => (splitOf.get(rel(it)) === 'test' ? i : -1)).filter((i) => i >= 0);
     const counts = sourceClassCounts(trainItems);
-    const test = testIdx.map((i) => ({ item: items[i]!, predicted: CLASSES[argmax(f.scores.rows[i]!)]! }));
-    const truth = test.map((t) => classIndex(t.item.label));
-    const net = computeMetrics(truth, test.map((t) => classIndex(t.predicted)), CLASSES);
-    const so = sourceOnlyPredictions(counts, test.map((t) => t.item));
-    const base0 = computeMetrics(truth, so.map(classIndex), CLASSES);
+    // the net is scored on the test images of the classes it has
+    const classes = rm.classes;
+    const test = testIdx.filter((i) => classes.includes(items[i]!.label)).map((i) => ({ item: items[i]!, predicted: classes[argmax(f.scores.rows[i]!)]! }));
+    const truth = test.map((t) => classIndex(t.item.label, classes));
+    const net = computeMetrics(truth, test.map((t) => classIndex(t.predicted, classes)), classes);
+    const so = sourceOnlyPredictions(sourceClassCounts(trainItems.filter((it) => classes.includes(it.label))), test.map((t) => t.item));
+    const base0 = computeMetrics(truth, so.map((c) => classIndex(c, classes)), classes);
     const minority = test.filter((t) => minorityOfSource(counts, t.item));
     return {
       run: opts.run,

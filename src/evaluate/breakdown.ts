@@ -5,7 +5,7 @@
  * their source, where a net that reads the source instead of the lungs must fail.
  */
 import { optionError } from '../errors.js';
-import { CLASSES, type ClassName } from '../types.js';
+import { classesOf, type ClassName } from '../types.js';
 import type { DatasetItem } from '../data/types.js';
 import { wilson, type Interval } from './metrics.js';
 
@@ -40,8 +40,8 @@ export function checkGroupColumn(items: readonly Pick<DatasetItem, 'source' | 'l
   throw optionError('--by', `a column of the source (${[...cols].join(', ')})`, column);
 }
 
-/** One row per group (sorted by support, largest first), Wilson intervals. */
-export function breakdown(rows: readonly GroupedOutcome[]): GroupRow[] {
+/** One row per group (sorted by support, largest first), Wilson intervals; `per_class` over `classes` (default: those in the rows). */
+export function breakdown(rows: readonly GroupedOutcome[], classes: readonly ClassName[] = classesOf(rows.flatMap((r) => [r.label, r.predicted]))): GroupRow[] {
   const groups = new Map<string, GroupedOutcome[]>();
   for (const r of rows) {
     const g = groups.get(r.group);
@@ -51,7 +51,7 @@ export function breakdown(rows: readonly GroupedOutcome[]): GroupRow[] {
   return [...groups]
     .map(([group, rs]) => {
       const per_class = Object.fromEntries(
-        CLASSES.map((c) => {
+        classes.map((c) => {
           const of = rs.filter((r) => r.label === c);
           return [c, { support: of.length, sensitivity: of.length ? wilson(of.filter((r) => r.predicted === c).length, of.length) : null }];
         }),
@@ -61,13 +61,14 @@ export function breakdown(rows: readonly GroupedOutcome[]): GroupRow[] {
     .sort((a, b) => b.support - a.support || (a.group < b.group ? -1 : 1));
 }
 
-/** Class counts per source in the training images: the table the two confound measures read. */
+/** Class counts per source in the training images: the table the two confound measures read (every record has the same classes, in `classesOf` order). */
 export type SourceClassCounts = Map<string, Record<ClassName, number>>;
 
 export function sourceClassCounts(train: readonly { label: ClassName; source: string }[]): SourceClassCounts {
   const m: SourceClassCounts = new Map();
+  const classes = classesOf(train.map((it) => it.label));
   for (const it of train) {
-    const c = m.get(it.source) ?? (Object.fromEntries(CLASSES.map((k) => [k, 0])) as Record<ClassName, number>);
+    const c = m.get(it.source) ?? (Object.fromEntries(classes.map((k) => [k, 0])) as Record<ClassName, number>);
     c[it.label] += 1;
     m.set(it.source, c);
   }
@@ -79,9 +80,10 @@ export function sourceClassCounts(train: readonly { label: ClassName; source: st
  * rarer class, as in the split); a source not seen in training gets the most common class overall.
  */
 export function sourceOnlyPredictions(counts: SourceClassCounts, images: readonly { source: string }[]): ClassName[] {
-  const total = Object.fromEntries(CLASSES.map((k) => [k, 0])) as Record<ClassName, number>;
-  for (const c of counts.values()) for (const k of CLASSES) total[k] += c[k];
-  const top = (c: Record<ClassName, number>): ClassName => [...CLASSES].reverse().reduce((b, k) => (c[k] > c[b] ? k : b), CLASSES[CLASSES.length - 1]!);
+  const classes = countedClasses(counts);
+  const total = Object.fromEntries(classes.map((k) => [k, 0])) as Record<ClassName, number>;
+  for (const c of counts.values()) for (const k of classes) total[k]! += c[k]!;
+  const top = (c: Record<ClassName, number>): ClassName => [...classes].reverse().reduce((b, k) => (c[k]! > c[b]! ? k : b), classes[classes.length - 1]!);
   return images.map((im) => top(counts.get(im.source) ?? total));
 }
 
@@ -93,6 +95,12 @@ export function sourceOnlyPredictions(counts: SourceClassCounts, images: readonl
 export function minorityOfSource(counts: SourceClassCounts, image: { label: ClassName; source: string }): boolean {
   const c = counts.get(image.source);
   if (!c) return true;
-  const n = CLASSES.reduce((s, k) => s + c[k], 0);
-  return c[image.label] / n < 1 / CLASSES.length;
+  const classes = countedClasses(counts);
+  const n = classes.reduce((s, k) => s + c[k]!, 0);
+  return (c[image.label] ?? 0) / n < 1 / classes.length;
+}
+
+function countedClasses(counts: SourceClassCounts): ClassName[] {
+  const first = counts.values().next();
+  return first.done ? [] : Object.keys(first.value);
 }

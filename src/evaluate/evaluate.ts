@@ -16,7 +16,7 @@ import { loadDataset, prepareImages, selectItems, sourceBase } from '../data/ind
 import type { DatasetItem, SkippedEntry } from '../data/types.js';
 import type { SelectionKind } from '../data/split.js';
 import { CovidNetError, optionError } from '../errors.js';
-import { CLASSES, classIndex, isSplit, RESEARCH_NOTICE, type ClassName, type ModelKind, type Split } from '../types.js';
+import { classesOf, classIndex, isSplit, RESEARCH_NOTICE, type ClassName, type ModelKind, type Split } from '../types.js';
 import { argmax } from '../model/infer.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { readSplits } from '../run/files.js';
@@ -58,9 +58,9 @@ export interface Prediction {
   predicted: ClassName;
   /** The image's collection (`unknown` where the source does not say). */
   source?: string;
-  /** Per-class scores in CLASSES order: probabilities (single) or template similarities (siamese). */
+  /** Per-class scores in the run's `classes` order: probabilities (single) or template similarities (siamese). */
   scores: number[];
-  /** Calibrated probabilities (CLASSES order), where the run has calibration.json. */
+  /** Calibrated probabilities (`classes` order), where the run has calibration.json. */
   calibrated?: number[];
   /** The out-of-distribution score and verdict, where the run has ood.json. */
   ood_score?: number | null;
@@ -76,7 +76,14 @@ export interface EvalResult extends Metrics {
   split: Split | 'all';
   /** How the images were chosen. */
   selection: SelectionKind;
-  excluded: { training_images: number; unreadable: { file: string; reason: string }[] };
+  excluded: {
+    training_images: number;
+    unreadable: { file: string; reason: string }[];
+    /** Images a class was added from (`templates add`): never scored as test images. */
+    template_images?: number;
+    /** Images of classes the run does not have, per class (a run trained with `--classes`). */
+    other_classes?: Record<ClassName, number>;
+  };
   predictions: Prediction[];
   /** One-shot trials (only for method `one-shot`). */
   trials?: number;
@@ -109,9 +116,12 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
   const oodSources = opts.ood === undefined ? [] : typeof opts.ood === 'string' ? [opts.ood] : [...opts.ood];
   if (method === 'one-shot' && (oodSources.length > 0 || opts.operatingPoints?.length)) throw optionError(oodSources.length ? '--ood' : '--operating-point', 'an evaluation by templates or argmax (not --one-shot)', 'one-shot');
 
-  const dataset = await loadDataset(opts.data);
+  const dataset = await loadDataset(opts.data, { extraClasses: rm.classes });
   const base = await sourceBase(dataset.root);
   const s = selectItems(dataset.items, dataset.root, base, splits, opts.split);
+  const leftOut = leaveOut(s.items, rm.templates?.added ?? [], method === 'one-shot' ? classesOf((splits?.splits.train ?? []).map((e) => e.label)) : rm.classes);
+  s.items = leftOut.items;
+  s.warnings.push(...leftOut.warnings);
   if (s.items.length === 0) throw new CovidNetError('E_SOURCE', `no images to evaluate in split ${s.split}`, { file: opts.data });
   if (opts.by !== undefined) {
     if (method === 'one-shot') throw optionError('--by', 'an evaluation by templates or argmax (not --one-shot)', 'one-shot');
@@ -145,10 +155,10 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
   }
   function add(it: DatasetItem, scores: ArrayLike<number>, a?: ImageAssessment): void {
     const p = argmax(scores);
-    truth.push(classIndex(it.label));
+    truth.push(classIndex(it.label, leftOut.classes));
     pred.push(p);
     const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
-    const entry: Prediction = { file: relative(base, it.file), label: it.label, predicted: CLASSES[p]!, source: it.source, scores: Array.from(scores, r6) };
+    const entry: Prediction = { file: relative(base, it.file), label: it.label, predicted: leftOut.classes[p]!, source: it.source, scores: Array.from(scores, r6) };
     if (a?.calibrated) entry.calibrated = a.calibrated.map(r6);
     if (a?.ood) {
       entry.ood_score = Number.isFinite(a.ood.ood_score) ? r6(a.ood.ood_score) : null;
@@ -165,7 +175,7 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
     }
   }
 
-  const metrics = computeMetrics(truth, pred, CLASSES, { seed: opts.seed ?? config.seed });
+  const metrics = computeMetrics(truth, pred, leftOut.classes, { seed: opts.seed ?? config.seed });
   const result: EvalResult = {
     run: resolve(opts.run),
     model: kind,
@@ -174,7 +184,12 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
     split: s.split,
     selection: s.selection,
     ...metrics,
-    excluded: { training_images: s.excludedTraining, unreadable: set.failed.map((f: SkippedEntry) => ({ file: relative(base, f.file), reason: f.reason })) },
+    excluded: {
+      training_images: s.excludedTraining,
+      unreadable: set.failed.map((f: SkippedEntry) => ({ file: relative(base, f.file), reason: f.reason })),
+      ...(leftOut.templateImages > 0 ? { template_images: leftOut.templateImages } : {}),
+      ...(Object.keys(leftOut.otherClasses).length > 0 ? { other_classes: leftOut.otherClasses } : {}),
+    },
     predictions,
     ...(trials !== undefined ? { trials } : {}),
     ...(opts.by !== undefined ? { breakdown: { by: opts.by, groups: breakdown(predictions.map((p, i) => ({ label: p.label, predicted: p.predicted, group: groupValue(set.items[i]!, opts.by!) ?? 'unknown' }))) } } : {}),
@@ -188,6 +203,27 @@ async function evaluateWith(rm: RunModel, opts: EvaluateOptions): Promise<EvalRe
     await writeJsonAtomic(file, result);
   }
   return result;
+}
+
+/**
+ * The images to score: not one a class template was made from (they are that class's training
+ * images), and only of the classes the run scores (`classes`); the rest counted, with a warning.
+ */
+function leaveOut(
+  items: DatasetItem[],
+  added: readonly { class: ClassName; files: readonly { file: string }[] }[],
+  classes: readonly ClassName[],
+): { items: DatasetItem[]; classes: readonly ClassName[]; templateImages: number; otherClasses: Record<ClassName, number>; warnings: string[] } {
+  const warnings: string[] = [];
+  const fromTemplates = new Set(added.flatMap((a) => a.files.map((f) => resolve(f.file))));
+  const kept = items.filter((it) => !fromTemplates.has(resolve(it.file)));
+  const templateImages = items.length - kept.length;
+  if (templateImages > 0) warnings.push(`${templateImages} images that class templates were made from were left out`);
+  const otherClasses: Record<ClassName, number> = {};
+  for (const it of kept) if (!classes.includes(it.label)) otherClasses[it.label] = (otherClasses[it.label] ?? 0) + 1;
+  const others = Object.entries(otherClasses);
+  if (others.length > 0) warnings.push(`images of classes the run does not have were left out: ${others.map(([c, n]) => `${c} ${n}`).join(', ')}`);
+  return { items: kept.filter((it) => classes.includes(it.label)), classes, templateImages, otherClasses, warnings };
 }
 
 function safeName(s: string): string {

@@ -7,7 +7,7 @@
  * net against the single net at the same size and seeds) with a bootstrap interval and McNemar's
  * exact test per seed pair.
  */
-import { CLASSES, classIndex, type ClassName } from '../types.js';
+import { classesOf, classIndex, type ClassName } from '../types.js';
 import type { AuditResult } from './audit.js';
 import { breakdown } from './breakdown.js';
 import { computeMetrics } from './metrics.js';
@@ -89,6 +89,8 @@ export interface PairComparison {
 }
 
 export interface ExperimentStats {
+  /** The classes of the cells' test images (the study's three unless the cells were trained on others). */
+  classes: ClassName[];
   configs: ConfigSummary[];
   comparisons: PairComparison[];
   /** Nets in the grid's order. */
@@ -105,54 +107,56 @@ const configKey = (net: string, perClass: number | null) => (perClass === null ?
 export function summariseExperiment(cells: readonly CellResult[], opts: { nets?: readonly string[]; replicates?: number; seed?: number } = {}): ExperimentStats {
   const nets = opts.nets ? [...opts.nets] : [...new Set(cells.map((c) => c.net))];
   const sizes = [...new Set(cells.map((c) => c.perClass))].sort((a, b) => (a === null ? 1 : b === null ? -1 : a - b));
+  const classes = classesOf(cells.flatMap((c) => c.predictions.flatMap((p) => [p.label, p.predicted])));
   const configs: ConfigSummary[] = [];
   for (const perClass of sizes) {
     for (const net of nets) {
       const of = cells.filter((c) => c.net === net && c.perClass === perClass);
-      if (of.length) configs.push(summariseConfig(net, perClass, of));
+      if (of.length) configs.push(summariseConfig(net, perClass, of, classes));
     }
   }
   const comparisons: PairComparison[] = [];
   const reference = nets[0]!;
   for (const perClass of sizes) {
     for (const net of nets.slice(1)) {
-      const c = comparePair(net, reference, perClass, cells, opts);
+      const c = comparePair(net, reference, perClass, cells, classes, opts);
       if (c) comparisons.push(c);
     }
   }
-  return { configs, comparisons, nets, sizes, bootstrap: { replicates: opts.replicates ?? 2000, seed: opts.seed ?? 1 } };
+  return { classes, configs, comparisons, nets, sizes, bootstrap: { replicates: opts.replicates ?? 2000, seed: opts.seed ?? 1 } };
 }
 
-function summariseConfig(net: string, perClass: number | null, of: readonly CellResult[]): ConfigSummary {
-  const ms = of.map((c) => computeMetrics(c.predictions.map((p) => classIndex(p.label)), c.predictions.map((p) => classIndex(p.predicted)), CLASSES, { replicates: 1 }));
-  const perClassOf = (f: (m: (typeof ms)[number], c: ClassName) => number) => Object.fromEntries(CLASSES.map((c) => [c, seedSummary(ms.map((m) => f(m, c)))])) as Record<ClassName, SeedSummary>;
+function summariseConfig(net: string, perClass: number | null, of: readonly CellResult[], classes: readonly ClassName[]): ConfigSummary {
+  const ms = of.map((c) => computeMetrics(c.predictions.map((p) => classIndex(p.label, classes)), c.predictions.map((p) => classIndex(p.predicted, classes)), classes, { replicates: 1 }));
+  const perClassOf = (f: (m: (typeof ms)[number], c: ClassName) => number) => Object.fromEntries(classes.map((c) => [c, seedSummary(ms.map((m) => f(m, c)))])) as Record<ClassName, SeedSummary>;
+  const trained = (c: CellResult) => Object.keys(c.trainCounts);
   const summary: ConfigSummary = {
     key: configKey(net, perClass),
     net,
     perClass,
-    trainPerClass: of.reduce((s, c) => s + CLASSES.reduce((t, k) => t + c.trainCounts[k], 0) / CLASSES.length, 0) / of.length,
+    trainPerClass: of.reduce((s, c) => s + trained(c).reduce((t, k) => t + c.trainCounts[k]!, 0) / Math.max(1, trained(c).length), 0) / of.length,
     cells: of.map((c) => c.id),
     accuracy: seedSummary(ms.map((m) => m.accuracy.value)),
     balanced_accuracy: seedSummary(ms.map((m) => m.balanced_accuracy)),
     sensitivity: perClassOf((m, c) => m.per_class[c]!.sensitivity.value),
     ppv: perClassOf((m, c) => m.per_class[c]!.ppv.value),
     n_test: of.map((c) => c.predictions.length),
-    by_source: sourceSummaries(of),
+    by_source: sourceSummaries(of, classes),
   };
   const audits = of.map((c) => c.audit).filter((a): a is AuditResult => a !== undefined);
-  if (audits.length) summary.audit = summariseAudits(audits);
+  if (audits.length) summary.audit = summariseAudits(audits, classes);
   return summary;
 }
 
-function sourceSummaries(of: readonly CellResult[]): SourceSummary[] {
-  const rows = of.map((c) => breakdown(c.predictions.map((p) => ({ label: p.label, predicted: p.predicted, group: p.source ?? 'unknown' }))));
+function sourceSummaries(of: readonly CellResult[], classes: readonly ClassName[]): SourceSummary[] {
+  const rows = of.map((c) => breakdown(c.predictions.map((p) => ({ label: p.label, predicted: p.predicted, group: p.source ?? 'unknown' })), classes));
   const sources = [...new Set(rows.flat().map((r) => r.group))];
   return sources
     .map((source): SourceSummary => {
       const mine = rows.map((r) => r.find((g) => g.group === source)).filter((g) => g !== undefined);
       const per_class = Object.fromEntries(
-        CLASSES.map((k) => {
-          const s = mine.map((g) => g.per_class[k]);
+        classes.map((k) => {
+          const s = mine.map((g) => g.per_class[k]!);
           const support = s.reduce((a, x) => a + x.support, 0) / mine.length;
           const sens = s.filter((x) => x.sensitivity !== null).map((x) => x.sensitivity!.value);
           return [k, { support, sensitivity: sens.length ? seedSummary(sens) : null }];
@@ -163,9 +167,9 @@ function sourceSummaries(of: readonly CellResult[]): SourceSummary[] {
     .sort((a, b) => b.support - a.support);
 }
 
-function summariseAudits(audits: readonly AuditResult[]): AuditSummary {
+function summariseAudits(audits: readonly AuditResult[], classes: readonly ClassName[]): AuditSummary {
   const within: AuditSummary['within_class'] = {};
-  for (const c of CLASSES) {
+  for (const c of classes) {
     const ps = audits.map((a) => a.probe.within_class[c]).filter((p) => p !== undefined);
     if (ps.length) within[c] = { balanced_accuracy: seedSummary(ps.map((p) => p.balanced_accuracy)), chance: ps[0]!.chance_balanced_accuracy, sources: ps[0]!.labels };
   }
@@ -186,7 +190,7 @@ function summariseAudits(audits: readonly AuditResult[]): AuditSummary {
   };
 }
 
-function comparePair(a: string, b: string, perClass: number | null, cells: readonly CellResult[], opts: { replicates?: number; seed?: number }): PairComparison | undefined {
+function comparePair(a: string, b: string, perClass: number | null, cells: readonly CellResult[], classes: readonly ClassName[], opts: { replicates?: number; seed?: number }): PairComparison | undefined {
   const key = (c: CellResult) => `${c.splitSeed}/${c.seed}`;
   const bs = new Map(cells.filter((c) => c.net === b && c.perClass === perClass).map((c) => [key(c), c]));
   const pairs = cells.filter((c) => c.net === a && c.perClass === perClass && bs.has(key(c))).map((ca) => [ca, bs.get(key(ca))!] as const);
@@ -197,8 +201,8 @@ function comparePair(a: string, b: string, perClass: number | null, cells: reado
     return { ca, cb, common, other: common.map((p) => byFile.get(p.file)!) };
   });
   const difference = pairedBootstrap(
-    aligned.map((x) => ({ group: String(x.ca.splitSeed), truth: x.common.map((p) => classIndex(p.label)), a: x.common.map((p) => classIndex(p.predicted)), b: x.other.map((p) => classIndex(p.predicted)) })),
-    CLASSES.length,
+    aligned.map((x) => ({ group: String(x.ca.splitSeed), truth: x.common.map((p) => classIndex(p.label, classes)), a: x.common.map((p) => classIndex(p.predicted, classes)), b: x.other.map((p) => classIndex(p.predicted, classes)) })),
+    classes.length,
     opts,
   );
   const mcnemar = aligned.map((x) => {

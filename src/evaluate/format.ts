@@ -1,5 +1,5 @@
 /** Aligned text tables of an evaluation (what `covidnet evaluate` prints). */
-import { CLASSES, RESEARCH_NOTICE } from '../types.js';
+import { RESEARCH_NOTICE } from '../types.js';
 import { isBootstrapInterval, type BootstrapInterval, type Interval, type Metrics } from './metrics.js';
 import type { EvalResult } from './evaluate.js';
 import type { EvalTrust } from './trust.js';
@@ -107,13 +107,15 @@ export function formatTrust(t: EvalTrust, n: number): string {
 
 /** Results per group: support, accuracy and each class's sensitivity (with its support). */
 export function formatBreakdown(by: string, groups: readonly GroupRow[]): string {
-  const cell = (g: GroupRow, c: (typeof CLASSES)[number]) => {
+  const classes = Object.keys(groups[0]?.per_class ?? {});
+  const cell = (g: GroupRow, c: string) => {
     const p = g.per_class[c];
+    if (!p) return '–';
     return p.sensitivity ? `${f3(p.sensitivity.value)} (${p.sensitivity.x}/${p.support})` : '–';
   };
   return [
     `by ${by} (95% Wilson intervals on accuracy; sensitivity with counts)`,
-    table([[by, 'n', 'accuracy', ...CLASSES.map((c) => `sens ${c}`)], ...groups.map((g) => [g.group, String(g.support), fmtInterval(g.accuracy), ...CLASSES.map((c) => cell(g, c))])]),
+    table([[by, 'n', 'accuracy', ...classes.map((c) => `sens ${c}`)], ...groups.map((g) => [g.group, String(g.support), fmtInterval(g.accuracy), ...classes.map((c) => cell(g, c))])]),
   ].join('\n');
 }
 

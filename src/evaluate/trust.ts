@@ -13,7 +13,7 @@ import { parse } from 'csv-parse/sync';
 import { prepareImages } from '../data/index.js';
 import type { DatasetItem } from '../data/types.js';
 import { CovidNetError, optionError } from '../errors.js';
-import { CLASSES, type ClassName } from '../types.js';
+import type { ClassName } from '../types.js';
 import type { Assessment, ImageAssessment, RunModel } from '../run/run-model.js';
 import type { CalibrationMethod, ReliabilityBin } from '../trust/calibration.js';
 import { calibrationError, eceInterval } from '../trust/calibration.js';
@@ -140,7 +140,7 @@ export function trustSummary(rm: RunModel, a: Assessment, labels: readonly numbe
     const f = rm.trust.ood.file;
     const names = scoreNames(rm);
     const ok = a.rows.map((r) => r.ood!.in_distribution);
-    const correct = a.rows.map((r, i) => CLASSES.indexOf(r.predicted) === labels[i]);
+    const correct = a.rows.map((r, i) => a.classes.indexOf(r.predicted) === labels[i]);
     out.ood = {
       threshold: f.threshold,
       target_acceptance: f.target_acceptance,
@@ -168,7 +168,7 @@ export function trustSummary(rm: RunModel, a: Assessment, labels: readonly numbe
   }
   const ranked = cal ?? a.rows.map((r) => Array.from(r.scores));
   out.roc.scores = cal ? 'calibrated' : 'raw';
-  CLASSES.forEach((c, j) => {
+  a.classes.forEach((c, j) => {
     const s = ranked.map((r) => r[j]!);
     const pos = labels.map((l) => l === j);
     out.roc.per_class[c] = { auc: aurocInterval(s, pos, boot), positives: pos.filter(Boolean).length, negatives: pos.filter((p) => !p).length, curve: thin(rocCurve(s, pos)) };
@@ -193,7 +193,8 @@ function rates(scores: readonly number[], positive: readonly boolean[], t: numbe
 function operatingPoint(rm: RunModel, spec: string, p: OperatingPointSpec, cal: number[][] | undefined, labels: readonly number[]): OperatingPointResult {
   const file = rm.trust.calibration?.file;
   if (!file || !cal) throw new CovidNetError('E_RUN', `--operating-point needs the run's calibration.json (its validation probabilities): ${REFIT_HINT.replace('RUN', rm.run)} writes it`, { file: rm.run });
-  const j = CLASSES.indexOf(p.cls);
+  const j = rm.classes.indexOf(p.cls);
+  if (j < 0) throw optionError('--operating-point', `a class of the run (${rm.classes.join(', ')})`, p.cls);
   const vScores = file.validation_scores.calibrated.map((r) => r[j]!);
   const vPos = file.validation_scores.labels.map((l) => l === j);
   const threshold = chooseThreshold(vScores, vPos, p) ?? null;

@@ -22,6 +22,8 @@ export interface Explained extends TrustFields {
   label?: ClassName | undefined;
   predicted: ClassName;
   target: ClassName;
+  /** The run's classes: the order of `scores`. */
+  classes: readonly ClassName[];
   /** The target's probability (single) or similarity to its template (siamese). */
   score: number;
   scores: number[];
@@ -77,12 +79,13 @@ export async function explainImages(rm: RunScorer, cam: GradCam, band: number, i
       label: c.label,
       predicted: r.predicted,
       target: r.target,
+      classes: r.classes,
       score: r.score,
       scores: r.scores,
       peak: peak && { x: peak.x, y: peak.y },
       border_mass: borderMass(resampleToOriginal(r.cam, g), g.width, g.height, band),
       border_mass_input: borderMass(resampleToInput(r.cam, g), g.size, g.size, band),
-      ...trustFields(trust[k]!),
+      ...trustFields(trust[k]!, r.classes),
       cam: r.cam,
       geometry: g,
       image: c.image,

@@ -13,7 +13,7 @@ import { basename, extname, join, relative, resolve } from 'node:path';
 import { decodeImage, loadDataset, preprocessImage, selectItems, sourceBase } from '../data/index.js';
 import type { GrayImage } from '../data/types.js';
 import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
-import { CLASSES, RESEARCH_NOTICE, isClassName, isSplit, type ClassName, type ModelKind, type Split } from '../types.js';
+import { RESEARCH_NOTICE, classesOf, isClassName, isSplit, type ClassName, type ModelKind, type Split } from '../types.js';
 import { readSplits, type PreprocessInfo } from '../run/files.js';
 import { RunModel } from '../run/run-model.js';
 import { writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
@@ -137,7 +137,7 @@ export function isOutOfDistribution(r: Pick<Explained, 'in_distribution'>): bool
  */
 export function captionFor(r: Explained, model: ModelKind, allowOod = false): string[] {
   const what = r.calibrated ? 'calibrated p' : model === 'single' ? 'p' : 'similarity';
-  const pi = CLASSES.indexOf(r.predicted);
+  const pi = r.classes.indexOf(r.predicted);
   const shown = (c: ClassName, j: number) => fmt(r.calibrated ? r.calibrated[c] : r.scores[j]!);
   const ood = isOutOfDistribution(r);
   const oodScore = `ood score ${r.ood_score === null ? '∞' : fmt(r.ood_score)} > ${fmt(r.ood_threshold ?? NaN)}`;
@@ -147,7 +147,7 @@ export function captionFor(r: Explained, model: ModelKind, allowOod = false): st
     return ['OUT OF DISTRIBUTION: no class given', oodScore.replace('>', '> threshold'), `${basename(r.file)} · ${model} net${zero}`];
   }
   const l1 = (ood ? 'OUT OF DISTRIBUTION, unreliable: ' : '') + `predicted ${r.predicted} (${what} ${shown(r.predicted, pi)})` + (r.label ? ` · true ${r.label}` : '');
-  const ti = CLASSES.indexOf(r.target);
+  const ti = r.classes.indexOf(r.target);
   const l2 = `Grad-CAM for ${r.target}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${shown(r.target, ti)})`} · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
   return [l1, l2, `${basename(r.file)} · ${model} net${zero}`];
 }
@@ -251,8 +251,9 @@ export interface ExplainRunResult {
 /** The files to explain: explicit files, or a data source's split (the run's split when it is the run's source). */
 export async function selectExplainItems(run: string, data: string, split: Split | undefined, limit: number | undefined): Promise<{ files: string[]; labels: ClassName[]; split: Split | 'all' }> {
   if (split !== undefined && !isSplit(split)) throw optionError('--split', 'train, val or test', split);
-  const dataset = await loadDataset(data);
   const splits = await readSplits(run).catch(() => undefined);
+  // every label of the run's splits is a class the loader accepts (a run trained with --classes)
+  const dataset = await loadDataset(data, { extraClasses: classesOf([...(splits?.splits.train ?? []), ...(splits?.splits.test ?? [])].map((e) => e.label)) });
   const base = await sourceBase(dataset.root);
   const s = selectItems(dataset.items, dataset.root, base, splits, split);
   let items = s.items;
@@ -263,7 +264,6 @@ export async function selectExplainItems(run: string, data: string, split: Split
 export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunResult> {
   if ((opts.files?.length ?? 0) > 0 === (opts.data !== undefined)) throw optionError('FILE... | --data', 'image files or --data SRC (one of them)', opts.data ?? opts.files);
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > 0)) throw optionError('--limit', 'a positive integer', opts.limit);
-  if (opts.target !== undefined && !isClassName(opts.target)) throw optionError('--class', CLASSES.join(', '), opts.target);
   let files: string[];
   let labels: (ClassName | undefined)[] | undefined;
   let split: Split | 'all' | undefined;
@@ -277,6 +277,13 @@ export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunRes
   const out = resolve(opts.out);
   await mkdir(out, { recursive: true });
   const ex = await Explainer.open(opts.run, opts);
+  const classes = ex.runModel.classes;
+  for (const [flag, c] of [['--class', opts.target], ['--contrast', opts.contrast]] as const) {
+    if (c !== undefined && !isClassName(c, classes)) {
+      ex.close();
+      throw optionError(flag, `a class of the run (${classes.join(', ')})`, c);
+    }
+  }
   const records: ExplainRecord[] = [];
   const tiles: { png: Buffer; label: string }[] = [];
   const sheetN = opts.sheet ?? 24;
@@ -303,7 +310,7 @@ export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunRes
           await writeJsonAtomic(heatJson, heatJsonOf(r, ex));
           if (opts.data !== undefined && tiles.length < sheetN) {
             const bm = r.border_mass === null ? '–' : r.border_mass.toFixed(2);
-            const shownClass = isOutOfDistribution(r) && !opts.allowOod ? 'out of distribution' : `${r.predicted} (${(r.calibrated?.[r.predicted] ?? r.scores[CLASSES.indexOf(r.predicted)]!).toFixed(2)})`;
+            const shownClass = isOutOfDistribution(r) && !opts.allowOod ? 'out of distribution' : `${r.predicted} (${(r.calibrated?.[r.predicted] ?? r.scores[r.classes.indexOf(r.predicted)]!).toFixed(2)})`;
             tiles.push({ png, label: `${r.label ?? '?'} → ${shownClass}, border ${bm}` });
           }
           const { cam: _c, geometry: _g, image: _i, ...plain } = r;
@@ -354,7 +361,7 @@ function heatJsonOf(r: Explained, ex: Explainer): Record<string, unknown> {
     predicted: r.predicted,
     target: r.target,
     score: r.score,
-    scores: Object.fromEntries(CLASSES.map((c, j) => [c, r.scores[j]])),
+    scores: Object.fromEntries(r.classes.map((c, j) => [c, r.scores[j]])),
     calibrated: r.calibrated,
     ood_score: r.ood_score,
     ood_threshold: r.ood_threshold,
@@ -391,7 +398,7 @@ export function summariseBorderMass(rs: readonly Pick<Explained, 'label' | 'pred
     const val = (r: (typeof rs)[number]) => r[key];
     const ok = rs.filter((r) => val(r) !== null);
     const byClass: Record<string, GroupStats> = {};
-    for (const c of CLASSES) byClass[c] = stats(ok.filter((r) => r.label === c).map((r) => val(r)!));
+    for (const c of classesOf(rs.flatMap((r) => (r.label === undefined ? [] : [r.label])))) byClass[c] = stats(ok.filter((r) => r.label === c).map((r) => val(r)!));
     const labelled = ok.filter((r) => r.label !== undefined);
     return {
       overall: stats(ok.map((r) => val(r)!)),

@@ -33,7 +33,9 @@ export interface CamResult {
   grid: number;
   predicted: ClassName;
   target: ClassName;
-  /** Per class (CLASSES order): softmax probability (single) or similarity 1 − P(different) to the class template (siamese). */
+  /** The classes of `scores`, in order (the run's). */
+  classes: readonly ClassName[];
+  /** Per class (`classes` order): softmax probability (single) or similarity 1 − P(different) to the class template (siamese). */
   scores: number[];
   /** `scores` of the target class. */
   score: number;
@@ -45,14 +47,17 @@ export class GradCam {
   readonly kind: Kind;
   readonly size: number;
   readonly grid: number;
+  /** The classes scored, in output order (the run's). */
+  readonly classes: readonly ClassName[];
   private readonly features: tf.LayersModel;
   private readonly head: tf.layers.Layer[];
   private readonly templates: tf.Tensor2D | undefined;
   /** Siamese: the `distance` head, σ(Σ αᵢ|aᵢ − bᵢ| + β) = P(different). */
   private readonly distance: tf.layers.Layer | undefined;
 
-  private constructor(kind: Kind, net: tf.LayersModel, headEnd: string, siamese?: { templates: readonly (readonly number[])[]; distance: tf.layers.Layer }) {
+  private constructor(kind: Kind, net: tf.LayersModel, headEnd: string, classes: readonly ClassName[], siamese?: { templates: readonly (readonly number[])[]; distance: tf.layers.Layer }) {
     this.kind = kind;
+    this.classes = classes;
     const feat = getLayer(net, FEATURE_LAYER);
     this.features = tf.model({ inputs: net.inputs, outputs: feat.output as tf.SymbolicTensor });
     this.head = layerChain(feat, headEnd);
@@ -65,8 +70,8 @@ export class GradCam {
     }
     if (siamese) {
       this.distance = siamese.distance;
-      if (siamese.templates.length !== CLASSES.length) {
-        throw new CovidNetError('E_RUN', `expected ${CLASSES.length} class templates, got ${siamese.templates.length}`);
+      if (siamese.templates.length !== classes.length) {
+        throw new CovidNetError('E_RUN', `expected ${classes.length} class templates (${classes.join(', ')}), got ${siamese.templates.length}`);
       }
       this.templates = tf.keep(tf.tensor2d(siamese.templates as number[][]));
     }
@@ -74,23 +79,25 @@ export class GradCam {
 
   /** Grad-CAM for an opened run: the single net, or the siamese net against the run's class templates. */
   static forRun(run: RunScorer): GradCam {
-    return run.kind === 'siamese' ? GradCam.siamese(run.model, run.requireTemplates().templates) : GradCam.single(run.model);
+    return run.kind === 'siamese' ? GradCam.siamese(run.model, run.requireTemplates().templates, run.classes) : GradCam.single(run.model, run.classes);
   }
 
   /** Grad-CAM for a single COVID-Net (a model with `feature_sum` and `logits` layers). */
-  static single(model: tf.LayersModel): GradCam {
-    return new GradCam('single', model, 'logits');
+  static single(model: tf.LayersModel, classes: readonly ClassName[] = CLASSES): GradCam {
+    const units = model.getLayer('logits').outputShape as number[];
+    if (units[units.length - 1] !== classes.length) throw new CovidNetError('E_RUN', `the model scores ${String(units[units.length - 1])} classes, given ${classes.length} (${classes.join(', ')})`);
+    return new GradCam('single', model, 'logits', classes);
   }
 
   /**
    * Grad-CAM for a siamese COVID-Net (nested `encoder` model with its own `feature_sum`, and a
    * `distance` dense layer) against class templates (mean training embedding per class, CLASSES order).
    */
-  static siamese(model: tf.LayersModel, templates: readonly (readonly number[])[]): GradCam {
+  static siamese(model: tf.LayersModel, templates: readonly (readonly number[])[], classes: readonly ClassName[] = CLASSES): GradCam {
     const encoder = getLayer(model, 'encoder') as unknown as tf.LayersModel;
     if (!Array.isArray(encoder.inputs) || !encoder.outputs) throw new CovidNetError('E_RUN', 'layer `encoder` is not a model');
     const end = encoder.outputs[0]!.sourceLayer.name;
-    return new GradCam('siamese', encoder, end, { templates, distance: getLayer(model, 'distance') });
+    return new GradCam('siamese', encoder, end, classes, { templates, distance: getLayer(model, 'distance') });
   }
 
   /** Releases the tensors this object holds (not the model's weights). */
@@ -107,13 +114,14 @@ export class GradCam {
       const sc = this.kind === 'single' ? tf.softmax(logit(feats)) : tf.sub(1, tf.sigmoid(tf.neg(logit(feats))));
       const scoresArr = sc.arraySync() as number[][];
       const predicted = scoresArr.map(argmax);
-      const targets = predicted.map((p, i) => classIndex(targetFor(opts.target, i) ?? CLASSES[p]!));
-      const contrast = opts.contrast === undefined ? -1 : CLASSES.indexOf(opts.contrast);
+      const targets = predicted.map((p, i) => this.indexOf(targetFor(opts.target, i) ?? this.classes[p]!));
+      const contrast = opts.contrast === undefined ? -1 : this.indexOf(opts.contrast);
       if (contrast >= 0 && this.kind !== 'siamese') throw new CovidNetError('E_OPTION', 'contrast is for the siamese net only');
       // masks built as float32 in JS: no int32 tensors enter the float maths (backends differ in
       // how they treat mixed dtypes)
-      const mask = oneHotF32(targets);
-      const cmask = contrast >= 0 ? oneHotF32(new Array<number>(n).fill(contrast)) : undefined;
+      const k = this.classes.length;
+      const mask = oneHotF32(targets, k);
+      const cmask = contrast >= 0 ? oneHotF32(new Array<number>(n).fill(contrast), k) : undefined;
       // Samples are independent (no batch statistics), so the gradient of the summed scores gives
       // each sample's own gradient.
       const grads = tf.grad((a: tf.Tensor) => {
@@ -130,14 +138,15 @@ export class GradCam {
     for (let i = 0; i < n; i++) {
       const s = scores[i]!;
       const p = argmax(s);
-      const t = targetFor(opts.target, i) ?? CLASSES[p]!;
+      const t = targetFor(opts.target, i) ?? this.classes[p]!;
       out.push({
         cam: cams.slice(i * g2, (i + 1) * g2),
         grid: this.grid,
-        predicted: CLASSES[p]!,
+        predicted: this.classes[p]!,
         target: t,
+        classes: this.classes,
         scores: s,
-        score: s[classIndex(t)]!,
+        score: s[this.indexOf(t)]!,
       });
     }
     return out;
@@ -151,18 +160,24 @@ export class GradCam {
     });
   }
 
+  private indexOf(c: ClassName): number {
+    const j = classIndex(c, this.classes);
+    if (j < 0) throw new CovidNetError('E_OPTION', `class ${c} is not one of the run's classes (${this.classes.join(', ')})`);
+    return j;
+  }
+
   private applyHead(a: tf.Tensor): tf.Tensor {
     let h = a;
     for (const layer of this.head) h = layer.apply(h, { training: false }) as tf.Tensor;
     return h;
   }
 
-  /** [n, 3]: logits (single) or negated pre-sigmoid distance to each class template (siamese). */
+  /** [n, classes]: logits (single) or negated pre-sigmoid distance to each class template (siamese). */
   private classLogits(h: tf.Tensor): tf.Tensor2D {
     if (this.kind === 'single') return h as tf.Tensor2D;
     const e = h as tf.Tensor2D; // [n, 256]
     const cols: tf.Tensor[] = [];
-    for (let k = 0; k < CLASSES.length; k++) {
+    for (let k = 0; k < this.classes.length; k++) {
       const t = tf.slice(this.templates!, [k, 0], [1, -1]); // [1, 256]
       cols.push(tf.neg(logitDifferent(this.distance!, e, t))); // [n, 1]
     }
@@ -197,10 +212,10 @@ export function layerChain(from: tf.layers.Layer, to: string): tf.layers.Layer[]
   return chain;
 }
 
-function oneHotF32(idx: readonly number[]): tf.Tensor2D {
-  const a = new Float32Array(idx.length * CLASSES.length);
-  idx.forEach((k, i) => (a[i * CLASSES.length + k] = 1));
-  return tf.tensor2d(a, [idx.length, CLASSES.length]);
+function oneHotF32(idx: readonly number[], classes: number): tf.Tensor2D {
+  const a = new Float32Array(idx.length * classes);
+  idx.forEach((k, i) => (a[i * classes + k] = 1));
+  return tf.tensor2d(a, [idx.length, classes]);
 }
 
 function targetFor(t: CamOptions['target'], i: number): ClassName | undefined {

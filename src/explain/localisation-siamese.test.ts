@@ -54,7 +54,7 @@ function templatesOf(model: tf.LayersModel, x: tf.Tensor4D, samples: readonly Ma
   const flat = e.dataSync() as Float32Array;
   e.dispose();
   const embeddings = samples.map((_, i) => flat.slice(i * k, (i + 1) * k));
-  const { templates } = classTemplates(embeddings, samples.map((s) => CLASSES[s.label]!));
+  const { templates } = classTemplates(embeddings, samples.map((s) => CLASSES[s.label]!), CLASSES);
   return { templates, embeddings };
 }
 

@@ -311,8 +311,8 @@ const serveRequest: FuzzTarget<{ host?: string; origin?: string; target: string;
         step(() => {
           const u = parseTarget(r.target);
           if (u.host !== 'localhost') throw new Crash(`target ${JSON.stringify(r.target)} names host ${u.host}`);
-          step(() => void classParam(u, 'target'));
-          step(() => void classParam(u, 'contrast'));
+          step(() => void classParam(u, 'target', CLASSES));
+          step(() => void classParam(u, 'contrast', CLASSES));
         });
         step(() => {
           const n = fileNameHeader(r.name);

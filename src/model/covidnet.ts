@@ -26,6 +26,8 @@ export interface CovidNetConfig {
    * non-negative and started at 0.25, bias −1, so P(different) grows with every |aᵢ − bᵢ| from the first step).
    */
   distanceHead?: 'free' | 'metric' | undefined;
+  /** Single net: number of classes (units of `logits`). Study: 3. */
+  classes?: number | undefined;
 }
 
 export const STUDY_MODEL: Readonly<CovidNetConfig> = { size: 224, width: 128, fc: 1024 };
@@ -48,7 +50,9 @@ export function validateModelConfig(c: Partial<CovidNetConfig>): CovidNetConfig 
   for (const r of dropout) if (!(r >= 0 && r < 1)) throw optionError('dropout', 'rates in [0, 1)', dropout);
   const distanceHead = c.distanceHead ?? 'free';
   if (distanceHead !== 'free' && distanceHead !== 'metric') throw optionError('distanceHead', 'free or metric', distanceHead);
-  return { size, width, fc, seed: c.seed, dropout, normalizeEmbedding: c.normalizeEmbedding ?? false, distanceHead };
+  const classes = c.classes ?? 3;
+  if (!Number.isInteger(classes) || classes < 2) throw optionError('classes', 'an integer of at least 2', classes);
+  return { size, width, fc, seed: c.seed, dropout, normalizeEmbedding: c.normalizeEmbedding ?? false, distanceHead, classes };
 }
 
 type Sym = tf.SymbolicTensor;
@@ -143,13 +147,13 @@ function imageInput(size: number, name: string): Sym {
   return tf.input({ shape: [size, size, 1], name });
 }
 
-/** Single COVID-Net: image → probabilities of (normal, pneumonia, COVID-19). Layers `logits` (pre-softmax) and `probs`. */
+/** Single COVID-Net: image → class probabilities (the study's normal, pneumonia, COVID-19 unless `classes` says). Layers `logits` (pre-softmax) and `probs`. */
 export function covidNet(config: Partial<CovidNetConfig> = {}): tf.LayersModel {
   const c = validateModelConfig(config);
   const b = new Builder(c.seed);
   const input = imageInput(c.size, 'image');
   const emb = head(b, trunk(b, input, c.width), c);
-  const logits = b.dense(emb, 3, 'linear', 'logits');
+  const logits = b.dense(emb, c.classes ?? 3, 'linear', 'logits');
   const probs = tf.layers.activation({ activation: 'softmax', name: 'probs' }).apply(logits) as Sym;
   return tf.model({ inputs: input, outputs: probs, name: 'covidnet' });
 }

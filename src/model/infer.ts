@@ -7,7 +7,7 @@ import type { NormStats, PreparedSet } from '../data/types.js';
 // the modules themselves, not the data barrel: this one is bundled for the browser (src/web)
 import { toModelInput } from '../data/norm.js';
 import { oneShotTrials } from '../data/samplers.js';
-import { CLASSES, classIndex, type ClassName } from '../types.js';
+import { classesOf, classIndex, type ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
 import { logitDifferent, probabilityDifferent, siameseParts } from './covidnet.js';
 
@@ -114,11 +114,11 @@ export function templateSimilarityLogits(siamese: tf.LayersModel, embeddings: re
   return embeddings.map((_, i) => out.slice(i * k, (i + 1) * k));
 }
 
-/** Class templates: the mean embedding of each class's images, in CLASSES order, with the counts. */
-export function classTemplates(embeddings: readonly Float32Array[], labels: readonly ClassName[]): { templates: Float32Array[]; counts: number[] } {
+/** Class templates: the mean embedding of each class's images, in `classes` order, with the counts. */
+export function classTemplates(embeddings: readonly Float32Array[], labels: readonly ClassName[], classes: readonly ClassName[]): { templates: Float32Array[]; counts: number[] } {
   const templates: Float32Array[] = [];
   const counts: number[] = [];
-  for (const c of CLASSES) {
+  for (const c of classes) {
     const rows = embeddings.filter((_, i) => labels[i] === c);
     counts.push(rows.length);
     templates.push(meanRow(rows));
@@ -138,7 +138,7 @@ export function meanRow(rows: readonly Float32Array[]): Float32Array {
 export type ImageEmbedder = (set: PreparedSet, indices: readonly number[]) => Promise<Float32Array[]>;
 
 /**
- * 3-way one-shot trials: each query (an evaluated image) is compared with one training image of
+ * n-way one-shot trials (3-way for the study's classes): each query (an evaluated image) is compared with one training image of
  * each class; the closest (smallest P(different)) gives the predicted class.
  */
 export function oneShotPredictions(
@@ -199,6 +199,8 @@ function scoreTrials(
   qEmb: readonly Float32Array[],
   sEmb: readonly Float32Array[],
 ): { truth: number[]; pred: number[] } {
+  // the trials' class order (a support per class); truth and prediction are indices into it
+  const classes = classesOf(sLabels);
   const left: Float32Array[] = [];
   const right: Float32Array[] = [];
   for (const t of ts) for (const si of t.support) {
@@ -213,8 +215,8 @@ function scoreTrials(
     let best = 0;
     for (let j = 1; j < t.support.length; j++) if (d[k + j]! < d[k + best]!) best = j;
     k += t.support.length;
-    truth.push(classIndex(qLabels[t.query]!));
-    pred.push(classIndex(sLabels[t.support[best]!]!));
+    truth.push(classIndex(qLabels[t.query]!, classes));
+    pred.push(classIndex(sLabels[t.support[best]!]!, classes));
   }
   return { truth, pred };
 }

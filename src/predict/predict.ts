@@ -11,7 +11,7 @@
 import { resolve } from 'node:path';
 import { preprocessFile } from '../data/index.js';
 import { isCovidNetError } from '../errors.js';
-import { CLASSES, type ClassName, type ModelKind } from '../types.js';
+import type { ClassName, ModelKind } from '../types.js';
 import { RunModel, type ScoreKind } from '../run/run-model.js';
 import type { CalibrationMethod } from '../trust/calibration.js';
 import { trustFields, type TrustFields } from '../trust/fields.js';
@@ -63,8 +63,8 @@ export async function predictFiles(run: string, files: readonly string[], opts: 
     if (good.length > 0) {
       const a = await rm.assessImages(good.map((g) => g.pixels), opts.batch ?? 16);
       a.rows.forEach((r, k) => {
-        const scores = Object.fromEntries(CLASSES.map((c, j) => [c, round4(r.scores[j]!)])) as Record<ClassName, number>;
-        results[good[k]!.i] = { file: files[good[k]!.i]!, ok: true, predicted: r.predicted, scores, ...trustFields(r) };
+        const scores = Object.fromEntries(a.classes.map((c, j) => [c, round4(r.scores[j]!)])) as Record<ClassName, number>;
+        results[good[k]!.i] = { file: files[good[k]!.i]!, ok: true, predicted: r.predicted, scores, ...trustFields(r, a.classes) };
       });
     }
   } finally {

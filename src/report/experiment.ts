@@ -5,7 +5,7 @@
  * reading, the results per source and the shortcut audit.
  */
 import { join, resolve } from 'node:path';
-import { CLASSES } from '../types.js';
+import { CLASSES, type ClassName } from '../types.js';
 import type { ExperimentStats } from '../evaluate/experiment.js';
 import type { SeedSummary } from '../evaluate/stats.js';
 import { writeFileAtomic } from '../run/atomic.js';
@@ -37,6 +37,8 @@ export async function writeExperimentReport(experimentDir: string, a: Experiment
     return figureImg(png, alt);
   };
   const e = a.experiment;
+  // analyses written before experiments could have other classes lack the list
+  const cls: readonly ClassName[] = a.classes ?? CLASSES;
   parts.push(
     `<p>${escapeXml(e.kind)} experiment on <b>${escapeXml(e.data.name)}</b> (${e.data.images} images, content hash ${e.data.hash.slice(0, 12)}), ` +
       `training seeds ${e.grid.seeds.join(', ')}, split seeds ${e.grid.splitSeeds.join(', ')}; nets: ${e.grid.nets.map((n) => `${escapeXml(n.name)} (${n.model}${n.recipe ? `, ${escapeXml(n.recipe)} recipe` : ''}${n.epochs ? `, ${n.epochs} epochs` : ''})`).join('; ')}; ` +
@@ -46,9 +48,9 @@ export async function writeExperimentReport(experimentDir: string, a: Experiment
 
   parts.push('<h2>Per configuration: test metrics across seeds</h2><p class="muted">mean ± sd [95% Student-t interval of the mean over the cells].</p>');
   parts.push(
-    `<table><tr><th class="l">configuration</th><th>cells</th><th>train images / class</th><th>test images</th><th>accuracy</th><th>balanced accuracy</th>${CLASSES.map((c) => `<th>sensitivity ${escapeXml(c)}</th>`).join('')}${CLASSES.map((c) => `<th>PPV ${escapeXml(c)}</th>`).join('')}</tr>` +
+    `<table><tr><th class="l">configuration</th><th>cells</th><th>train images / class</th><th>test images</th><th>accuracy</th><th>balanced accuracy</th>${cls.map((c) => `<th>sensitivity ${escapeXml(c)}</th>`).join('')}${cls.map((c) => `<th>PPV ${escapeXml(c)}</th>`).join('')}</tr>` +
       a.configs
-        .map((c) => `<tr><td class="l">${escapeXml(c.key)}</td><td>${c.cells.length}</td><td>${c.trainPerClass.toFixed(0)}</td><td>${[...new Set(c.n_test)].join(', ')}</td><td>${cell(c.accuracy)}</td><td>${cell(c.balanced_accuracy)}</td>${CLASSES.map((k) => `<td>${cell(c.sensitivity[k])}</td>`).join('')}${CLASSES.map((k) => `<td>${cell(c.ppv[k])}</td>`).join('')}</tr>`)
+        .map((c) => `<tr><td class="l">${escapeXml(c.key)}</td><td>${c.cells.length}</td><td>${c.trainPerClass.toFixed(0)}</td><td>${[...new Set(c.n_test)].join(', ')}</td><td>${cell(c.accuracy)}</td><td>${cell(c.balanced_accuracy)}</td>${cls.map((k) => `<td>${cell(c.sensitivity[k])}</td>`).join('')}${cls.map((k) => `<td>${cell(c.ppv[k])}</td>`).join('')}</tr>`)
         .join('') +
       '</table>',
   );
@@ -59,10 +61,10 @@ export async function writeExperimentReport(experimentDir: string, a: Experiment
   if (a.sizes.length > 1) {
     const pts: CurvePoint[] = a.configs.map((c) => ({ series: c.net, x: c.trainPerClass, mean: c.balanced_accuracy.mean, lo: c.balanced_accuracy.lo, hi: c.balanced_accuracy.hi }));
     const so = a.configs.filter((c) => c.perClass === null && c.audit).map((c) => c.audit!.source_only_balanced_accuracy.mean)[0];
-    const refs = [{ label: 'chance', value: 1 / CLASSES.length }, ...(so !== undefined ? [{ label: 'source-only baseline', value: so }] : [])];
+    const refs = [{ label: 'chance', value: 1 / cls.length }, ...(so !== undefined ? [{ label: 'source-only baseline', value: so }] : [])];
     parts.push('<h2>Learning curves</h2>');
     parts.push(await save('learning-curves.png', await renderSpec(learningCurveSpec(pts, refs, 'Test balanced accuracy against training images per class (bands: 95% intervals across seeds)', 'balanced accuracy')), 'learning curves'));
-    for (const k of CLASSES) {
+    for (const k of cls) {
       const pk: CurvePoint[] = a.configs.map((c) => ({ series: c.net, x: c.trainPerClass, mean: c.sensitivity[k].mean, lo: c.sensitivity[k].lo, hi: c.sensitivity[k].hi }));
       parts.push(await save(`learning-curves-${k}.png`, await renderSpec(learningCurveSpec(pk, [], `Sensitivity ${k}`, `sensitivity ${k}`)), `learning curve sensitivity ${k}`));
     }
@@ -83,9 +85,9 @@ export async function writeExperimentReport(experimentDir: string, a: Experiment
   parts.push('<h2>By source</h2><p class="muted">Test images of each source per cell, accuracy and per-class sensitivity: mean across cells (± sd).</p>');
   for (const c of a.configs.filter((x) => x.perClass === null || a.sizes.length === 1)) {
     parts.push(
-      `<h3>${escapeXml(c.key)}</h3><table><tr><th class="l">source</th><th>images</th><th>accuracy</th>${CLASSES.map((k) => `<th>sensitivity ${escapeXml(k)} (images)</th>`).join('')}</tr>` +
+      `<h3>${escapeXml(c.key)}</h3><table><tr><th class="l">source</th><th>images</th><th>accuracy</th>${cls.map((k) => `<th>sensitivity ${escapeXml(k)} (images)</th>`).join('')}</tr>` +
         c.by_source
-          .map((s) => `<tr><td class="l">${escapeXml(s.source)}</td><td>${s.support.toFixed(0)}</td><td>${cell(s.accuracy)}</td>${CLASSES.map((k) => { const p = s.per_class[k]; return `<td>${p.sensitivity ? `${cell(p.sensitivity)} (${p.support.toFixed(0)})` : '–'}</td>`; }).join('')}</tr>`)
+          .map((s) => `<tr><td class="l">${escapeXml(s.source)}</td><td>${s.support.toFixed(0)}</td><td>${cell(s.accuracy)}</td>${cls.map((k) => { const p = s.per_class[k]; return `<td>${p.sensitivity ? `${cell(p.sensitivity)} (${p.support.toFixed(0)})` : '–'}</td>`; }).join('')}</tr>`)
           .join('') +
         '</table>',
     );
@@ -99,11 +101,11 @@ export async function writeExperimentReport(experimentDir: string, a: Experiment
         'Minority-of-source images: test images whose class is under 1/3 of their source\'s training images (a net reading the source gets them wrong).</p>',
     );
     parts.push(
-      `<table><tr><th class="l">configuration</th><th>probe accuracy (chance)</th><th>probe balanced accuracy (chance)</th><th>source from class alone</th>${CLASSES.map((k) => `<th>within ${escapeXml(k)}: balanced (chance)</th>`).join('')}<th>source-only baseline balanced acc.</th><th>net balanced acc.</th><th>minority-of-source accuracy (pooled)</th></tr>` +
+      `<table><tr><th class="l">configuration</th><th>probe accuracy (chance)</th><th>probe balanced accuracy (chance)</th><th>source from class alone</th>${cls.map((k) => `<th>within ${escapeXml(k)}: balanced (chance)</th>`).join('')}<th>source-only baseline balanced acc.</th><th>net balanced acc.</th><th>minority-of-source accuracy (pooled)</th></tr>` +
         audited
           .map((c) => {
             const au = c.audit!;
-            return `<tr><td class="l">${escapeXml(c.key)}</td><td>${cell(au.probe_accuracy)} (${f3(au.probe_chance_accuracy)})</td><td>${cell(au.probe_balanced_accuracy)} (${f3(au.probe_chance_balanced_accuracy)})</td><td>${f3(au.class_only_accuracy)}</td>${CLASSES.map((k) => { const w = au.within_class[k]; return `<td>${w ? `${cell(w.balanced_accuracy)} (${f3(w.chance)}; ${w.sources.map(escapeXml).join(', ')})` : '–'}</td>`; }).join('')}<td>${cell(au.source_only_balanced_accuracy)}</td><td>${cell(c.balanced_accuracy)}</td><td>${cell(au.minority_of_source_accuracy)} (${au.minority_of_source_pooled.correct}/${au.minority_of_source_pooled.n})</td></tr>`;
+            return `<tr><td class="l">${escapeXml(c.key)}</td><td>${cell(au.probe_accuracy)} (${f3(au.probe_chance_accuracy)})</td><td>${cell(au.probe_balanced_accuracy)} (${f3(au.probe_chance_balanced_accuracy)})</td><td>${f3(au.class_only_accuracy)}</td>${cls.map((k) => { const w = au.within_class[k]; return `<td>${w ? `${cell(w.balanced_accuracy)} (${f3(w.chance)}; ${w.sources.map(escapeXml).join(', ')})` : '–'}</td>`; }).join('')}<td>${cell(au.source_only_balanced_accuracy)}</td><td>${cell(c.balanced_accuracy)}</td><td>${cell(au.minority_of_source_accuracy)} (${au.minority_of_source_pooled.correct}/${au.minority_of_source_pooled.n})</td></tr>`;
           })
           .join('') +
         '</table>',

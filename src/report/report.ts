@@ -7,7 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CovidNetError } from '../errors.js';
-import { CLASSES, RESEARCH_NOTICE, type ClassName } from '../types.js';
+import { RESEARCH_NOTICE, classesOf, type ClassName } from '../types.js';
 import { readHistory, readPreprocess, readRunConfig, readSplits, type EpochRecord, type PreprocessInfo, type SavedConfig } from '../run/files.js';
 import { writeFileAtomic } from '../run/atomic.js';
 import { escapeXml } from '../util/xml.js';
@@ -131,7 +131,7 @@ async function gradcamSamples(run: string, e: EvalFile, n: number, opts: RunRepo
   const splits = await readSplits(run).catch(() => undefined);
   const base = splits && resolve(e.data.root) === resolve(splits.dataRoot) ? splits.base : dirname(resolve(e.data.root));
   const picks: { file: string; label: ClassName; kind: 'correct' | 'wrong' }[] = [];
-  for (const c of CLASSES) {
+  for (const c of e.classes) {
     for (const kind of ['correct', 'wrong'] as const) {
       const hits = e.predictions.filter((p) => p.label === c && (p.predicted === c) === (kind === 'correct')).slice(0, n);
       for (const p of hits) picks.push({ file: resolve(base, p.file), label: c, kind });
@@ -270,13 +270,16 @@ export async function writeComparisonReport(runs: readonly string[], opts: Compa
   const points: MetricPoint[] = [];
   const cms: string[] = [];
   const extraKeys = [...new Set(Object.values(opts.extra ?? {}).flatMap((r) => Object.keys(r)))];
+  // a column per class of any run (runs trained with --classes, or with classes added, differ)
+  const testEval = async (run: string) => (await readEvals(resolve(run))).find((x) => x.split === 'test') ?? (await readEvals(resolve(run)))[0];
+  const columns = classesOf((await Promise.all(runs.map(testEval))).flatMap((e) => e?.classes ?? []));
   for (const [ri, run] of runs.entries()) {
     const runDir = resolve(run);
     const config = await readRunConfig(runDir);
     const pre = await readPreprocess(runDir);
-    const e = (await readEvals(runDir)).find((x) => x.split === 'test') ?? (await readEvals(runDir))[0];
+    const e = await testEval(runDir);
     const name = opts.names?.[ri] ?? basename(runDir);
-    const sens = CLASSES.map((c) => {
+    const sens = columns.map((c) => {
       const v = e?.per_class[c]?.['sensitivity'];
       return v && typeof v !== 'number' ? v.value : null;
     });
@@ -296,7 +299,7 @@ export async function writeComparisonReport(runs: readonly string[], opts: Compa
   }
   const parts: string[] = [];
   parts.push(
-    `<table><tr><th class="l">run</th><th class="l">model</th><th>size</th><th>crop</th><th>n test</th><th>accuracy</th><th>balanced accuracy</th>${CLASSES.map((c) => `<th>sensitivity ${escapeXml(c)}</th>`).join('')}${extraKeys.map((k) => `<th>${escapeXml(k)}</th>`).join('')}</tr>${rows.join('')}</table>`,
+    `<table><tr><th class="l">run</th><th class="l">model</th><th>size</th><th>crop</th><th>n test</th><th>accuracy</th><th>balanced accuracy</th>${columns.map((c) => `<th>sensitivity ${escapeXml(c)}</th>`).join('')}${extraKeys.map((k) => `<th>${escapeXml(k)}</th>`).join('')}</tr>${rows.join('')}</table>`,
   );
   if (bars.length) {
     const png = await renderSpec(barsSpec(bars, 'Test accuracy'));

@@ -6,14 +6,15 @@
  *   splits.json      which files went to train / val / test (evaluate never tests on training images)
  *   model/           best-validation checkpoint (standard TF.js model.json + weights)
  *   last/            last epoch + optimizer + RNG state, for --resume
- *   templates.json   siamese: mean embedding per class over the training images
+ *   templates.json   siamese: mean embedding per class over the training images, and classes
+ *                    added from a few examples (`covidnet templates add`)
  *   history.jsonl    one line per epoch
  *   eval-<data>-<split>.json  evaluation results
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CovidNetError } from '../errors.js';
-import { CLASSES, type ClassName, type ModelKind, type Split } from '../types.js';
+import { CLASS_NAME_PATTERN, type ClassName, type ModelKind, type Split } from '../types.js';
 import type { RunConfig } from '../config.js';
 import type { SplitOrigin } from '../data/split.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
@@ -67,18 +68,35 @@ export interface SplitsFile {
   splits: Record<Split, SplitEntry[]>;
   /** Training-split images left out by `--per-class` (absent when all were used). */
   unused?: SplitEntry[];
+  /** Training- and validation-split images of classes the run was not trained on (`--classes`; absent when none). */
+  otherClasses?: { train: SplitEntry[]; val: SplitEntry[] };
   /** Files that could not be decoded during training preparation (kept out of every split). */
   failed: { file: string; reason: string }[];
   /** Source entries the loader skipped, with their error code (absent in runs made before it was recorded). */
   skipped?: { file: string; code: string; reason: string; line?: number }[];
 }
 
+/** templates.json's format version: 2 added `version` and `added` (a file without them is version 1). */
+export const TEMPLATES_FORMAT_VERSION = 2;
+
+/** A class added to a siamese run from a few examples (`covidnet templates add`). */
+export interface AddedClass {
+  class: ClassName;
+  /** The images its template is the mean embedding of, with their contents' SHA-256. */
+  files: { file: string; sha256: string }[];
+  addedAt: string;
+}
+
 export interface TemplatesFile {
+  version?: number;
+  /** Every class the run scores, in output order: the trained ones, then any added. */
   classes: readonly ClassName[];
   /** One mean embedding per class, in `classes` order. */
   templates: number[][];
-  /** Training images per class that went into each template. */
+  /** Images per class that went into each template. */
   counts: number[];
+  /** Classes added after training, in `classes` (absent or empty: only the trained classes). */
+  added?: AddedClass[];
 }
 
 export interface EpochRecord {
@@ -143,13 +161,18 @@ export const readPreprocess = async (run: string): Promise<PreprocessInfo> => {
   if (!(p.std > 0) || !Number.isFinite(p.mean) || !(p.size >= 32)) {
     throw new CovidNetError('E_RUN', 'preprocess.json has invalid size/mean/std', { file: runPath(run, 'preprocess') });
   }
-  if (p.classes.join() !== CLASSES.join()) {
-    throw new CovidNetError('E_RUN', `classes ${JSON.stringify(p.classes)} differ from ${JSON.stringify(CLASSES)}`, { file: runPath(run, 'preprocess') });
+  if (!validClassList(p.classes)) {
+    throw new CovidNetError('E_RUN', `preprocess.json: classes must be a list of at least two distinct class names, got ${JSON.stringify(p.classes).slice(0, 200)}`, { file: runPath(run, 'preprocess') });
   }
   return p;
 };
 export const readSplits = (run: string) => readJson<SplitsFile>(runPath(run, 'splits'), 'splits.json');
 export const readTemplates = (run: string) => readJson<TemplatesFile>(runPath(run, 'templates'), 'templates.json');
+
+/** A list of at least two distinct, well-formed class names. */
+export function validClassList(c: unknown): c is ClassName[] {
+  return Array.isArray(c) && c.length >= 2 && c.every((x) => typeof x === 'string' && CLASS_NAME_PATTERN.test(x)) && new Set(c).size === c.length;
+}
 
 export async function readHistory(run: string): Promise<EpochRecord[]> {
   let text = '';

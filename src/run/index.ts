@@ -5,3 +5,4 @@ export * from './files.js';
 export * from './load.js';
 export * from './run-model.js';
 export * from './trust.js';
+export * from './templates.js';

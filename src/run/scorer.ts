@@ -8,7 +8,7 @@ import * as tf from '../tf.js';
 import { imagesToModelInput, toModelInput } from '../data/norm.js';
 import type { NormStats, PreparedSet } from '../data/types.js';
 import { CovidNetError, optionError } from '../errors.js';
-import { CLASSES, type ClassName, type ModelKind } from '../types.js';
+import type { ClassName, ModelKind } from '../types.js';
 import type { BackendChoice, BackendPurpose } from '../backend/index.js';
 import { assertModelInput } from '../model/input.js';
 import { disposeModel, siameseParts, singleEmbeddingOutput, singleLogits, stemStatistics, trustFeatureModel } from '../model/covidnet.js';
@@ -16,7 +16,7 @@ import { argmax, oneShotPredictionsWith, templateSimilarity, templateSimilarityL
 import { runTrustOf, type RunTrust } from '../trust/run-trust.js';
 import type { OodVerdict } from '../trust/detector.js';
 import type { CalibrationMethod } from '../trust/calibration.js';
-import type { PreprocessInfo, SavedConfig, TemplatesFile } from './files.js';
+import { validClassList, type PreprocessInfo, type SavedConfig, type TemplatesFile } from './files.js';
 
 /** What a row of class scores holds: softmax probabilities (single) or 1 − P(different) to each class template (siamese). */
 export type ScoreKind = 'probability' | 'template-similarity';
@@ -66,7 +66,7 @@ export interface ImageAssessment {
   scores: Float32Array;
   /** The class of the raw scores (their argmax); calibration does not change it. */
   predicted: ClassName;
-  /** Calibrated probabilities (CLASSES order); undefined without calibration.json. */
+  /** Calibrated probabilities (`classes` order); undefined without calibration.json. */
   calibrated: number[] | undefined;
   /** The out-of-distribution verdict; undefined without ood.json. */
   ood: OodVerdict | undefined;
@@ -110,7 +110,7 @@ export class RunScorer {
     readonly config: SavedConfig,
     readonly preprocess: PreprocessInfo,
     /**
-     * Siamese: the class templates (mean training embeddings, CLASSES order); undefined for a
+     * Siamese: the class templates (mean embedding per class, `classes` order); undefined for a
      * single run, or where templates.json is missing or invalid (`requireTemplates` says why).
      */
     readonly templates: TemplatesFile | undefined,
@@ -137,8 +137,17 @@ export class RunScorer {
     return this.preprocess.model;
   }
 
+  /**
+   * Every class the run scores, in output order: the trained classes (preprocess.json), and for a
+   * siamese run those of its templates (which may include classes added from a few examples).
+   */
   get classes(): readonly ClassName[] {
-    return this.preprocess.classes;
+    return this.templates?.classes ?? this.preprocess.classes;
+  }
+
+  /** Classes added to a siamese run after training (`templates add`). */
+  get addedClasses(): readonly ClassName[] {
+    return (this.templates?.added ?? []).map((a) => a.class);
   }
 
   get scoreKind(): ScoreKind {
@@ -228,8 +237,9 @@ export class RunScorer {
   }
 
   /**
-   * Siamese: the 3-way one-shot protocol, `trials` trials with queries from `query` and one
-   * support image per class from `support` (seeded); class indices of truth and prediction.
+   * Siamese: the n-way one-shot protocol, `trials` trials with queries from `query` and one
+   * support image per class from `support` (seeded); class indices (in `classesOf` the support's
+   * labels) of truth and prediction.
    */
   oneShot(query: PreparedSet, support: PreparedSet, trials: number, seed: number, batch?: number): Promise<{ truth: number[]; pred: number[] }> {
     this.alive();
@@ -266,6 +276,10 @@ export class RunScorer {
     const notes: string[] = [];
     if (!this.trust.ood) notes.push(`no out-of-distribution check: ${this.trust.problems.ood?.reason ?? 'ood.json unavailable'}`);
     if (!this.trust.calibration) notes.push(`no calibrated probabilities: ${this.trust.problems.calibration?.reason ?? 'calibration.json unavailable'}`);
+    const added = this.addedClasses;
+    if (added.length > 0) {
+      notes.push(`class${added.length === 1 ? '' : 'es'} ${added.join(', ')} added from a few examples after training: ${this.trust.calibration ? 'the calibration was fitted without them and ' : ''}the out-of-distribution check knows only the trained classes`);
+    }
     return notes;
   }
 
@@ -409,27 +423,39 @@ export function templatesOf(p: Pick<RunParts, 'run' | 'preprocess' | 'templatesJ
   try {
     if (p.templatesJson === undefined) throw new CovidNetError('E_RUN', 'templates.json is missing', { file: p.run });
     if (p.templatesJson instanceof CovidNetError) throw p.templatesJson;
-    return { templates: checkTemplates(p.templatesJson, p.run), templatesError: undefined };
+    return { templates: checkTemplates(p.templatesJson, p.preprocess.classes, p.run), templatesError: undefined };
   } catch (e) {
     if (!(e instanceof CovidNetError)) throw e;
     return { templates: undefined, templatesError: e };
   }
 }
 
-function checkTemplates(t: TemplatesFile, run: string): TemplatesFile {
+/**
+ * templates.json checked: a class list (the trained classes where an old file has none), one finite
+ * embedding of one length per class, a count per class.
+ */
+function checkTemplates(t: TemplatesFile, trained: readonly ClassName[], run: string): TemplatesFile {
+  const classes = t.classes ?? trained;
   const ok =
+    validClassList(classes) &&
     Array.isArray(t.templates) &&
-    t.templates.length === CLASSES.length &&
-    (t.classes ?? CLASSES).join() === CLASSES.join() &&
-    t.templates.every((r) => Array.isArray(r) && r.length === t.templates[0]!.length && r.every(Number.isFinite));
-  if (!ok) throw new CovidNetError('E_RUN', `templates.json must hold ${CLASSES.length} finite embeddings of one length, classes ${CLASSES.join(', ')}`, { file: run });
-  return t;
+    t.templates.length === classes.length &&
+    t.templates.every((r) => Array.isArray(r) && r.length === t.templates[0]!.length && r.every(Number.isFinite)) &&
+    (t.counts === undefined || (Array.isArray(t.counts) && t.counts.length === classes.length));
+  if (!ok) throw new CovidNetError('E_RUN', `templates.json must hold at least two distinct classes and one finite embedding of one length per class (classes: ${JSON.stringify(classes).slice(0, 200)})`, { file: run });
+  return { ...t, classes };
 }
 
 export function checkModel(model: tf.LayersModel, pre: PreprocessInfo, run: string): void {
   const inputs = pre.model === 'siamese' ? 2 : 1;
   if (model.inputs.length !== inputs) throw new CovidNetError('E_RUN', `model/ holds a model with ${model.inputs.length} inputs, not a ${pre.model} COVID-Net`, { file: run });
   const shape = model.inputs[0]!.shape;
+  if (pre.model === 'single') {
+    const out = model.outputs[0]!.shape;
+    if (out[out.length - 1] !== pre.classes.length) {
+      throw new CovidNetError('E_RUN', `model/ outputs ${String(out[out.length - 1])} class scores but preprocess.json lists ${pre.classes.length} classes`, { file: run });
+    }
+  }
   if (shape[1] !== pre.size || shape[2] !== pre.size || shape[3] !== 1) {
     throw new CovidNetError('E_RUN', `model input ${shape[1]} differs from preprocess.json size ${pre.size}`, { file: run });
   }

@@ -52,11 +52,14 @@ export async function fitRunTrust(run: string, opts: FitTrustOptions = {}): Prom
     if (sets.val.items.length === 0) throw new CovidNetError('E_RUN', "the out-of-distribution threshold and the calibration need the run's validation images; none could be read", { file: run });
     const train = await rm.featureImages({ set: sets.train }, opts.batch);
     const val = await rm.featureImages({ set: sets.val }, opts.batch);
-    const valLabels = sets.val.items.map((it) => classIndex(it.label));
+    // the trust files know the trained classes (the splits' images); added classes come after them in rm.classes
+    const trained = rm.preprocess.classes;
+    const valLabels = sets.val.items.map((it) => classIndex(it.label, trained));
     const ood = fitOodDetector({
       model: rm.kind,
+      classes: trained,
       embeddingLayer: rm.kind === 'single' ? singleEmbeddingOutput(rm.model).sourceLayer.name : 'encoder',
-      train: { embeddings: train.embeddings, stem: train.stem, labels: sets.train.items.map((it) => classIndex(it.label)) },
+      train: { embeddings: train.embeddings, stem: train.stem, labels: sets.train.items.map((it) => classIndex(it.label, trained)) },
       val: { embeddings: val.embeddings, stem: val.stem, logits: rm.kind === 'single' ? val.logits : undefined },
       acceptance: opts.acceptance,
     });

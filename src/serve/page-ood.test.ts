@@ -43,7 +43,7 @@ test('serve: the result JSON carries calibrated probabilities and the OOD verdic
     const a = await post(noise);
     assert.equal(a.in_distribution, false, `a page of text accepted: ${JSON.stringify({ s: a.ood_score, t: a.ood_threshold })}`);
     assert.ok(a.ood_score! > a.ood_threshold!);
-    assert.ok(CLASSES.includes(a.predicted), 'the JSON keeps the class and the scores');
+    assert.ok((CLASSES as readonly string[]).includes(a.predicted), 'the JSON keeps the class and the scores');
     const b = await post(xray);
     assert.equal(typeof b.in_distribution, 'boolean');
     assert.ok(b.calibrated && Math.abs(CLASSES.reduce((x, c) => x + b.calibrated![c], 0) - 1) < 1e-3);

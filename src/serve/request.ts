@@ -5,7 +5,7 @@
  * throws an `HttpError` (status, stable code, one-line message); nothing else.
  */
 import { basename } from 'node:path';
-import { CLASSES, isClassName, type ClassName } from '../types.js';
+import { isClassName, type ClassName } from '../types.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
@@ -99,10 +99,10 @@ export function fileNameHeader(raw: string | string[] | undefined): string {
 }
 
 /** `target` / `contrast` query parameters: a class name or absent. */
-export function classParam(url: URL, name: 'target' | 'contrast'): ClassName | undefined {
+export function classParam(url: URL, name: 'target' | 'contrast', classes: readonly ClassName[]): ClassName | undefined {
   const v = url.searchParams.get(name);
   if (v === null || v === '') return undefined;
-  if (!isClassName(v)) throw new HttpError(400, 'E_OPTION', `${name} must be one of ${CLASSES.join(', ')}, got ${shownValue(v)}`);
+  if (!isClassName(v, classes)) throw new HttpError(400, 'E_OPTION', `${name} must be one of ${classes.join(', ')}, got ${shownValue(v)}`);
   return v;
 }
 

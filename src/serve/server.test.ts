@@ -34,7 +34,7 @@ test('serve: page, run info, explain an upload; bad uploads, hosts and routes ge
     const r = (await res.json()) as ExplainResponse;
     assert.equal(r.file, 'a b.png'); // no path from the client is kept
     assert.equal(r.target, 'pneumonia');
-    assert.ok(CLASSES.includes(r.predicted));
+    assert.ok((CLASSES as readonly string[]).includes(r.predicted));
     const sum = CLASSES.reduce((a, c) => a + r.scores[c], 0);
     assert.ok(Math.abs(sum - 1) < 1e-3, `probabilities sum to ${sum}`);
     assert.deepEqual([r.width, r.height], [90, 80]);

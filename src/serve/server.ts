@@ -21,7 +21,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
-import { CLASSES, RESEARCH_NOTICE, type ClassName } from '../types.js';
+import { RESEARCH_NOTICE, type ClassName } from '../types.js';
 import { MAX_PIXELS, readImageHeader } from '../data/index.js';
 import { Explainer, isExplained, overlayPng } from '../explain/explain.js';
 import { siteFiles, type SiteFile } from '../web/site.js';
@@ -205,7 +205,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     // target defaulted to the prediction, which is the contrast class: the map would be all zero
     if (contrast !== undefined && r.target === contrast) throw new HttpError(400, 'E_OPTION', `contrast ${contrast} is the predicted class explained: choose another class to contrast with`);
     const png = await overlayPng(r, info.model);
-    const scores = Object.fromEntries(CLASSES.map((c, j) => [c, Math.round(r.scores[j]! * 1e4) / 1e4])) as Record<ClassName, number>;
+    const scores = Object.fromEntries(info.classes.map((c, j) => [c, Math.round(r.scores[j]! * 1e4) / 1e4])) as Record<ClassName, number>;
     return {
       file: name,
       predicted: r.predicted,
@@ -237,8 +237,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (url.pathname === '/api/info' && read) return sendJson(res, 200, info);
     if (url.pathname === '/api/explain') {
       if (req.method !== 'POST') throw new HttpError(405, 'E_METHOD', 'POST the image file as the request body', { allow: 'POST' });
-      const target = classParam(url, 'target');
-      const contrast = classParam(url, 'contrast');
+      const target = classParam(url, 'target', info.classes);
+      const contrast = classParam(url, 'contrast', info.classes);
       if (contrast !== undefined && info.model !== 'siamese') throw new HttpError(400, 'E_OPTION', 'contrast needs a siamese run');
       if (contrast !== undefined && contrast === target) throw new HttpError(400, 'E_OPTION', 'contrast must differ from target');
       const name = fileNameHeader(req.headers['x-file-name']);

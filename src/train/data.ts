@@ -6,8 +6,8 @@ import { relative, resolve } from 'node:path';
 import { assertPatientDisjoint, computeNormStats, loadDataset, prepareImages, sourceBase, splitItems, subsamplePerClass } from '../data/index.js';
 import type { Dataset, DatasetItem, NormStats, PreparedSet, SkippedEntry } from '../data/types.js';
 import { CovidNetError } from '../errors.js';
-import { CLASSES, type Split } from '../types.js';
-import type { RunConfig } from '../config.js';
+import type { ClassName, Split } from '../types.js';
+import { runClasses, type RunConfig } from '../config.js';
 import { datasetHash } from '../run/hash.js';
 import type { SplitEntry, SplitsFile } from '../run/files.js';
 
@@ -19,6 +19,12 @@ export interface TrainingData {
   items: Record<Split, DatasetItem[]>;
   /** Training-split images left out by `perClass` (neither trained nor validated on). */
   unused: DatasetItem[];
+  /**
+   * Training- and validation-split images of classes the run is not trained on (`--classes`): the
+   * split is made over every image, so a run on a subset shares its test split with a run on all
+   * classes; the test split keeps every class (evaluate scores the classes the run has then).
+   */
+  otherClasses: { train: DatasetItem[]; val: DatasetItem[] };
   origin: SplitsFile['origin'];
   train: PreparedSet;
   val: PreparedSet;
@@ -36,11 +42,16 @@ export async function prepareTrainingData(
   config: RunConfig,
   opts: { onProgress?: (p: PrepareProgress) => void } = {},
 ): Promise<TrainingData> {
-  const dataset = await loadDataset(config.data);
+  const classes = runClasses(config);
+  const dataset = await loadDataset(config.data, { extraClasses: classes });
   if (dataset.items.length === 0) throw new CovidNetError('E_SOURCE', 'no labelled images found', { file: config.data });
   const base = await sourceBase(dataset.root);
   const { items, origin } = splitItems(dataset.items, { valFraction: config.valFraction, testFraction: config.testFraction, seed: config.splitSeed ?? config.seed });
   assertPatientDisjoint(items);
+  const inRun = (it: DatasetItem): boolean => classes.includes(it.label);
+  const otherClasses = { train: items.train.filter((it) => !inRun(it)), val: items.val.filter((it) => !inRun(it)) };
+  items.train = items.train.filter(inRun);
+  items.val = items.val.filter(inRun);
   let unused: DatasetItem[] = [];
   if (config.perClass !== undefined) {
     const s = subsamplePerClass(items.train, config.perClass, config.seed);
@@ -48,7 +59,7 @@ export async function prepareTrainingData(
     unused = s.left;
   }
   for (const split of ['train', 'val'] as const) {
-    const missing = CLASSES.filter((c) => !items[split].some((it) => it.label === c));
+    const missing = classes.filter((c: ClassName) => !items[split].some((it) => it.label === c));
     if (missing.length > 0) {
       throw new CovidNetError('E_SOURCE', `the ${split} split has no images of ${missing.join(', ')} (${items[split].length} images in it)`, { file: config.data });
     }
@@ -69,7 +80,7 @@ export async function prepareTrainingData(
   const failed = [...train.failed, ...val.failed, ...testFailed];
   const bad = new Set(failed.map((f) => f.file));
   const readable: Record<Split, DatasetItem[]> = { train: items.train.filter((it) => !bad.has(it.file)), val: items.val.filter((it) => !bad.has(it.file)), test: items.test.filter((it) => !bad.has(it.file)) };
-  return { dataset, base, hash, items: readable, unused, origin, train, val, stats, failed };
+  return { dataset, base, hash, items: readable, unused, otherClasses, origin, train, val, stats, failed };
 }
 
 /** What a training left out, for one summary line: counts per error code, the first few files. */
@@ -99,6 +110,7 @@ export function splitsFile(d: TrainingData, seed: number): SplitsFile {
     seed,
     splits: { train: d.items.train.map(entry), val: d.items.val.map(entry), test: d.items.test.map(entry) },
     ...(d.unused.length > 0 ? { unused: d.unused.map(entry) } : {}),
+    ...(d.otherClasses.train.length + d.otherClasses.val.length > 0 ? { otherClasses: { train: d.otherClasses.train.map(entry), val: d.otherClasses.val.map(entry) } } : {}),
     failed: d.failed.map((f) => ({ file: relative(d.base, f.file), reason: f.reason })),
     skipped: d.dataset.skipped.map((s) => ({ file: relative(d.base, s.file), code: s.code, reason: s.reason, ...(s.line !== undefined ? { line: s.line } : {}) })),
   };

@@ -23,7 +23,8 @@ export async function resolveConfig(config: RunConfig, resume: boolean, given: P
   }
   const saved: SavedConfig = await readRunConfig(config.out);
   for (const k of FIXED_ON_RESUME) {
-    if (given[k] !== undefined && given[k] !== saved[k]) {
+    // arrays (--classes) compare by value
+    if (given[k] !== undefined && JSON.stringify(given[k]) !== JSON.stringify(saved[k])) {
       throw optionError(flagOf(k), `${String(saved[k])} (the value of the run being resumed)`, given[k]);
     }
   }

@@ -16,9 +16,8 @@ import { resolve } from 'node:path';
 import * as tf from '../tf.js';
 import { initBackend, resolveThreads, withTrainingFusion, type BackendChoice } from '../backend/index.js';
 import { CovidNetError } from '../errors.js';
-import { CLASSES } from '../types.js';
 import { createRng } from '../util/rng.js';
-import { flagOf, inapplicableOptions, type RunConfig } from '../config.js';
+import { flagOf, inapplicableOptions, runClasses, type RunConfig } from '../config.js';
 import { disposeModel } from '../model/index.js';
 import { writeJsonAtomic } from '../run/atomic.js';
 import { loadRunModel } from '../run/load.js';
@@ -137,7 +136,7 @@ async function trainLocked(input: RunConfig, opts: TrainOptions, given: Partial<
   }
   delete (saved as Partial<RunConfig>).stopAfter;
   await writeJsonAtomic(runPath(run, 'config'), saved);
-  const preprocess: PreprocessInfo = { model: config.model, size: config.size, crop: config.crop, mean: data.stats.mean, std: data.stats.std, classes: CLASSES };
+  const preprocess: PreprocessInfo = { model: config.model, size: config.size, crop: config.crop, mean: data.stats.mean, std: data.stats.std, classes: [...runClasses(config)] };
   await writeJsonAtomic(runPath(run, 'preprocess'), preprocess);
   await writeJsonAtomic(runPath(run, 'splits'), splitsFile(data, config.splitSeed ?? config.seed));
 
@@ -171,7 +170,7 @@ async function trainLocked(input: RunConfig, opts: TrainOptions, given: Partial<
   if (complete && config.model === 'siamese') {
     const bestModel = await loadRunModel(run);
     try {
-      const t = await computeTemplates(bestModel, data.train, data.stats, config.evalBatch);
+      const t = await computeTemplates(bestModel, data.train, data.stats, config.evalBatch, runClasses(config));
       await writeJsonAtomic(runPath(run, 'templates'), t);
       emit({ type: 'templates', counts: t.counts });
     } finally {

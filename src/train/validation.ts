@@ -8,7 +8,8 @@
 import * as tf from '../tf.js';
 import { pairEpoch } from '../data/index.js';
 import type { NormStats, PreparedSet } from '../data/types.js';
-import { CLASSES, classIndex, type ClassName } from '../types.js';
+import { classIndex, type ClassName } from '../types.js';
+import { TEMPLATES_FORMAT_VERSION } from '../run/files.js';
 import { createRng } from '../util/rng.js';
 import { argmax, classTemplates, embedImages, oneShotFromEmbeddings, oneShotPredictions, predictRows, probabilityDifferent, siameseParts, templateSimilarity } from '../model/index.js';
 import type { TemplatesFile } from '../run/files.js';
@@ -19,13 +20,13 @@ import { PairTally } from './tally.js';
  * Validation accuracy (argmax) and mean categorical cross-entropy (Keras clipping, 1e-7) of the
  * single net, both from one inference pass over `set`.
  */
-export async function singleValidation(model: tf.LayersModel, set: PreparedSet, stats: NormStats, batch: number): Promise<{ accuracy: number; loss: number }> {
+export async function singleValidation(model: tf.LayersModel, set: PreparedSet, stats: NormStats, batch: number, classes: readonly ClassName[]): Promise<{ accuracy: number; loss: number }> {
   const idx = set.items.map((_, i) => i);
   const rows = await predictRows(model, set, idx, stats, batch);
   let ok = 0;
   let ce = 0;
   rows.forEach((r, i) => {
-    const t = classIndex(set.items[i]!.label);
+    const t = classIndex(set.items[i]!.label, classes);
     if (argmax(r) === t) ok++;
     ce -= Math.log(Math.min(Math.max(r[t]!, 1e-7), 1 - 1e-7));
   });
@@ -33,8 +34,8 @@ export async function singleValidation(model: tf.LayersModel, set: PreparedSet, 
 }
 
 /** Validation accuracy of the single net (argmax). */
-export async function singleAccuracy(model: tf.LayersModel, set: PreparedSet, stats: NormStats, batch: number): Promise<number> {
-  return (await singleValidation(model, set, stats, batch)).accuracy;
+export async function singleAccuracy(model: tf.LayersModel, set: PreparedSet, stats: NormStats, batch: number, classes: readonly ClassName[]): Promise<number> {
+  return (await singleValidation(model, set, stats, batch, classes)).accuracy;
 }
 
 /** Validation pairs per epoch for the siamese validation loss (drawn once per run, seeded). */
@@ -96,6 +97,7 @@ export async function siameseValidation(
   model: tf.LayersModel,
   recipe: SiameseRecipe,
   data: { train: PreparedSet; val: PreparedSet; stats: NormStats },
+  classes: readonly ClassName[],
   opts: { trials: number; oneShotSeed: number; pairSeed: number; batch: number },
 ): Promise<SiameseValidation> {
   const all = (set: PreparedSet): number[] => set.items.map((_, i) => i);
@@ -104,12 +106,12 @@ export async function siameseValidation(
   const valEmb = await embedImages(model, data.val, all(data.val), data.stats, opts.batch);
   const trainEmb = await embedImages(model, data.train, all(data.train), data.stats, opts.batch);
   const os = oneShotFromEmbeddings(model, valLabels, trainLabels, valEmb, trainEmb, opts.trials, opts.oneShotSeed);
-  const { templates } = classTemplates(trainEmb, trainLabels);
+  const { templates } = classTemplates(trainEmb, trainLabels, classes);
   const sim = templateSimilarity(model, valEmb, templates);
   const pairs = siamesePairValidation(model, recipe, valLabels, valEmb, VAL_PAIRS, opts.pairSeed);
   return {
     oneShot: os.truth.length ? os.truth.filter((t, i) => t === os.pred[i]).length / os.truth.length : 0,
-    template: sim.length ? sim.filter((r, i) => CLASSES[argmax(r)] === valLabels[i]).length / sim.length : NaN,
+    template: sim.length ? sim.filter((r, i) => classes[argmax(r)] === valLabels[i]).length / sim.length : NaN,
     ...pairs,
   };
 }
@@ -132,9 +134,9 @@ export async function oneShotAccuracy(
 }
 
 /** Mean embedding per class over all training images, with the run's best model. */
-export async function computeTemplates(model: tf.LayersModel, train: PreparedSet, stats: NormStats, batch: number): Promise<TemplatesFile> {
+export async function computeTemplates(model: tf.LayersModel, train: PreparedSet, stats: NormStats, batch: number, classes: readonly ClassName[]): Promise<TemplatesFile> {
   const idx = train.items.map((_, i) => i);
   const emb = await embedImages(model, train, idx, stats, batch);
-  const { templates, counts } = classTemplates(emb, train.items.map((it) => it.label));
-  return { classes: CLASSES, templates: templates.map((t) => Array.from(t)), counts };
+  const { templates, counts } = classTemplates(emb, train.items.map((it) => it.label), classes);
+  return { version: TEMPLATES_FORMAT_VERSION, classes: [...classes], templates: templates.map((t) => Array.from(t)), counts, added: [] };
 }

@@ -41,7 +41,7 @@ const SignalFit = z.object({
 
 const GaussianSchema = z.object({
   dim: z.number().int().positive(),
-  /** Class indices (CLASSES order) of `means`. */
+  /** Class indices (the file's `classes` order) of `means`. */
   classes: z.array(z.number().int().min(0)),
   means: z.array(z.array(z.number())),
   /** Lower Cholesky factor of the shrunk shared covariance, packed by rows. */
@@ -106,6 +106,8 @@ export function energy(logits: ArrayLike<number>): number {
 export interface FitOodInput {
   model: ModelKind;
   embeddingLayer: string;
+  /** The run's trained classes, the order of `train.labels` (default the study's). */
+  classes?: readonly ClassName[] | undefined;
   /** Training images: embeddings and stem statistics (the Gaussians), class indices. */
   train: { embeddings: readonly ArrayLike<number>[]; stem: readonly ArrayLike<number>[]; labels: readonly number[] };
   /** Validation images (standardisation and threshold); logits for the single net's energy. */
@@ -132,8 +134,9 @@ export function fitOodDetector(input: FitOodInput): OodFile {
   const nVal = input.val.embeddings.length;
   if (nVal === 0) throw new CovidNetError('E_RUN', 'the out-of-distribution threshold needs validation images; the run has none');
   const labels = input.train.labels;
-  const ge = fitSharedGaussian(input.train.embeddings, labels, CLASSES.length);
-  const gs = fitSharedGaussian(input.train.stem, labels, CLASSES.length);
+  const classes = input.classes ?? CLASSES;
+  const ge = fitSharedGaussian(input.train.embeddings, labels, classes.length);
+  const gs = fitSharedGaussian(input.train.stem, labels, classes.length);
   const withEnergy = input.model === 'single' && input.val.logits !== undefined;
   const raw: OodSignals[] = input.val.embeddings.map((e, i) => ({
     mahalanobis: mahalanobis(ge, e).distance,
@@ -152,7 +155,7 @@ export function fitOodDetector(input: FitOodInput): OodFile {
     format: 'covidnet-ood',
     version: OOD_FORMAT_VERSION,
     model: input.model,
-    classes: [...CLASSES],
+    classes: [...classes],
     embedding: { layer: input.embeddingLayer, dim: ge.dim },
     gaussians: { mahalanobis: gaussianJson(ge), mahalanobis_stem: gaussianJson(gs) },
     signals,
@@ -213,7 +216,7 @@ export class OodDetector {
   verdict(x: OodInput): OodVerdict {
     const { closest, ...signals } = this.signals(x);
     const score = combined(this.file.signals, signals);
-    return { ood_score: score, threshold: this.threshold, in_distribution: Number.isFinite(score) && score <= this.threshold, signals, closest: CLASSES[closest] ?? CLASSES[0] };
+    return { ood_score: score, threshold: this.threshold, in_distribution: Number.isFinite(score) && score <= this.threshold, signals, closest: this.file.classes[closest] ?? this.file.classes[0] ?? '' };
   }
 }
 

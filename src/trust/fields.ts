@@ -1,5 +1,5 @@
 /** The trust fields of one image as predict, explain and serve report them (rounded for output). */
-import { CLASSES, type ClassName } from '../types.js';
+import type { ClassName } from '../types.js';
 import type { OodSignals, OodVerdict } from './detector.js';
 
 export interface TrustFields {
@@ -19,12 +19,12 @@ function round4(v: number): number {
   return Math.round(v * 1e4) / 1e4;
 }
 
-/** The trust fields of an image's calibrated probabilities and verdict (either may be missing). */
-export function trustFields(a: { calibrated: readonly number[] | undefined; ood: OodVerdict | undefined }): TrustFields {
+/** The trust fields of an image's calibrated probabilities (in `classes` order) and verdict (either may be missing). */
+export function trustFields(a: { calibrated: readonly number[] | undefined; ood: OodVerdict | undefined }, classes: readonly ClassName[]): TrustFields {
   const o = a.ood;
   const num = (v: number) => (Number.isFinite(v) ? round4(v) : null);
   return {
-    calibrated: a.calibrated ? (Object.fromEntries(CLASSES.map((c, j) => [c, round4(a.calibrated![j]!)])) as Record<ClassName, number>) : null,
+    calibrated: a.calibrated ? (Object.fromEntries(classes.map((c, j) => [c, round4(a.calibrated![j]!)])) as Record<ClassName, number>) : null,
     ood_score: o ? num(o.ood_score) : null,
     ood_threshold: o ? round4(o.threshold) : null,
     in_distribution: o ? o.in_distribution : null,

@@ -4,7 +4,7 @@
  * specificity.
  */
 import { optionError } from '../errors.js';
-import { isClassName, type ClassName } from '../types.js';
+import { CLASS_NAME_PATTERN, type ClassName } from '../types.js';
 import { bootstrap, type BootstrapInterval } from './stats.js';
 
 /**
@@ -81,11 +81,12 @@ export interface OperatingPointSpec {
 /** `COVID-19:sensitivity=0.90` → { cls, metric, target }. */
 export function parseOperatingPoint(s: string): OperatingPointSpec {
   const m = /^\s*([^:]+):\s*(sensitivity|specificity)\s*=\s*([0-9.]+)\s*$/.exec(s);
-  const expected = 'CLASS:sensitivity=F or CLASS:specificity=F (CLASS normal, pneumonia or COVID-19; F in (0, 1]), e.g. COVID-19:sensitivity=0.90';
+  const expected = 'CLASS:sensitivity=F or CLASS:specificity=F (CLASS a class of the run, e.g. normal, pneumonia or COVID-19; F in (0, 1]), e.g. COVID-19:sensitivity=0.90';
   if (!m) throw optionError('--operating-point', expected, s);
   const cls = m[1]!.trim();
   const target = Number(m[3]);
-  if (!isClassName(cls) || !(target > 0 && target <= 1)) throw optionError('--operating-point', expected, s);
+  // whether the run has the class is checked where the run is known (evaluate)
+  if (!CLASS_NAME_PATTERN.test(cls) || !(target > 0 && target <= 1)) throw optionError('--operating-point', expected, s);
   return { cls, metric: m[2] as 'sensitivity' | 'specificity', target };
 }
 

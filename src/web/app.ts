@@ -15,7 +15,7 @@ import * as tf from '../tf.js';
 import '@tensorflow/tfjs-backend-webgl';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { CovidNetError, isCovidNetError } from '../errors.js';
-import { CLASSES, RESEARCH_NOTICE, type ClassName } from '../types.js';
+import { RESEARCH_NOTICE, type ClassName } from '../types.js';
 import { preprocessImage } from '../data/preprocess.js';
 import { floatToU8 } from '../data/gray.js';
 import { RunScorer } from '../run/scorer.js';
@@ -191,7 +191,7 @@ function showResult(card: HTMLElement, r: Explained, app: Loaded, lut: Uint8Arra
   const info = app.info;
   const ood = r.in_distribution === false;
   card.className = 'card' + (ood ? ' ood' : '');
-  const scores = Object.fromEntries(CLASSES.map((c, j) => [c, r.scores[j]!]));
+  const scores = Object.fromEntries(r.classes.map((c, j) => [c, r.scores[j]!]));
   card.setAttribute('data-file', r.file);
   card.setAttribute('data-predicted', r.predicted);
   card.setAttribute('data-scores', JSON.stringify(scores));

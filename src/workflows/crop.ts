@@ -133,7 +133,7 @@ export async function cropExperiment(opts: CropExperimentOptions): Promise<CropE
       if (seed === seeds[0]) records[arm] = ex.records;
       emit({ type: 'phase', arm, seed, phase: 'report' });
       const rep = await writeRunReport(run, { backend, threads });
-      const sens = Object.fromEntries(CLASSES.map((k) => [k, ev.per_class[k]?.sensitivity.value ?? null])) as Record<ClassName, number | null>;
+      const sens = Object.fromEntries(ev.classes.map((k) => [k, ev.per_class[k]?.sensitivity.value ?? null])) as Record<ClassName, number | null>;
       arms[arm] = { run, crop: c, seed, accuracy: ev.accuracy.value, balanced_accuracy: ev.balanced_accuracy, sensitivity: sens, n_test: ev.n, border_mass: ex.summary!, gradcam, report: rep.html };
     }
     perSeed.push({ seed, original: arms.original!, cropped: arms.cropped! });

@@ -8,7 +8,7 @@
 import * as tf from '../tf.js';
 import { balancedEpoch, pairEpoch, toModelInput } from '../data/index.js';
 import type { NormStats, PreparedSet } from '../data/types.js';
-import { classIndex, type ClassName } from '../types.js';
+import { classesOf, classIndex, type ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
 import { disposeModel, logitDifferent, siameseParts } from '../model/index.js';
 import { getRecipe, type SiameseRecipe } from '../train/recipes.js';
@@ -184,7 +184,7 @@ export function diagnoseRecipe(train: PreparedSet, stats: NormStats, opts: Diagn
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
       const xs = recipe.kind === 'batch' ? [input(train, b[0]!, stats)] : [input(train, b[0]!, stats), input(train, b[1]!, stats), tf.tensor2d(b[2]!, [b[2]!.length, 1])];
       const { value, grads } = tf.variableGrads(() => {
-        if (recipe.kind === 'batch') return recipe.batchLoss(model, xs[0] as tf.Tensor4D, b[0]!.map((j) => classIndex(labels[j]!)));
+        if (recipe.kind === 'batch') return recipe.batchLoss(model, xs[0] as tf.Tensor4D, b[0]!.map((j) => classIndex(labels[j]!, classesOf(labels))));
         return recipe.headLoss(model.apply([xs[0]!, xs[1]!], { training: true }) as tf.Tensor, xs[2]!);
       }, vars);
       tf.dispose(xs);

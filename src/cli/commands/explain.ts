@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option('--json', 'one JSON line per image: {"file","predicted","target","score","peak":{"x","y"},"border_mass","calibrated","ood_score","ood_threshold","in_distribution"}')
     .action(async (files: string[], o: ExplainCliOptions) => {
       const { optionError } = await import('../../errors.js');
-      const { CLASSES, RESEARCH_NOTICE, isClassName, isSplit } = await import('../../types.js');
+      const { RESEARCH_NOTICE, isSplit } = await import('../../types.js');
       const { COLORMAPS } = await import('../../explain/colormap.js');
       if (!o.run) throw optionError('--run', 'a run folder', o.run);
       if (!o.out) throw optionError('--out', 'an output folder', o.out);
@@ -55,8 +55,7 @@ export function register(program: Command): void {
       if (o.data === undefined && (o.split !== undefined || o.limit !== undefined)) throw optionError(o.split !== undefined ? '--split' : '--limit', 'to be used with --data', o.split ?? o.limit);
       if (o.split !== undefined && !isSplit(o.split)) throw optionError('--split', 'train, val or test', o.split);
       if (o.limit !== undefined && o.limit < 1) throw optionError('--limit', 'a positive integer', o.limit);
-      if (o.class !== undefined && !isClassName(o.class)) throw optionError('--class', CLASSES.join(', '), o.class);
-      if (o.contrast !== undefined && !isClassName(o.contrast)) throw optionError('--contrast', CLASSES.join(', '), o.contrast);
+      // --class and --contrast are checked against the run's classes when it is opened
       if (o.band !== undefined && !(o.band >= 0 && o.band < 0.5)) throw optionError('--band', 'a fraction in [0, 0.5)', o.band);
       if (o.colormap !== undefined && !(COLORMAPS as readonly string[]).includes(o.colormap)) throw optionError('--colormap', COLORMAPS.join(', '), o.colormap);
       if (o.sheet !== undefined && o.sheet < 0) throw optionError('--sheet', 'a number of images, 0 or more', o.sheet);
@@ -115,7 +114,7 @@ export function register(program: Command): void {
         const f = (g: { n: number; mean: number | null; median: number | null }) => (g.mean === null ? `n=${g.n}` : `n=${g.n} mean ${g.mean.toFixed(3)} median ${g.median!.toFixed(3)}`);
         lines.push('', `border mass (outer ${Math.round(s.band * 100)}% band of the original image), ${r.split} split:`);
         lines.push(`  all images        ${f(s.overall)}`);
-        for (const c of CLASSES) lines.push(`  true ${c.padEnd(12)} ${f(s.by_true_class[c]!)}`);
+        for (const [c, g] of Object.entries(s.by_true_class)) lines.push(`  true ${c.padEnd(12)} ${f(g)}`);
         lines.push(`  correct           ${f(s.by_outcome.correct)}`, `  incorrect         ${f(s.by_outcome.incorrect)}`);
         if (r.sheet) lines.push(`contact sheet: ${shown(r.sheet)}`);
         if (r.summaryFile) lines.push(`summary: ${shown(r.summaryFile)}`);

@@ -17,8 +17,9 @@ import { register as ood } from './ood.js';
 import { register as audit } from './audit.js';
 import { register as exportCmd } from './export.js';
 import { register as worker } from './worker.js';
+import { register as templates } from './templates.js';
 
 /** Every command, in the order `covidnet --help` lists them. */
 export const commands: ((program: Command) => void)[] = [
-  demo, synth, preprocess, data, train, evaluate, audit, predict, explain, serve, exportCmd, ood, search, experiment, worker, report, bench, diagnose,
+  demo, synth, preprocess, data, train, templates, evaluate, audit, predict, explain, serve, exportCmd, ood, search, experiment, worker, report, bench, diagnose,
 ];

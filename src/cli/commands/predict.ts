@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per file (raw scores, calibrated probabilities, ood_score, ood_threshold, in_distribution)')
     .action(async (files: string[], o: { run?: string; batch?: number; backend?: string; threads?: number; json?: boolean; allowOod?: boolean }) => {
       const { optionError } = await import('../../errors.js');
-      const { RESEARCH_NOTICE, CLASSES } = await import('../../types.js');
+      const { RESEARCH_NOTICE } = await import('../../types.js');
       const { oodLine } = await import('../../trust/detector.js');
       if (!o.run) throw optionError('--run', 'a run folder', o.run);
       const { predictFiles } = await import('../../predict/predict.js');
@@ -36,7 +36,7 @@ export function register(program: Command): void {
         } else if (p.ok) {
           const probs = p.calibrated ?? p.scores;
           const what = p.calibrated ? 'probabilities, calibrated' : r.scores === 'probability' ? 'probabilities' : 'similarity to class templates';
-          const scores = CLASSES.map((c) => `${c} ${probs[c].toFixed(3)}`).join(', ');
+          const scores = Object.entries(probs).map(([c, v]) => `${c} ${v.toFixed(3)}`).join(', ');
           const check = p.ood_score === null || p.ood_threshold === null ? '' : `; ood score ${p.ood_score.toFixed(2)} ≤ ${p.ood_threshold.toFixed(2)}`;
           if (!ood) process.stdout.write(`${p.file}: ${p.predicted} (${what}: ${scores}${check})\n`);
           else if (!o.allowOod) process.stdout.write(`${p.file}: ${oodLine(p.ood_score, p.ood_threshold!)}; no class given (--allow-ood shows it)\n`);

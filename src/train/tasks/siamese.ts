@@ -7,7 +7,7 @@ import * as tf from '../../tf.js';
 import { balancedEpoch } from '../../data/index.js';
 import { classIndex, type ClassName } from '../../types.js';
 import type { Rng } from '../../util/rng.js';
-import type { RunConfig } from '../../config.js';
+import { runClasses, type RunConfig } from '../../config.js';
 import type { TrainingData } from '../data.js';
 import type { BatchRecipe, PairRecipe, SiameseRecipe } from '../recipe.js';
 import { batchTensor, chunk, Kept } from '../step.js';
@@ -24,7 +24,7 @@ export function siameseTask(config: RunConfig, data: TrainingData, recipe: Siame
     buildModel: () => recipe.buildModel({ size: config.size, width: config.width, fc: config.fc, seed: config.seed }),
     planEpoch: (model, rng) => (recipe.kind === 'batch' ? batchEpoch(model, recipe, config, data, labels, rng) : pairEpochPlan(model, recipe, config, data, labels, rng)),
     async validate(model): Promise<TaskValidation> {
-      const v = await siameseValidation(model, recipe, data, { trials: config.oneShotTrials, oneShotSeed: config.seed ^ 0x0e5a07, pairSeed: config.seed ^ 0x5a1d, batch: config.evalBatch });
+      const v = await siameseValidation(model, recipe, data, runClasses(config), { trials: config.oneShotTrials, oneShotSeed: config.seed ^ 0x0e5a07, pairSeed: config.seed ^ 0x5a1d, batch: config.evalBatch });
       return {
         selection: config.selectBy === 'one-shot' ? v.oneShot : v.template,
         metric: selectionMetric,
@@ -47,7 +47,7 @@ function batchEpoch(model: tf.LayersModel, recipe: BatchRecipe, config: RunConfi
     runStep(i, optimize) {
       const idx = batches[i]!;
       const x = batchTensor(data.train, idx, data.stats);
-      const cls = idx.map((j) => classIndex(data.train.items[j]!.label));
+      const cls = idx.map((j) => classIndex(data.train.items[j]!.label, runClasses(config)));
       const loss = optimize(() =>
         recipe.batchLoss(model, x, cls, (p, d) => {
           kept.keep(p);

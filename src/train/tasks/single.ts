@@ -1,9 +1,9 @@
 /** The single net: class-balanced epochs of images, categorical cross-entropy, argmax validation. */
 import * as tf from '../../tf.js';
 import { balancedEpoch } from '../../data/index.js';
-import { CLASSES, classIndex } from '../../types.js';
+import { classIndex } from '../../types.js';
 import { covidNet } from '../../model/index.js';
-import type { RunConfig } from '../../config.js';
+import { runClasses, type RunConfig } from '../../config.js';
 import type { TrainingData } from '../data.js';
 import { batchTensor, chunk, Kept } from '../step.js';
 import { ClassTally } from '../tally.js';
@@ -17,10 +17,11 @@ export function categoricalCrossEntropy(probs: tf.Tensor, oneHot: tf.Tensor): tf
 
 export function singleTask(config: RunConfig, data: TrainingData): TrainingTask {
   const labels = data.train.items.map((it) => it.label);
+  const classes = runClasses(config);
   return {
     trainMetric: 'accuracy',
     selectionMetric: 'accuracy',
-    buildModel: () => covidNet({ size: config.size, width: config.width, fc: config.fc, seed: config.seed }),
+    buildModel: () => covidNet({ size: config.size, width: config.width, fc: config.fc, seed: config.seed, classes: classes.length }),
     planEpoch(model, rng): EpochPlan {
       const order = balancedEpoch(labels, rng);
       const batches = chunk(order, config.batch);
@@ -31,9 +32,9 @@ export function singleTask(config: RunConfig, data: TrainingData): TrainingTask 
         samples: order.length,
         runStep(i, optimize) {
           const idx = batches[i]!;
-          const truth = idx.map((j) => classIndex(labels[j]!));
+          const truth = idx.map((j) => classIndex(labels[j]!, classes));
           const x = batchTensor(data.train, idx, data.stats);
-          const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(truth, 'int32'), CLASSES.length), 'float32'));
+          const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(truth, 'int32'), classes.length), 'float32'));
           const loss = optimize(() => {
             const probs = model.apply(x, { training: true }) as tf.Tensor;
             kept.keep(probs);
@@ -47,7 +48,7 @@ export function singleTask(config: RunConfig, data: TrainingData): TrainingTask 
       };
     },
     async validate(model) {
-      const v = await singleValidation(model, data.val, data.stats, config.evalBatch);
+      const v = await singleValidation(model, data.val, data.stats, config.evalBatch, classes);
       return { selection: v.accuracy, metric: 'accuracy', loss: v.loss, extra: {} };
     },
   };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CovidNetError } from '../../errors.js';
 import { writeJsonAtomic } from '../../run/atomic.js';
 import { readSplits } from '../../run/files.js';
-import { CLASSES, RESEARCH_NOTICE, type ClassName } from '../../types.js';
+import { RESEARCH_NOTICE, classesOf, type ClassName } from '../../types.js';
 import type { AuditResult } from '../../evaluate/audit.js';
 import { auditRun } from '../../evaluate/audit.js';
 import { summariseExperiment, type CellResult, type ExperimentStats } from '../../evaluate/experiment.js';
@@ -46,7 +46,7 @@ export async function analyzeExperiment(out: string, opts: { backend?: string | 
     }
     const ev = await readCellEval(dir);
     const splits = await readSplits(dir);
-    const trainCounts = Object.fromEntries(CLASSES.map((c) => [c, splits.splits.train.filter((e) => e.label === c).length])) as Record<ClassName, number>;
+    const trainCounts = Object.fromEntries(classesOf(splits.splits.train.map((e) => e.label)).map((c) => [c, splits.splits.train.filter((e) => e.label === c).length])) as Record<ClassName, number>;
     let audit: AuditResult;
     try {
       audit = JSON.parse(await readFile(join(dir, AUDIT_FILE), 'utf8')) as AuditResult;
@@ -74,8 +74,8 @@ export function formatAnalysis(a: ExperimentAnalysis): string {
   lines.push('mean across seeds [95% t interval]');
   lines.push(
     table([
-      ['config', 'cells', 'train/class', 'accuracy', 'balanced accuracy', ...CLASSES.map((c) => `sens ${c}`)],
-      ...a.configs.map((c) => [c.key, String(c.cells.length), c.trainPerClass.toFixed(0), mi(c.accuracy), mi(c.balanced_accuracy), ...CLASSES.map((k) => mi(c.sensitivity[k]))]),
+      ['config', 'cells', 'train/class', 'accuracy', 'balanced accuracy', ...a.classes.map((c) => `sens ${c}`)],
+      ...a.configs.map((c) => [c.key, String(c.cells.length), c.trainPerClass.toFixed(0), mi(c.accuracy), mi(c.balanced_accuracy), ...a.classes.map((k) => mi(c.sensitivity[k]!))]),
     ]),
   );
   if (a.comparisons.length) {
@@ -92,7 +92,7 @@ export function formatAnalysis(a: ExperimentAnalysis): string {
         ['config', 'probe acc.', 'chance', 'within-class probe bal. acc. (chance)', 'source-only bal. acc.', 'net bal. acc.', 'minority-of-source acc.'],
         ...audited.map((c) => {
           const au = c.audit!;
-          const within = CLASSES.filter((k) => au.within_class[k]).map((k) => `${k} ${f3(au.within_class[k]!.balanced_accuracy.mean)} (${f3(au.within_class[k]!.chance)})`).join('; ');
+          const within = a.classes.filter((k) => au.within_class[k]).map((k) => `${k} ${f3(au.within_class[k]!.balanced_accuracy.mean)} (${f3(au.within_class[k]!.chance)})`).join('; ');
           return [c.key, mi(au.probe_accuracy), f3(au.probe_chance_accuracy), within || '–', f3(au.source_only_balanced_accuracy.mean), mi(c.balanced_accuracy), `${mi(au.minority_of_source_accuracy)} (${au.minority_of_source_pooled.correct}/${au.minority_of_source_pooled.n})`];
         }),
       ]),
