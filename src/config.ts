@@ -113,7 +113,18 @@ export const RUN_OPTIONS = {
    * A single-net run folder whose trained weights start the siamese encoder (every layer of the
    * same name and shape; docs/siamese.md). Ignored on --resume (the checkpoint wins).
    */
-  initFrom: option(z.string().min(1).optional(), { arg: '<run>', help: "siamese: start the encoder from this single-net run's trained weights", model: 'siamese' }),
+  initFrom: option(z.string().min(1).optional(), { arg: '<run>', help: "start from this single-net run's trained weights (every layer of the same name and shape: the siamese encoder, or a single net fine-tuned for other classes)" }),
+  /**
+   * Train only the dense head (the layers after `feature_sum`: fc1, fc2 and the classifier or the
+   * embedding), the convolutional trunk kept as initialised: fine-tuning an `--init-from` net on a
+   * few images without moving its features.
+   */
+  freeze: option(z.enum(['none', 'trunk']).default('none'), { arg: '<part>', help: 'none, or trunk: train only the dense head (with --init-from, fine-tuning on a few images)', fixedOnResume: true }),
+  /**
+   * Train on only K images of one class, `CLASS:K` (a seeded subset of its training split, the same
+   * K images `templates add --data … --shots K --seed S` takes): the few-shot baselines.
+   */
+  shots: option(z.string().regex(/^[^:,]+:[1-9][0-9]{0,6}$/, 'CLASS:K, e.g. COVID-19:5').optional(), { arg: '<class:k>', help: 'train on only K images of CLASS (seeded subset of its training split), e.g. COVID-19:5', fixedOnResume: true }),
   /** Stop after this many epochs in this process (used by tests to simulate a killed run). */
   stopAfter: option(positiveInt.max(100000).optional(), { arg: false, help: 'stop after this many epochs in this process' }),
 };

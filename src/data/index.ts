@@ -4,7 +4,7 @@
  */
 export type * from './types.js';
 export { loadDataset, parseLabel, patientKey, type LoadOptions } from './load.js';
-export { splitDataset, assertPatientDisjoint, splitItems, subsamplePerClass, selectItems, sourceBase, type SplitOptions, type Splits, type SplitOrigin, type RecordedSplits, type Selection, type SelectionKind } from './split.js';
+export { splitDataset, assertPatientDisjoint, splitItems, subsamplePerClass, shotSubset, parseShots, selectItems, sourceBase, type SplitOptions, type Splits, type SplitOrigin, type RecordedSplits, type Selection, type SelectionKind } from './split.js';
 export { decodeImage, decodeGray, decodeGray8, readImageHeader, sniffFormat, type ImageFormat, type DecodedGray, type DecodeOptions } from './decode.js';
 export { MAX_PIXELS, MAX_FILE_BYTES } from './limits.js';
 export { cropBox, resizeArea, type CropBox } from './resize.js';

@@ -139,6 +139,25 @@ export function subsamplePerClass(items: readonly DatasetItem[], perClass: numbe
   return { kept: items.filter((it) => keep.has(it)), left: items.filter((it) => !keep.has(it)) };
 }
 
+/**
+ * `k` items of one class drawn with `seed`: the items in one seeded order (by file, independent of
+ * input order), the first `k`; nested, so for one seed the 5 include the 1. Training with
+ * `--shots CLASS:K` and `templates add --shots K` draw the same images.
+ */
+export function shotSubset<T extends { file: string }>(items: readonly T[], k: number, seed: number): T[] {
+  if (!(Number.isInteger(k) && k >= 1)) throw optionError('--shots', 'a positive integer', k);
+  const of = [...items].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  shuffleInPlace(of, createRng(seed * 977 + 31));
+  return of.slice(0, k);
+}
+
+/** `CLASS:K` (the `--shots` option) → its parts. */
+export function parseShots(v: string): { cls: ClassName; k: number } {
+  const m = /^([^:,]+):([1-9][0-9]{0,6})$/.exec(v.trim());
+  if (!m) throw optionError('--shots', 'CLASS:K, e.g. COVID-19:5', v);
+  return { cls: m[1]!.trim(), k: Number(m[2]) };
+}
+
 /** Throws E_PATIENT_OVERLAP naming the patients found in more than one split. */
 export function assertPatientDisjoint(splits: Partial<Record<Split, readonly DatasetItem[]>>): void {
   const where = new Map<string, Set<Split>>();

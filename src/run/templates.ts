@@ -12,10 +12,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { loadDataset, preprocessFile } from '../data/index.js';
+import { loadDataset, preprocessFile, shotSubset } from '../data/index.js';
 import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
 import { CLASS_NAME_PATTERN, type ClassName } from '../types.js';
-import { createRng, shuffleInPlace } from '../util/rng.js';
 import { meanRow } from '../model/infer.js';
 import { readPreprocess, readSplits, readTemplates, runPath, TEMPLATES_FORMAT_VERSION, writeJsonAtomic, type AddedClass, type TemplatesFile } from './files.js';
 import { lockRun } from './lock.js';
@@ -102,13 +101,11 @@ async function exampleFiles(run: string, className: ClassName, opts: AddClassOpt
   }
   items = items.filter((it) => it.split !== 'test' && it.split !== 'val');
   if (items.length === 0) throw new CovidNetError('E_SOURCE', `no images labelled ${label} outside the run's validation and test images`, { file: opts.data! });
-  const files = items.map((it) => it.file).sort();
-  if (opts.shots !== undefined) {
-    if (!(Number.isInteger(opts.shots) && opts.shots >= 1)) throw optionError('--shots', 'a positive integer', opts.shots);
-    if (opts.shots > files.length) throw optionError('--shots', `at most ${files.length} (the images labelled ${label} there)`, opts.shots);
-    return shuffleInPlace(files, createRng(opts.seed ?? 1)).slice(0, opts.shots);
-  }
-  return files;
+  const files = items.map((it) => resolve(it.file));
+  if (opts.shots === undefined) return files.sort();
+  if (opts.shots > files.length) throw optionError('--shots', `at most ${files.length} (the images labelled ${label} there)`, opts.shots);
+  // the draw of `train --shots CLASS:K --seed S`, so a few-shot template and a fine-tuned net see the same images
+  return shotSubset(files.map((file) => ({ file })), opts.shots, opts.seed ?? 1).map((f) => f.file);
 }
 
 /**

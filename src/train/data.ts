@@ -3,7 +3,7 @@
  * decode + resize once into 8-bit sets, and compute the normalisation from the training images.
  */
 import { relative, resolve } from 'node:path';
-import { assertPatientDisjoint, computeNormStats, loadDataset, prepareImages, sourceBase, splitItems, subsamplePerClass } from '../data/index.js';
+import { assertPatientDisjoint, computeNormStats, loadDataset, parseShots, prepareImages, shotSubset, sourceBase, splitItems, subsamplePerClass } from '../data/index.js';
 import type { Dataset, DatasetItem, NormStats, PreparedSet, SkippedEntry } from '../data/types.js';
 import { CovidNetError } from '../errors.js';
 import type { ClassName, Split } from '../types.js';
@@ -57,6 +57,15 @@ export async function prepareTrainingData(
     const s = subsamplePerClass(items.train, config.perClass, config.seed);
     items.train = s.kept;
     unused = s.left;
+  }
+  if (config.shots !== undefined) {
+    const { cls, k } = parseShots(config.shots);
+    if (!classes.includes(cls)) throw new CovidNetError('E_OPTION', `invalid option --shots: expected a class the run trains on (${classes.join(', ')}), got ${JSON.stringify(cls)}`);
+    const of = items.train.filter((it) => it.label === cls);
+    if (k > of.length) throw new CovidNetError('E_OPTION', `invalid option --shots: expected at most ${of.length} (the training images of ${cls}), got ${k}`);
+    const keep = new Set(shotSubset(of, k, config.seed));
+    unused = [...unused, ...of.filter((it) => !keep.has(it))];
+    items.train = items.train.filter((it) => it.label !== cls || keep.has(it));
   }
   for (const split of ['train', 'val'] as const) {
     const missing = classes.filter((c: ClassName) => !items[split].some((it) => it.label === c));

@@ -27,7 +27,7 @@ import { readHistory, readRunConfig, runPath, writeHistory, type EpochRecord, ty
 import { prepareTrainingData, skipSummary, splitsFile, type TrainingData } from './data.js';
 import { getRecipe } from './recipes.js';
 import { loadLast, type TrainState } from './checkpoint.js';
-import { initFromRun } from './siamese/init.js';
+import { freezeTrunk, initFromRun } from './siamese/init.js';
 import { resolveConfig } from './resume.js';
 import { runEpochs } from './loop.js';
 import { singleTask } from './tasks/single.js';
@@ -142,6 +142,8 @@ async function trainLocked(input: RunConfig, opts: TrainOptions, given: Partial<
 
   const model = last?.model ?? task.buildModel();
   if (!last && config.initFrom !== undefined) await initFromRun(model, config.initFrom);
+  // a resumed model keeps its layers' trainable flags from the checkpoint
+  if (!last && config.freeze === 'trunk' && freezeTrunk(model) === 0) throw new CovidNetError('E_RUN', '--freeze trunk: the model has no feature_sum layer to freeze up to', { file: run });
   const opt = tf.train.adam(config.lr);
   if (last) await last.restoreOptimizer(opt);
   let state: TrainState = last?.state ?? { epoch: 0, rngState: createRng(config.seed ^ 0x7a11).state(), bestEpoch: 0, bestValAccuracy: -1 };

@@ -43,6 +43,33 @@ export function copyMatchingWeights(source: tf.LayersModel, target: tf.LayersMod
 }
 
 /**
+ * Make the convolutional trunk of `model` (every layer up to and including `feature_sum`, in the
+ * model and the models nested in it) untrainable, so only the dense head learns. Returns how many
+ * layers were frozen; 0 means the model has no `feature_sum` (nothing is changed).
+ */
+export function freezeTrunk(model: tf.LayersModel): number {
+  let frozen = 0;
+  const walk = (m: tf.LayersModel): boolean => {
+    for (const l of m.layers) {
+      if (l instanceof tf.LayersModel) {
+        if (walk(l)) return true;
+        continue;
+      }
+      l.trainable = false;
+      frozen++;
+      if (l.name === 'feature_sum') return true;
+    }
+    return false;
+  };
+  const found = walk(model);
+  if (!found) {
+    for (const l of layersByName(model).values()) l.trainable = true;
+    return 0;
+  }
+  return frozen;
+}
+
+/**
  * Initialise `model` from the best model of the single-net run `run`. Throws `E_RUN` when the
  * folder is no single-net run or nothing matches (e.g. another --width).
  */
