@@ -17,6 +17,11 @@ export type ModelKind = 'single' | 'siamese';
 /** Names a class may have: printable, no commas (lists are comma-separated), at most 64 characters. */
 export const CLASS_NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} ._+()-]{0,63}$/u;
 
+/** A list of at least two distinct, well-formed class names (a run's classes). */
+export function validClassList(c: unknown): c is ClassName[] {
+  return Array.isArray(c) && c.length >= 2 && c.every((x) => typeof x === 'string' && CLASS_NAME_PATTERN.test(x)) && new Set(c).size === c.length;
+}
+
 export function isStudyClass(s: string): s is StudyClass {
   return (CLASSES as readonly string[]).includes(s);
 }

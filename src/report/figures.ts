@@ -265,10 +265,10 @@ export interface CurvePoint {
  * Learning curves: a metric against training images per class (log axis), one line per net with
  * its 95% interval band, and dashed reference lines (chance, the source-only baseline).
  */
-export function learningCurveSpec(points: readonly CurvePoint[], refs: readonly { label: string; value: number }[], title: string, metric: string): Spec {
+export function learningCurveSpec(points: readonly CurvePoint[], refs: readonly { label: string; value: number }[], title: string, metric: string, xTitle = 'training images per class (log scale)'): Spec {
   const band = points.map((p) => ({ ...p, lo: Number.isFinite(p.lo) ? p.lo : p.mean, hi: Number.isFinite(p.hi) ? p.hi : p.mean }));
   const xs = points.map((p) => p.x);
-  const x = { field: 'x', type: 'quantitative', title: 'training images per class (log scale)', scale: { type: 'log', domain: [Math.min(...xs) * 0.8, Math.max(...xs) * 1.25] }, axis: { values: [...new Set(xs.map((v) => Math.round(v)))] } };
+  const x = { field: 'x', type: 'quantitative', title: xTitle, scale: { type: 'log', domain: [Math.min(...xs) * 0.8, Math.max(...xs) * 1.25] }, axis: { values: [...new Set(xs.map((v) => Math.round(v)))] } };
   const y = { type: 'quantitative', scale: { domain: [0, 1] } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',

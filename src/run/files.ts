@@ -14,7 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CovidNetError } from '../errors.js';
-import { CLASS_NAME_PATTERN, type ClassName, type ModelKind, type Split } from '../types.js';
+import { validClassList, type ClassName, type ModelKind, type Split } from '../types.js';
 import type { RunConfig } from '../config.js';
 import type { SplitOrigin } from '../data/split.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
@@ -168,11 +168,6 @@ export const readPreprocess = async (run: string): Promise<PreprocessInfo> => {
 };
 export const readSplits = (run: string) => readJson<SplitsFile>(runPath(run, 'splits'), 'splits.json');
 export const readTemplates = (run: string) => readJson<TemplatesFile>(runPath(run, 'templates'), 'templates.json');
-
-/** A list of at least two distinct, well-formed class names. */
-export function validClassList(c: unknown): c is ClassName[] {
-  return Array.isArray(c) && c.length >= 2 && c.every((x) => typeof x === 'string' && CLASS_NAME_PATTERN.test(x)) && new Set(c).size === c.length;
-}
 
 export async function readHistory(run: string): Promise<EpochRecord[]> {
   let text = '';

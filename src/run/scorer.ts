@@ -8,7 +8,7 @@ import * as tf from '../tf.js';
 import { imagesToModelInput, toModelInput } from '../data/norm.js';
 import type { NormStats, PreparedSet } from '../data/types.js';
 import { CovidNetError, optionError } from '../errors.js';
-import type { ClassName, ModelKind } from '../types.js';
+import { validClassList, type ClassName, type ModelKind } from '../types.js';
 import type { BackendChoice, BackendPurpose } from '../backend/index.js';
 import { assertModelInput } from '../model/input.js';
 import { disposeModel, siameseParts, singleEmbeddingOutput, singleLogits, stemStatistics, trustFeatureModel } from '../model/covidnet.js';
@@ -16,7 +16,7 @@ import { argmax, oneShotPredictionsWith, templateSimilarity, templateSimilarityL
 import { runTrustOf, type RunTrust } from '../trust/run-trust.js';
 import type { OodVerdict } from '../trust/detector.js';
 import type { CalibrationMethod } from '../trust/calibration.js';
-import { validClassList, type PreprocessInfo, type SavedConfig, type TemplatesFile } from './files.js';
+import type { PreprocessInfo, SavedConfig, TemplatesFile } from './files.js';
 
 /** What a row of class scores holds: softmax probabilities (single) or 1 − P(different) to each class template (siamese). */
 export type ScoreKind = 'probability' | 'template-similarity';

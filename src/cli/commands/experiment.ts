@@ -173,6 +173,60 @@ export function register(program: Command): void {
   )
     .option('--per-class <list>', 'training images per class, increasing (all = the whole training split)', '5,10,20,50,all')
     .action((o: GridCliOptions) => runGrid('scarcity', o));
+  addRunOptions(exp.command('few-shot').description('a class added from K examples without retraining (siamese templates) against a single net fine-tuned on the same K and one trained with every class; curves against K'), ['data', 'out', ...GRID_TRAIN_KEYS], {
+    out: { help: 'experiment folder (few-shot.json, cells/…/seed-<s>/ run folders, report/)' },
+  })
+    .requiredOption('--new-class <name>', 'the class left out of training and added from K examples')
+    .option('--shots <list>', 'values of K, e.g. 1,5,10,20', '1,5,10,20')
+    .option('--seeds <n|list>', 'training seeds: a count (1..n) or a list like 1,2,7', '3')
+    .option('--split-seed <n>', 'seed of the one patient-disjoint split every cell shares', numberOption('--split-seed', 'int'), 1)
+    .addOption(runOption('epochs', { help: 'epochs of the single nets (default 100)' }))
+    .option('--siamese-epochs <n>', 'siamese epochs (default 50)', numberOption('--siamese-epochs', 'int'))
+    .option('--fine-tune-epochs <n>', 'epochs of the fine-tuning on K examples (default: --epochs)', numberOption('--fine-tune-epochs', 'int'))
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .addOption(cacheDirOption())
+    .option('--json', 'print the result as one JSON object (no progress)')
+    .action(async (o: TrainCliOptions & { newClass: string; shots?: string; seeds?: string; splitSeed?: number; siameseEpochs?: number; fineTuneEpochs?: number }) => {
+      const { optionError } = await import('../../errors.js');
+      const { RESEARCH_NOTICE } = await import('../../types.js');
+      const { parseSeeds } = await import('../../workflows/experiment/grid.js');
+      const { runFewShot } = await import('../../workflows/experiment/few-shot.js');
+      if (!o.data) throw optionError('--data', 'a data source path', o.data);
+      if (!o.out) throw optionError('--out', 'an experiment folder', o.out);
+      const shots = (o.shots ?? '1,5,10,20').split(',').map((x) => Number(x.trim()));
+      if (shots.some((k) => !(Number.isInteger(k) && k >= 1)) || new Set(shots).size !== shots.length) throw optionError('--shots', 'distinct positive integers, e.g. 1,5,10,20', o.shots);
+      const { data, out, epochs, ...rest } = pickRunOptions(o);
+      const { size, width, fc, batch, lr, pairs, valFraction, testFraction, selectBy, oneShotTrials, evalBatch } = rest;
+      const train = Object.fromEntries(Object.entries({ size, width, fc, batch, lr, pairs, valFraction, testFraction, selectBy, oneShotTrials, evalBatch }).filter(([, v]) => v !== undefined));
+      const t0 = performance.now();
+      const r = await runFewShot({
+        data: data!,
+        out: out!,
+        newClass: o.newClass,
+        shots: shots.sort((a, b) => a - b),
+        seeds: parseSeeds('--seeds', o.seeds ?? '3'),
+        splitSeed: o.splitSeed,
+        train,
+        epochs: { single: epochs, siamese: o.siameseEpochs, fineTune: o.fineTuneEpochs ?? epochs },
+        backend: o.backend,
+        threads: o.threads,
+        cacheDir: o.cacheDir,
+        // one line per finished cell: progress without a bar per epoch of every cell
+        onEvent: (e) => {
+          if (e.type === 'cell' && o.json !== true) process.stderr.write(`${e.id}: ${e.status} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+        },
+      });
+      if (o.json) return void process.stdout.write(JSON.stringify(r) + '\n');
+      const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '–');
+      const iv = (s: { mean: number; lo: number; hi: number; n: number }) => (s.n > 1 ? `${f3(s.mean)} [${f3(s.lo)}, ${f3(s.hi)}]` : f3(s.mean));
+      const lines = [`few-shot: ${r.newClass} added to nets trained on ${r.baseClasses.join(', ')}; seeds ${r.seeds.join(', ')}; mean [95% t interval] over seeds`];
+      lines.push(`${'method'.padEnd(20)} ${'K'.padStart(3)}  ${`sensitivity ${r.newClass}`.padEnd(26)} ${`specificity ${r.newClass}`.padEnd(26)} balanced accuracy`);
+      for (const p of r.points) lines.push(`${p.method.padEnd(20)} ${String(p.k).padStart(3)}  ${iv(p.new_class_sensitivity).padEnd(26)} ${iv(p.new_class_specificity).padEnd(26)} ${iv(p.balanced_accuracy)}${p.chosen ? `  (chosen: ${p.chosen.join(', ')})` : ''}`);
+      for (const c of r.stats.comparisons) lines.push(`K=${c.perClass}: ${c.reading}`);
+      lines.push(`report: ${r.report}`, RESEARCH_NOTICE);
+      process.stdout.write(lines.join('\n') + '\n');
+    });
   exp
     .command('collect')
     .description('the statistics and report of an experiment folder whose cells ran elsewhere (array jobs, queue workers); unfinished cells are listed')

@@ -86,7 +86,8 @@ export async function runCell(experiment: string, cell: CellSpec, rt: CellRuntim
     throw new CovidNetError('E_RUN', `cell ${cell.id} was made with other settings than this experiment's; use another --out or delete the cell`, { file: dir });
   }
   const evaluates = cell.evaluate !== false;
-  if (prev?.status === 'done' && (!evaluates || (await exists(join(dir, AUDIT_FILE))))) return { id: cell.id, status: 'skipped', record: prev };
+  const audits = evaluates && cell.audit !== false;
+  if (prev?.status === 'done' && (!audits || (await exists(join(dir, AUDIT_FILE))))) return { id: cell.id, status: 'skipped', record: prev };
   const t0 = performance.now();
   try {
     let record: CellRecord;
@@ -131,7 +132,7 @@ export async function runCell(experiment: string, cell: CellSpec, rt: CellRuntim
         };
       }
     }
-    if (!(await exists(join(dir, AUDIT_FILE)))) {
+    if (audits && !(await exists(join(dir, AUDIT_FILE)))) {
       const audit = await auditRun({ run: dir, data: cell.config.data, backend: rt.backend, threads: rt.threads, cacheDir: rt.cacheDir, seed: cell.seed });
       await writeJsonAtomic(join(dir, AUDIT_FILE), audit);
     }

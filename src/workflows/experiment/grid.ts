@@ -59,6 +59,8 @@ export interface CellSpec {
    * otherwise, so the cells of earlier experiments keep their specs.
    */
   evaluate?: false;
+  /** `false`: evaluate without the shortcut audit (few-shot cells); absent otherwise. */
+  audit?: false;
 }
 
 /** A search cell's id (and folder under `cells/`): `lr1e-4-b16`, the run folder name of the old search. */
