@@ -71,7 +71,8 @@ export async function siteFiles(run: string): Promise<SiteFile[]> {
     model: pre.model,
     size: pre.size,
     crop: pre.crop,
-    classes: pre.classes,
+    // a siamese run scores every class of its templates (added ones too)
+    classes: has.templates ? ((JSON.parse((await readRunFile(run, RUN_FILES.templates)).toString('utf8')) as { classes?: string[] }).classes ?? pre.classes) : pre.classes,
     scores: scoreKindOf(pre.model),
     notice: RESEARCH_NOTICE,
     evalBatch: config.evalBatch ?? 32,
