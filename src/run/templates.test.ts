@@ -15,6 +15,7 @@ import { parseRunConfig } from '../config.js';
 import { train } from '../train/train.js';
 import { predictFiles } from '../predict/predict.js';
 import { evaluateRun } from '../evaluate/evaluate.js';
+import { explainRun } from '../explain/explain.js';
 import { readPreprocess, readSplits, readTemplates } from './files.js';
 import { addClass, listClasses, removeClass } from './templates.js';
 
@@ -90,6 +91,12 @@ test('templates: a 4th class from five examples is then predicted; list, remove;
   assert.equal(ev.excluded.template_images, 5);
   assert.equal(ev.per_class['tuberculosis']!.support, 9);
   assert.ok(ev.predictions.every((q) => !added.files.includes(resolve(data, q.file))));
+
+  // explain: the added class can be explained and contrasted; an unknown one is refused
+  const ex = await explainRun({ run, files: [held[0]!], out: join(dir, 'explain'), target: 'tuberculosis', contrast: 'normal', threads: 1 });
+  const rec = ex.records[0]!;
+  assert.ok(rec.ok && rec.target === 'tuberculosis' && rec.classes.length === 4, JSON.stringify(rec));
+  await assert.rejects(explainRun({ run, files: [held[0]!], out: join(dir, 'explain2'), target: 'leprosy', threads: 1 }), { code: 'E_OPTION', message: /tuberculosis/ });
 
   const removed = await removeClass(run, 'tuberculosis');
   assert.equal(removed.origin, 'added');
