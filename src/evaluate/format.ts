@@ -40,7 +40,7 @@ export function formatMetrics(m: Metrics): string {
 }
 
 export function formatEval(r: EvalResult): string {
-  const how = { argmax: 'argmax of the softmax', templates: 'nearest class template (learned distance)', 'one-shot': `3-way one-shot, ${r.trials} trials` }[r.method];
+  const how = { argmax: 'argmax of the softmax', templates: 'nearest class template (learned distance)', 'one-shot': `${r.classes.length}-way one-shot, ${r.trials} trials` }[r.method];
   const lines = [
     `${r.model} run ${r.run}`,
     `data ${r.data.name} (${r.data.root}), split ${r.split} [${r.selection}], ${r.n} ${r.method === 'one-shot' ? 'trials' : 'images'}; method: ${how}`,

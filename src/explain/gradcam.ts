@@ -91,7 +91,7 @@ export class GradCam {
 
   /**
    * Grad-CAM for a siamese COVID-Net (nested `encoder` model with its own `feature_sum`, and a
-   * `distance` dense layer) against class templates (mean training embedding per class, CLASSES order).
+   * `distance` dense layer) against class templates (mean embedding per class, in the order of `classes`).
    */
   static siamese(model: tf.LayersModel, templates: readonly (readonly number[])[], classes: readonly ClassName[] = CLASSES): GradCam {
     const encoder = getLayer(model, 'encoder') as unknown as tf.LayersModel;

@@ -40,7 +40,7 @@ export const CalibrationFileSchema = z.object({
     bins: z.number().int().positive(),
   }),
   /**
-   * The validation images' class indices and calibrated probabilities (CLASSES order), kept so an
+   * The validation images' class indices and calibrated probabilities (the trained classes' order), kept so an
    * operating point (`--operating-point`) is chosen on validation without scoring it again.
    */
   validation_scores: z.object({ labels: z.array(z.number().int().min(0)), calibrated: z.array(z.array(z.number())) }),

@@ -5,7 +5,7 @@
  *   base/siamese/seed-s     siamese net trained without the new class
  *   siamese/k-K/seed-s      that run with the new class added from K training images (templates add)
  *   base/single/seed-s      single net trained without the new class
- *   ft-all/k-K/seed-s       it fine-tuned (--init-from, a fresh 3-way head) on the same K images
+ *   ft-all/k-K/seed-s       it fine-tuned (--init-from, the classifier grown by an output) on the same K images
  *   ft-head/k-K/seed-s      the same with the trunk frozen (--freeze trunk)
  *   single/k-K/seed-s       of the two, the one better on validation, evaluated on test
  *   full/single/seed-s      a single net trained with every class (the reference, k-independent)
