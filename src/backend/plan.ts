@@ -313,15 +313,15 @@ export function compilePlan(model: tf.LayersModel): PlanCompile {
 
 /**
  * Runs models forward for inference, through their compiled plan on the onednn backend and
- * through `model.predict` otherwise (another backend, or a layer the plan does not cover: the
- * reason is kept, `status(model)`). Plans are compiled on first use and kept per model.
+ * through `model.predict` otherwise (another backend, `COVIDNET_PLAN=0`, or a layer the plan does
+ * not cover: the reason is kept, `status(model)`). Plans are compiled on first use and kept per model.
  */
 export class PlanRunner {
   private readonly plans = new Map<tf.LayersModel, PlanCompile>();
 
   /** `model.predict(x)` as a list (the caller disposes the tensors). */
   run(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor[] {
-    if (tf.getBackend() === ONEDNN) {
+    if (tf.getBackend() === ONEDNN && process.env['COVIDNET_PLAN'] !== '0') {
       let c = this.plans.get(model);
       if (!c) {
         c = compilePlan(model);

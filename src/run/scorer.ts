@@ -18,6 +18,24 @@ import type { OodVerdict } from '../trust/detector.js';
 import type { CalibrationMethod } from '../trust/calibration.js';
 import type { PreprocessInfo, SavedConfig, TemplatesFile } from './files.js';
 
+/**
+ * Runs a one-input model forward for inference: its outputs as a list (the caller disposes them).
+ * `TFJS_FORWARD` is `model.predict`; `RunModel` passes the native compiled plan on the onednn
+ * backend (src/backend/plan.ts, Node only), which gives the same values. Every inference forward
+ * of a run (scores, embeddings, trust features, Grad-CAM's trunk) goes through the scorer's one.
+ */
+export interface ModelForward {
+  run(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor[];
+  dispose?(): void;
+}
+
+export const TFJS_FORWARD: ModelForward = {
+  run(model, x) {
+    const y = model.predict(x);
+    return Array.isArray(y) ? y : [y];
+  },
+};
+
 /** What a row of class scores holds: softmax probabilities (single) or 1 − P(different) to each class template (siamese). */
 export type ScoreKind = 'probability' | 'template-similarity';
 
@@ -97,6 +115,8 @@ export interface RunParts {
   trustJson: { ood: unknown; calibration: unknown };
   backend: BackendChoice;
   model: tf.LayersModel;
+  /** How models run forward (default `TFJS_FORWARD`). */
+  forward?: ModelForward | undefined;
 }
 
 export class RunScorer {
@@ -120,7 +140,17 @@ export class RunScorer {
     readonly model: tf.LayersModel,
     /** ood.json and calibration.json, where the run has them (src/trust). */
     readonly trust: RunTrust,
+    private readonly forwardPath: ModelForward = TFJS_FORWARD,
   ) {}
+
+  /**
+   * `model.predict(x)` as a list, through this scorer's forward path (the compiled plan where
+   * `RunModel` chose it): for models sharing the run model's weights (Grad-CAM's trunk).
+   */
+  runForward(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor[] {
+    this.alive();
+    return this.forwardPath.run(model, x);
+  }
 
   /**
    * A scorer of a run already in memory: the loaded model and the parsed run files (the browser
@@ -130,7 +160,7 @@ export class RunScorer {
   static fromParts(p: RunParts): RunScorer {
     const { templates, templatesError } = templatesOf(p);
     checkModel(p.model, p.preprocess, p.run);
-    return new RunScorer(p.run, p.config, p.preprocess, templates, templatesError, p.backend, p.model, runTrustOf(p.trustJson, p.preprocess.model, embeddingDim(p.model, p.preprocess.model)));
+    return new RunScorer(p.run, p.config, p.preprocess, templates, templatesError, p.backend, p.model, runTrustOf(p.trustJson, p.preprocess.model, embeddingDim(p.model, p.preprocess.model)), p.forward);
   }
 
   get kind(): ModelKind {
@@ -187,7 +217,7 @@ export class RunScorer {
   /** Class scores of a batch of model inputs (`toInput`). */
   async scores(input: tf.Tensor4D): Promise<ClassScores> {
     this.alive();
-    const rows = this.kind === 'single' ? await predictBatch(this.model, input, this.run) : this.similarity(await this.embed(input));
+    const rows = this.kind === 'single' ? await this.predictBatch(this.model, input) : this.similarity(await this.embed(input));
     return { kind: this.scoreKind, classes: this.classes, rows };
   }
 
@@ -195,7 +225,7 @@ export class RunScorer {
   async embed(input: tf.Tensor4D): Promise<Float32Array[]> {
     this.alive();
     if (this.kind !== 'siamese') throw optionError('run', 'a siamese run (embeddings)', `a ${this.kind} run`);
-    return predictBatch(siameseParts(this.model).encoder, input, this.run);
+    return this.predictBatch(siameseParts(this.model).encoder, input);
   }
 
   /**
@@ -215,7 +245,7 @@ export class RunScorer {
   async scoreImages(images: RunImages, batch?: number): Promise<ClassScores> {
     this.alive();
     if (this.kind === 'siamese') this.requireTemplates();
-    const rows = this.kind === 'single' ? await this.batched(images, batch, (x) => predictBatch(this.model, x, this.run)) : this.similarity(await this.embedImages(images, batch));
+    const rows = this.kind === 'single' ? await this.batched(images, batch, (x) => this.predictBatch(this.model, x)) : this.similarity(await this.embedImages(images, batch));
     return { kind: this.scoreKind, classes: this.classes, rows };
   }
 
@@ -224,7 +254,7 @@ export class RunScorer {
     this.alive();
     if (this.kind !== 'siamese') throw optionError('run', 'a siamese run (embeddings)', `a ${this.kind} run`);
     const encoder = siameseParts(this.model).encoder;
-    return this.batched(images, batch, (x) => predictBatch(encoder, x, this.run));
+    return this.batched(images, batch, (x) => this.predictBatch(encoder, x));
   }
 
   /**
@@ -296,6 +326,7 @@ export class RunScorer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.forwardPath.dispose?.();
     disposeModel(this.model);
   }
 
@@ -304,7 +335,7 @@ export class RunScorer {
     const net = (this.featureNet ??= trustFeatureModel(this.model, this.kind));
     const single = this.kind === 'single';
     const outs = tf.tidy(() => {
-      const [stem, e, p] = net.predict(input) as [tf.Tensor4D, tf.Tensor2D, tf.Tensor2D?];
+      const [stem, e, p] = this.forwardPath.run(net, input) as [tf.Tensor4D, tf.Tensor2D, tf.Tensor2D?];
       return single ? [stem, e, p!, singleLogits(this.model, e)] : [stem, e];
     });
     try {
@@ -330,6 +361,17 @@ export class RunScorer {
       logits: templateSimilarityLogits(this.model, embeddings, templates),
       stem,
     };
+  }
+
+  /** Rows of a one-input model's output [n, k] for a batch. */
+  private async predictBatch(model: tf.LayersModel, x: tf.Tensor4D): Promise<Float32Array[]> {
+    const out = tf.tidy(() => this.forwardPath.run(model, x)[0] as tf.Tensor2D);
+    const vals = await out.data();
+    const [n, k] = out.shape;
+    out.dispose();
+    const rows: Float32Array[] = [];
+    for (let r = 0; r < n; r++) rows.push(Float32Array.from(vals.subarray(r * k, (r + 1) * k)));
+    return assertFiniteRows(rows, this.run);
   }
 
   private alive(): void {
@@ -368,17 +410,6 @@ interface Forward {
 
 function isImageList(images: RunImages): images is readonly Uint8Array[] {
   return Array.isArray(images);
-}
-
-/** Rows of a one-input model's output [n, k] for a batch. */
-async function predictBatch(model: tf.LayersModel, x: tf.Tensor4D, run: string): Promise<Float32Array[]> {
-  const out = tf.tidy(() => model.predict(x) as tf.Tensor2D);
-  const vals = await out.data();
-  const [n, k] = out.shape;
-  out.dispose();
-  const rows: Float32Array[] = [];
-  for (let r = 0; r < n; r++) rows.push(Float32Array.from(vals.subarray(r * k, (r + 1) * k)));
-  return assertFiniteRows(rows, run);
 }
 
 /** A model that answers NaN or ±Inf has no answer: refuse it rather than report a class for it. */
