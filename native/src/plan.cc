@@ -47,7 +47,10 @@ struct Step {
 };
 
 // oneDNN objects of one (batch, threads) configuration.
+// A primitive is made and run with the same thread count (oneDNN plans its work decomposition at
+// creation): one thread for small work (common.h's MaybeOneThread), else all.
 struct ConvPrim {
+  bool oneThread;
   convolution_forward::primitive_desc pd;
   convolution_forward prim;
   memory::desc wUser;
@@ -55,6 +58,7 @@ struct ConvPrim {
   std::unique_ptr<memory> wMem;
 };
 struct PoolPrim {
+  bool oneThread;
   pooling_forward::primitive_desc pd;
   pooling_forward prim;
 };
@@ -284,22 +288,26 @@ Config &configFor(Plan &plan, int64_t batch) {
         attr.set_post_ops(po);
       }
       memory::desc wAny(wd, dt::f32, tag::any);
+      const bool one = threads > 1 && double(batch) * out.h * out.w * out.c * p[0] * p[1] * (mult ? 1 : in.c) < kSmallMacs;
+      std::unique_ptr<OneThread> guard(one ? new OneThread() : nullptr);
       auto d = p[11] >= 0 ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, nhwc(batch, in), wAny,
                                                       memory::desc({out.c}, dt::f32, tag::x), nhwc(batch, out), strides, dims{0, 0}, padl, padr)
                           : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, nhwc(batch, in), wAny,
                                                       nhwc(batch, out), strides, dims{0, 0}, padl, padr);
       convolution_forward::primitive_desc pd(d, attr, eng());
-      auto cp = std::unique_ptr<ConvPrim>(new ConvPrim{pd, convolution_forward(pd), wUser, nullptr, nullptr});
+      auto cp = std::unique_ptr<ConvPrim>(new ConvPrim{one, pd, convolution_forward(pd), wUser, nullptr, nullptr});
       if (pd.weights_desc() != wUser) {
         cp->wMem.reset(new memory(pd.weights_desc(), eng()));
         cp->wReorder.reset(new reorder(reorder::primitive_desc(eng(), wUser, eng(), pd.weights_desc())));
       }
       c->conv[i] = std::move(cp);
     } else if (s.op == kPool) {
+      const bool one = threads > 1 && double(batch) * in.per() < double(kParallelMin);
+      std::unique_ptr<OneThread> guard(one ? new OneThread() : nullptr);
       auto d = pooling_forward::desc(prop_kind::forward_inference, algorithm::pooling_max, nhwc(batch, in), nhwc(batch, out), strides,
                                      dims{p[0], p[1]}, padl, padr);
       pooling_forward::primitive_desc pd(d, eng());
-      c->pool[i].reset(new PoolPrim{pd, pooling_forward(pd)});
+      c->pool[i].reset(new PoolPrim{one, pd, pooling_forward(pd)});
     }
   }
   plan.configs.push_back(std::move(c));
@@ -455,7 +463,7 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
           break;
         }
         ConvPrim &cp = *cfg.conv[i];
-        MaybeOneThread small(double(batch) * out.h * out.w * out.c * p[0] * p[1] * (p[8] ? 1 : in.c));
+        std::unique_ptr<OneThread> small(cp.oneThread ? new OneThread() : nullptr);
         memory user(cp.wUser, eng(), w[size_t(p[10])]);
         memory wm = user;
         if (cp.wReorder) {
@@ -473,7 +481,7 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
       }
       case kPool: {
         PoolPrim &pp = *cfg.pool[i];
-        MaybeOneThread small(double(batch) * in.per(), double(kParallelMin));
+        std::unique_ptr<OneThread> small(pp.oneThread ? new OneThread() : nullptr);
         memory src(nhwc(batch, in), eng(), const_cast<float *>(x)), dst(nhwc(batch, out), eng(), y);
         pp.prim.execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
         strm().wait();
