@@ -12,13 +12,14 @@
 //   planCreate(program: Int32Array, values: Int32Array, outputs: Int32Array, numWeights) -> plan
 //   planRun(plan, input: Float32Array, batch, weights: Float32Array[]) -> Float32Array[] (outputs)
 //   planDispose(plan)                  frees the plan's memory now (GC would, later)
-//   planInfo(plan) -> { ops, values, slots, floatsPerImage, disposed }
+//   planInfo(plan) -> { ops, values, slots, floatsPerImage, runs, msByKind, disposed }
 //
 // program: kRecord int32 per op: [op, out, nIn, in0..in15, params...]. values: [h, w, c] per value
 // (per image; value 0 is the input; dense values are 1×1×units). Every argument is validated at the
 // boundary (common.h): a bad call throws a JS error with code E_NATIVE_ARG, never crashes.
 #include "common.h"
 
+#include <chrono>
 #include <unordered_map>
 
 namespace covidnet {
@@ -28,6 +29,9 @@ using namespace dnnl;
 
 enum OpCode : int64_t { kConv = 1, kPool = 2, kAdd = 3, kDense = 4, kSoftmax = 5, kL2Norm = 6, kAct = 7 };
 enum Act : int64_t { kLinear = 0, kRelu = 1, kSigmoid = 2 };
+// kinds of work for the time profile
+enum Kind { kKindPointwise, kKindConv, kKindDepthwise, kKindPool, kKindAdd, kKindDense, kKindOther, kKinds };
+const char *const kKindNames[kKinds] = {"conv1x1", "convKxK", "depthwise", "maxpool", "add", "dense", "other"};
 constexpr int64_t kRecord = 32;
 constexpr int64_t kMaxInputs = 16;
 constexpr int64_t kParamsAt = 3 + kMaxInputs;  // params follow the inputs (13 of them)
@@ -81,6 +85,9 @@ struct Plan {
   std::vector<bool> isOutput;
   std::vector<std::unique_ptr<Config>> configs;  // at most kConfigs, least recently used evicted
   uint64_t clock = 0;
+  // where the time goes (planInfo): seconds per kind of op over all runs; a clock read per op
+  double seconds[kKinds] = {};
+  uint64_t runs = 0;
 };
 constexpr size_t kConfigs = 2;
 
@@ -447,9 +454,19 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
   for (size_t v = 1; v < plan.vals.size(); v++) {
     if (!ptr[v] && plan.slotOf[v] >= 0) ptr[v] = cfg.slots[size_t(plan.slotOf[v])].data();
   }
+  using clk = std::chrono::steady_clock;
+  plan.runs++;
   for (size_t i = 0; i < plan.steps.size(); i++) {
+    const auto t0 = clk::now();
     const Step &s = plan.steps[i];
     const Val &in = plan.vals[size_t(s.in[0])], &out = plan.vals[size_t(s.out)];
+    int kind = s.op == kPool ? kKindPool : s.op == kAdd ? kKindAdd : s.op == kDense ? kKindDense : kKindOther;
+    if (s.op == kConv) kind = isPointwise(s, in, out) ? kKindPointwise : s.p[8] ? kKindDepthwise : kKindConv;
+    struct Tick {
+      double &acc;
+      clk::time_point t0;
+      ~Tick() { acc += std::chrono::duration<double>(clk::now() - t0).count(); }
+    } tick{plan.seconds[kind], t0};
     const float *x = ptr[size_t(s.in[0])];
     float *y = ptr[size_t(s.out)];
     if (!y) continue;  // a value nobody reads and nobody asked for cannot occur (validated), but stay safe
@@ -532,6 +549,10 @@ Napi::Value PlanInfo(const Napi::CallbackInfo &info) {
     o.Set("values", Napi::Number::New(info.Env(), double(h.plan->vals.size())));
     o.Set("slots", Napi::Number::New(info.Env(), double(h.plan->slotPer.size())));
     o.Set("floatsPerImage", Napi::Number::New(info.Env(), double(floats)));
+    o.Set("runs", Napi::Number::New(info.Env(), double(h.plan->runs)));
+    Napi::Object ms = Napi::Object::New(info.Env());
+    for (int k = 0; k < kKinds; k++) ms.Set(kKindNames[k], Napi::Number::New(info.Env(), h.plan->seconds[k] * 1e3));
+    o.Set("msByKind", ms);
   }
   return o;
 }

@@ -32,7 +32,11 @@ export interface NativeAddon {
   planCreate(program: Int32Array, values: Int32Array, outputs: Int32Array, numWeights: number): NativePlan;
   planRun(plan: NativePlan, input: Float32Array, batch: number, weights: Float32Array[]): Float32Array[];
   planDispose(plan: NativePlan): void;
-  planInfo(plan: NativePlan): { disposed: boolean; ops?: number; values?: number; slots?: number; floatsPerImage?: number };
+  planInfo(plan: NativePlan): {
+    disposed: boolean; ops?: number; values?: number; slots?: number; floatsPerImage?: number;
+    /** Runs so far, and the milliseconds they spent per kind of op (conv1x1, convKxK, depthwise, maxpool, add, dense, other). */
+    runs?: number; msByKind?: Record<string, number>;
+  };
   setThreads(n: number): number;
   getThreads(): number;
   version(): string;

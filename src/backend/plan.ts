@@ -256,11 +256,11 @@ export class CompiledPlan {
     return this.handle === undefined;
   }
 
-  /** Ops, values, buffer slots and planned floats per image (native planInfo). */
-  get info(): { ops: number; values: number; slots: number; floatsPerImage: number } {
+  /** Ops, values, buffer slots, planned floats per image, and the time of the runs so far per kind of op (native planInfo). */
+  get info(): { ops: number; values: number; slots: number; floatsPerImage: number; runs: number; msByKind: Record<string, number> } {
     const h = this.live();
     const i = this.addon.planInfo(h);
-    return { ops: i.ops ?? 0, values: i.values ?? 0, slots: i.slots ?? 0, floatsPerImage: i.floatsPerImage ?? 0 };
+    return { ops: i.ops ?? 0, values: i.values ?? 0, slots: i.slots ?? 0, floatsPerImage: i.floatsPerImage ?? 0, runs: i.runs ?? 0, msByKind: i.msByKind ?? {} };
   }
 
   /**

@@ -50,6 +50,8 @@ export interface BenchResult {
   train_ms_per_image: number;
   peak_rss_mb: number;
   /** With --anchor onnxruntime: ONNX Runtime's forward of the PyTorch mirror, and forward / that. */
+  /** Plan forward: milliseconds per image per kind of native op (measured steps), where the time goes. */
+  forward_profile?: Record<string, number>;
   onnxruntime_forward_ms_per_image?: number;
   forward_vs_onnxruntime?: number;
 }
@@ -115,8 +117,10 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
   const plan: CompiledPlan | undefined = compiled?.ok ? compiled.plan : undefined;
   const forwardPath = plan ? 'plan' : `tfjs (${compiled && !compiled.ok ? compiled.reason : `backend ${backend}`})`;
   const planFwd: number[] = [];
+  let profileStart: Record<string, number> = {};
   try {
     for (let step = 0; step < total; step++) {
+      if (plan && step === opts.warmup) profileStart = plan.info.msByKind;
       let t0 = performance.now();
       tf.tidy(() => {
         const y = model.apply(x, { training: false }) as tf.Tensor;
@@ -147,6 +151,9 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
       }
       opts.onStep?.(step + 1, total);
     }
+    const profileEnd = plan?.info.msByKind;
+    const measured = opts.steps * images;
+    const forwardProfile = profileEnd && Object.fromEntries(Object.entries(profileEnd).map(([k, v]) => [k, Math.round(((v - (profileStart[k] ?? 0)) / measured) * 1000) / 1000]));
     const result: BenchResult = {
       backend,
       model: opts.model,
@@ -162,6 +169,7 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
       train_ms_per_image: round2(median(train)),
       // maxRSS is in kilobytes
       peak_rss_mb: round2(process.resourceUsage().maxRSS / 1024),
+      ...(forwardProfile ? { forward_profile: forwardProfile } : {}),
     };
     return { result, reason };
   } finally {
