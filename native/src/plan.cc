@@ -19,7 +19,9 @@
 // boundary (common.h): a bad call throws a JS error with code E_NATIVE_ARG, never crashes.
 #include "common.h"
 
+#include <array>
 #include <chrono>
+#include <cstdlib>
 #include <unordered_map>
 
 namespace covidnet {
@@ -50,9 +52,10 @@ struct Step {
   int64_t p[kRecord - kParamsAt];
 };
 
-// oneDNN objects of one (batch, threads) configuration.
-// A primitive is made and run with the same thread count (oneDNN plans its work decomposition at
-// creation): one thread for small work (common.h's MaybeOneThread), else all.
+// oneDNN objects of one (batch, threads) configuration. A primitive is made and run with the same
+// thread count (oneDNN plans its work decomposition at creation): one thread for small work
+// (common.h's MaybeOneThread) and for the per-image trunk, else all. Scratchpads are ours (one per
+// thread), so that primitives can run on several threads at once.
 struct ConvPrim {
   bool oneThread;
   convolution_forward::primitive_desc pd;
@@ -69,10 +72,19 @@ struct PoolPrim {
 struct Config {
   int64_t batch = 0;
   int threads = 0;
+  // Image-parallel trunk: each thread runs the whole trunk (the ops before the first dense layer)
+  // for its images, one at a time, with single-threaded primitives: no barrier per op, and one
+  // image's activations stay in that core's cache. Otherwise every op runs on the whole batch with
+  // all threads (small batches: one image at a time on one core would be slower).
+  bool imagePar = false;
   uint64_t lastUse = 0;
-  std::vector<std::vector<float>> slots;
+  std::vector<std::vector<std::vector<float>>> trunkSlots;  // [thread][slot]: one image (image-parallel) or the batch
+  std::vector<std::vector<float>> batchSlots;
   std::vector<std::unique_ptr<ConvPrim>> conv;  // per step (null: not a oneDNN conv)
   std::vector<std::unique_ptr<PoolPrim>> pool;
+  std::vector<std::unique_ptr<stream>> streams;  // per thread
+  std::vector<std::vector<char>> scratch;        // per thread
+  size_t scratchBytes = 0;
 };
 
 struct Plan {
@@ -80,8 +92,13 @@ struct Plan {
   std::vector<Step> steps;
   std::vector<int64_t> outputs;
   std::vector<int64_t> weightLen;  // expected elements per weight
-  std::vector<int64_t> slotOf;     // value → slot (-1: input or an output)
-  std::vector<int64_t> slotPer;    // slot → floats per image
+  size_t trunkEnd = 0;             // steps [0, trunkEnd) are the trunk: before the first dense layer
+  // Values that need the whole batch's storage: made by the head, read by the head, or outputs.
+  // The others (trunk values) live in per-thread slots of one image in the image-parallel mode.
+  std::vector<bool> batchVal;
+  std::vector<int64_t> slotOf;     // value → its slot in trunkSlots or batchSlots (-1: input or an output)
+  std::vector<int64_t> slotPerT;   // trunk slot → floats per image
+  std::vector<int64_t> slotPerB;   // batch slot → floats per image
   std::vector<bool> isOutput;
   std::vector<std::unique_ptr<Config>> configs;  // at most kConfigs, least recently used evicted
   uint64_t clock = 0;
@@ -202,37 +219,62 @@ Napi::Value PlanCreate(const Napi::CallbackInfo &info) {
     plan->outputs.push_back(v);
     plan->isOutput[size_t(v)] = true;
   }
-  // Buffer plan: a value's slot is free again after its last reader; the smallest free slot that
-  // fits is taken. Outputs get their own (returned) arrays, the input is the caller's.
+  // The trunk ends at the first dense layer (the head runs on the whole batch: the dense weights are
+  // read once per batch, not once per image).
+  plan->trunkEnd = plan->steps.size();
+  for (size_t i = 0; i < plan->steps.size(); i++) {
+    if (plan->steps[i].op == kDense) {
+      plan->trunkEnd = i;
+      break;
+    }
+  }
+  plan->batchVal.assign(size_t(nv), false);
+  for (size_t i = 0; i < plan->steps.size(); i++) {
+    const Step &s = plan->steps[i];
+    if (i >= plan->trunkEnd) {
+      plan->batchVal[size_t(s.out)] = true;
+      for (int64_t v : s.in) plan->batchVal[size_t(v)] = true;
+    }
+  }
+  for (size_t v = 0; v < size_t(nv); v++) if (plan->isOutput[v]) plan->batchVal[v] = true;
+  // Buffer plan (trunk and batch values separately): a value's slot is free again after its last
+  // reader; the smallest free slot that fits is taken. Outputs get their own (returned) arrays, the
+  // input is the caller's.
   std::vector<int64_t> last(size_t(nv), -1);
   for (size_t i = 0; i < plan->steps.size(); i++) for (int64_t v : plan->steps[i].in) last[size_t(v)] = int64_t(i);
   plan->slotOf.assign(size_t(nv), -1);
-  std::vector<int64_t> freeSlots;
-  for (size_t i = 0; i < plan->steps.size(); i++) {
-    const Step &s = plan->steps[i];
-    if (!plan->isOutput[size_t(s.out)]) {
-      const int64_t need = plan->vals[size_t(s.out)].per();
-      int64_t best = -1;
-      for (size_t k = 0; k < freeSlots.size(); k++) {
-        const int64_t sl = freeSlots[k];
-        if (plan->slotPer[size_t(sl)] >= need && (best < 0 || plan->slotPer[size_t(sl)] < plan->slotPer[size_t(freeSlots[size_t(best)])])) best = int64_t(k);
+  for (int pass = 0; pass < 2; pass++) {
+    const bool batchPass = pass == 1;
+    auto &slotPer = batchPass ? plan->slotPerB : plan->slotPerT;
+    auto mine = [&](int64_t v) { return v != 0 && !plan->isOutput[size_t(v)] && plan->batchVal[size_t(v)] == batchPass; };
+    std::vector<int64_t> freeSlots;
+    for (size_t i = 0; i < plan->steps.size(); i++) {
+      const Step &s = plan->steps[i];
+      if (mine(s.out)) {
+        const int64_t need = plan->vals[size_t(s.out)].per();
+        int64_t best = -1;
+        for (size_t k = 0; k < freeSlots.size(); k++) {
+          const int64_t sl = freeSlots[k];
+          if (slotPer[size_t(sl)] >= need && (best < 0 || slotPer[size_t(sl)] < slotPer[size_t(freeSlots[size_t(best)])])) best = int64_t(k);
+        }
+        if (best >= 0) {
+          plan->slotOf[size_t(s.out)] = freeSlots[size_t(best)];
+          freeSlots.erase(freeSlots.begin() + best);
+        } else {
+          plan->slotOf[size_t(s.out)] = int64_t(slotPer.size());
+          slotPer.push_back(need);
+        }
       }
-      if (best >= 0) {
-        plan->slotOf[size_t(s.out)] = freeSlots[size_t(best)];
-        freeSlots.erase(freeSlots.begin() + best);
-      } else {
-        plan->slotOf[size_t(s.out)] = int64_t(plan->slotPer.size());
-        plan->slotPer.push_back(need);
+      for (int64_t v : s.in) {
+        // an Add may read a value twice: its slot is freed once
+        if (mine(v) && last[size_t(v)] == int64_t(i) &&
+            std::find(freeSlots.begin(), freeSlots.end(), plan->slotOf[size_t(v)]) == freeSlots.end()) {
+          freeSlots.push_back(plan->slotOf[size_t(v)]);
+        }
       }
+      // a value nobody reads frees its slot at once
+      if (mine(s.out) && last[size_t(s.out)] < 0) freeSlots.push_back(plan->slotOf[size_t(s.out)]);
     }
-    for (int64_t v : s.in) {
-      if (last[size_t(v)] == int64_t(i) && plan->slotOf[size_t(v)] >= 0) {
-        // an Add may read a value twice: free its slot once
-        if (std::find(freeSlots.begin(), freeSlots.end(), plan->slotOf[size_t(v)]) == freeSlots.end()) freeSlots.push_back(plan->slotOf[size_t(v)]);
-      }
-    }
-    // a value nobody reads (and not an output) frees its slot at once
-    if (last[size_t(s.out)] < 0 && plan->slotOf[size_t(s.out)] >= 0) freeSlots.push_back(plan->slotOf[size_t(s.out)]);
   }
   auto *holder = new Holder{std::move(plan)};
   auto ext = Napi::External<Holder>::New(info.Env(), holder, [](Napi::Env, Holder *h) { delete h; });
@@ -258,6 +300,15 @@ Plan &livePlan(const Args &a, const Napi::Value &v) {
 
 memory::desc nhwc(int64_t n, const Val &v) { return memory::desc({n, v.c, v.h, v.w}, dt::f32, tag::nhwc); }
 
+// COVIDNET_PLAN_PARALLEL=image|layer forces a mode (measurements); default: image-parallel when
+// the batch keeps every thread busy.
+bool imageParallel(int64_t batch, int threads) {
+  const char *force = std::getenv("COVIDNET_PLAN_PARALLEL");
+  if (force && std::strcmp(force, "layer") == 0) return false;
+  if (force && std::strcmp(force, "image") == 0) return threads > 1;
+  return threads > 1 && batch >= threads && (batch % threads == 0 || batch >= 4 * threads);
+}
+
 Config &configFor(Plan &plan, int64_t batch) {
   const int threads = omp_get_max_threads();
   for (auto &c : plan.configs) {
@@ -273,35 +324,43 @@ Config &configFor(Plan &plan, int64_t batch) {
   auto c = std::make_unique<Config>();
   c->batch = batch;
   c->threads = threads;
+  c->imagePar = imageParallel(batch, threads);
   c->lastUse = ++plan.clock;
-  for (int64_t per : plan.slotPer) c->slots.emplace_back(size_t(per * batch));
+  const int lanes = c->imagePar ? threads : 1;
+  c->trunkSlots.resize(size_t(lanes));
+  for (auto &ts : c->trunkSlots) for (int64_t per : plan.slotPerT) ts.emplace_back(size_t(per * (c->imagePar ? 1 : batch)));
+  for (int64_t per : plan.slotPerB) c->batchSlots.emplace_back(size_t(per * batch));
   c->conv.resize(plan.steps.size());
   c->pool.resize(plan.steps.size());
   for (size_t i = 0; i < plan.steps.size(); i++) {
     const Step &s = plan.steps[i];
     const Val &in = plan.vals[size_t(s.in[0])], &out = plan.vals[size_t(s.out)];
     const int64_t *p = s.p;
+    const bool perImage = c->imagePar && i < plan.trunkEnd;
+    const int64_t n = perImage ? 1 : batch;
     dims strides{p[2], p[3]}, padl{p[4], p[5]}, padr{p[6], p[7]};
+    primitive_attr attr;
+    attr.set_scratchpad_mode(scratchpad_mode::user);
     if (s.op == kConv && !isPointwise(s, in, out)) {
       const int64_t mult = p[8];
       dims wd = mult ? dims{in.c, mult, 1, p[0], p[1]} : dims{out.c, in.c, p[0], p[1]};
       // TF.js layouts: dense [KH,KW,C,OC]; depthwise [KH,KW,C,mult]
       memory::desc wUser = mult ? memory::desc(wd, dt::f32, dims{mult, 1, 1, p[1] * in.c * mult, in.c * mult})
                                 : memory::desc(wd, dt::f32, dims{1, out.c, p[1] * in.c * out.c, in.c * out.c});
-      primitive_attr attr;
       if (p[9]) {
         post_ops po;
         po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
         attr.set_post_ops(po);
       }
       memory::desc wAny(wd, dt::f32, tag::any);
-      const bool one = threads > 1 && double(batch) * out.h * out.w * out.c * p[0] * p[1] * (mult ? 1 : in.c) < kSmallMacs;
+      const bool one = perImage || (threads > 1 && double(n) * out.h * out.w * out.c * p[0] * p[1] * (mult ? 1 : in.c) < kSmallMacs);
       std::unique_ptr<OneThread> guard(one ? new OneThread() : nullptr);
-      auto d = p[11] >= 0 ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, nhwc(batch, in), wAny,
-                                                      memory::desc({out.c}, dt::f32, tag::x), nhwc(batch, out), strides, dims{0, 0}, padl, padr)
-                          : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, nhwc(batch, in), wAny,
-                                                      nhwc(batch, out), strides, dims{0, 0}, padl, padr);
+      auto d = p[11] >= 0 ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, nhwc(n, in), wAny,
+                                                      memory::desc({out.c}, dt::f32, tag::x), nhwc(n, out), strides, dims{0, 0}, padl, padr)
+                          : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, nhwc(n, in), wAny,
+                                                      nhwc(n, out), strides, dims{0, 0}, padl, padr);
       convolution_forward::primitive_desc pd(d, attr, eng());
+      c->scratchBytes = std::max(c->scratchBytes, pd.scratchpad_desc().get_size());
       auto cp = std::unique_ptr<ConvPrim>(new ConvPrim{one, pd, convolution_forward(pd), wUser, nullptr, nullptr});
       if (pd.weights_desc() != wUser) {
         cp->wMem.reset(new memory(pd.weights_desc(), eng()));
@@ -309,13 +368,18 @@ Config &configFor(Plan &plan, int64_t batch) {
       }
       c->conv[i] = std::move(cp);
     } else if (s.op == kPool) {
-      const bool one = threads > 1 && double(batch) * in.per() < double(kParallelMin);
+      const bool one = perImage || (threads > 1 && double(n) * in.per() < double(kParallelMin));
       std::unique_ptr<OneThread> guard(one ? new OneThread() : nullptr);
-      auto d = pooling_forward::desc(prop_kind::forward_inference, algorithm::pooling_max, nhwc(batch, in), nhwc(batch, out), strides,
+      auto d = pooling_forward::desc(prop_kind::forward_inference, algorithm::pooling_max, nhwc(n, in), nhwc(n, out), strides,
                                      dims{p[0], p[1]}, padl, padr);
-      pooling_forward::primitive_desc pd(d, eng());
+      pooling_forward::primitive_desc pd(d, attr, eng());
+      c->scratchBytes = std::max(c->scratchBytes, pd.scratchpad_desc().get_size());
       c->pool[i].reset(new PoolPrim{one, pd, pooling_forward(pd)});
     }
+  }
+  for (int t = 0; t < lanes; t++) {
+    c->streams.emplace_back(new stream(eng()));
+    c->scratch.emplace_back(std::max<size_t>(c->scratchBytes, 64));
   }
   plan.configs.push_back(std::move(c));
   return *plan.configs.back();
@@ -331,8 +395,31 @@ inline float activate(float v, int64_t act) {
 
 // y[M,N] = act(x[M,K] · w[K,N] + b). Many rows (a pointwise conv): row blocks, one sequential GEMM
 // each, bias + activation applied while the block is in cache (as conv.cc's pointwiseForward).
-// Few rows (a dense layer on a batch): one multi-threaded GEMM, then the bias pass.
-void gemmBiasAct(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, int64_t act) {
+// Few rows (a dense layer on a batch): one multi-threaded GEMM, then the bias pass. `seq`: on the
+// calling thread only (inside the image-parallel trunk), in row blocks too.
+void gemmBiasAct(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, int64_t act, bool seq) {
+  if (seq) {
+    const int64_t rows = std::max<int64_t>(16, 32768 / std::max<int64_t>(N, 1));
+    for (int64_t r0 = 0; r0 < M; r0 += rows) {
+      const int64_t r1 = std::min(M, r0 + rows);
+      sgemm('N', 'N', r1 - r0, N, K, x + r0 * K, K, w, N, 0.f, y + r0 * N, N);
+      if (!b && act == kLinear) continue;
+      for (int64_t r = r0; r < r1; r++) {
+        float *row = y + r * N;
+        if (act == kSigmoid) {
+          for (int64_t j = 0; j < N; j++) row[j] = activate(row[j] + (b ? b[j] : 0.f), act);
+          continue;
+        }
+        const bool relu = act == kRelu;
+#pragma omp simd
+        for (int64_t j = 0; j < N; j++) {
+          float v = row[j] + (b ? b[j] : 0.f);
+          row[j] = relu && v < 0.f ? 0.f : v;
+        }
+      }
+    }
+    return;
+  }
   MaybeOneThread small(double(M) * K * N);
   const int T = omp_get_max_threads();
   if (M < 64 * T) {
@@ -371,10 +458,10 @@ void gemmBiasAct(int64_t M, int64_t K, int64_t N, const float *x, const float *w
 }
 
 // out = in[0] + in[1] + … (left to right, as TF.js's AddN), in cache-sized chunks.
-void addN(const std::vector<const float *> &in, float *out, int64_t n) {
+void addN(const std::vector<const float *> &in, float *out, int64_t n, bool seq) {
   constexpr int64_t kChunk = 4096;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for schedule(static) if (!seq && n > kParallelMin)
   for (int64_t ci = 0; ci < chunks; ci++) {
     const int64_t b = ci * kChunk, e = std::min(n, b + kChunk);
     const float *a0 = in[0];
@@ -451,83 +538,125 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
     }
   }
   Config &cfg = configFor(plan, batch);
-  for (size_t v = 1; v < plan.vals.size(); v++) {
-    if (!ptr[v] && plan.slotOf[v] >= 0) ptr[v] = cfg.slots[size_t(plan.slotOf[v])].data();
-  }
-  using clk = std::chrono::steady_clock;
-  plan.runs++;
+  // weights into the primitives' layouts (once per run, shared by the threads)
   for (size_t i = 0; i < plan.steps.size(); i++) {
+    ConvPrim *cp = cfg.conv[i].get();
+    if (!cp || !cp->wReorder) continue;
+    OneThread one;
+    memory user(cp->wUser, eng(), w[size_t(plan.steps[i].p[10])]);
+    cp->wReorder->execute(strm(), user, *cp->wMem);
+    strm().wait();
+  }
+  // batch storage: the input, the outputs' arrays, the batch slots
+  std::vector<float *> base(plan.vals.size(), nullptr);
+  base[0] = const_cast<float *>(input);  // only ever read
+  for (size_t v = 1; v < plan.vals.size(); v++) {
+    if (ptr[v]) base[v] = ptr[v];
+    else if (plan.batchVal[v] && plan.slotOf[v] >= 0) base[v] = cfg.batchSlots[size_t(plan.slotOf[v])].data();
+  }
+  const int lanes = cfg.imagePar ? cfg.threads : 1;
+  std::vector<std::array<double, kKinds>> secs(static_cast<size_t>(lanes));
+  for (auto &a : secs) a.fill(0.0);
+
+  // one step on n images at image offset `img`, with lane t's slots, stream and scratchpad
+  auto runStep = [&](size_t i, int64_t n, int64_t img, int t, bool seq) {
+    using clk = std::chrono::steady_clock;
     const auto t0 = clk::now();
     const Step &s = plan.steps[i];
     const Val &in = plan.vals[size_t(s.in[0])], &out = plan.vals[size_t(s.out)];
-    int kind = s.op == kPool ? kKindPool : s.op == kAdd ? kKindAdd : s.op == kDense ? kKindDense : kKindOther;
-    if (s.op == kConv) kind = isPointwise(s, in, out) ? kKindPointwise : s.p[8] ? kKindDepthwise : kKindConv;
-    struct Tick {
-      double &acc;
-      clk::time_point t0;
-      ~Tick() { acc += std::chrono::duration<double>(clk::now() - t0).count(); }
-    } tick{plan.seconds[kind], t0};
-    const float *x = ptr[size_t(s.in[0])];
-    float *y = ptr[size_t(s.out)];
-    if (!y) continue;  // a value nobody reads and nobody asked for cannot occur (validated), but stay safe
+    auto at = [&](int64_t v) -> float * {
+      if (base[size_t(v)]) return base[size_t(v)] + img * plan.vals[size_t(v)].per();
+      return cfg.trunkSlots[size_t(t)][size_t(plan.slotOf[size_t(v)])].data();
+    };
+    const float *x = at(s.in[0]);
+    float *y = at(s.out);
     const int64_t *p = s.p;
+    stream &st = *cfg.streams[size_t(t)];
+    memory scratch;
+    int kind = s.op == kPool ? kKindPool : s.op == kAdd ? kKindAdd : s.op == kDense ? kKindDense : kKindOther;
     switch (s.op) {
       case kConv: {
         const float *bias = p[11] >= 0 ? w[size_t(p[11])] : nullptr;
         if (isPointwise(s, in, out)) {
+          kind = kKindPointwise;
           // the TF.js kernel [1,1,C,OC] is the GEMM's [K, N] as it is
-          gemmBiasAct(batch * in.h * in.w, in.c, out.c, x, w[size_t(p[10])], bias, y, p[9] ? kRelu : kLinear);
+          gemmBiasAct(n * in.h * in.w, in.c, out.c, x, w[size_t(p[10])], bias, y, p[9] ? kRelu : kLinear, seq);
           break;
         }
+        kind = p[8] ? kKindDepthwise : kKindConv;
         ConvPrim &cp = *cfg.conv[i];
-        std::unique_ptr<OneThread> small(cp.oneThread ? new OneThread() : nullptr);
-        memory user(cp.wUser, eng(), w[size_t(p[10])]);
-        memory wm = user;
-        if (cp.wReorder) {
-          OneThread one;
-          cp.wReorder->execute(strm(), user, *cp.wMem);
-          strm().wait();
-          wm = *cp.wMem;
-        }
-        memory src(nhwc(batch, in), eng(), const_cast<float *>(x)), dst(nhwc(batch, out), eng(), y);
-        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
+        std::unique_ptr<OneThread> small(!seq && cp.oneThread ? new OneThread() : nullptr);
+        memory wm = cp.wReorder ? *cp.wMem : memory(cp.wUser, eng(), w[size_t(p[10])]);
+        memory src(nhwc(n, in), eng(), const_cast<float *>(x)), dst(nhwc(n, out), eng(), y);
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst},
+                                             {DNNL_ARG_SCRATCHPAD, memory(cp.pd.scratchpad_desc(), eng(), cfg.scratch[size_t(t)].data())}};
         if (bias) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({out.c}, dt::f32, tag::x), eng(), const_cast<float *>(bias)));
-        cp.prim.execute(strm(), args);
-        strm().wait();
+        cp.prim.execute(st, args);
+        st.wait();
         break;
       }
       case kPool: {
         PoolPrim &pp = *cfg.pool[i];
-        std::unique_ptr<OneThread> small(pp.oneThread ? new OneThread() : nullptr);
-        memory src(nhwc(batch, in), eng(), const_cast<float *>(x)), dst(nhwc(batch, out), eng(), y);
-        pp.prim.execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-        strm().wait();
+        std::unique_ptr<OneThread> small(!seq && pp.oneThread ? new OneThread() : nullptr);
+        memory src(nhwc(n, in), eng(), const_cast<float *>(x)), dst(nhwc(n, out), eng(), y);
+        pp.prim.execute(st, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
+                             {DNNL_ARG_SCRATCHPAD, memory(pp.pd.scratchpad_desc(), eng(), cfg.scratch[size_t(t)].data())}});
+        st.wait();
         break;
       }
       case kAdd: {
         std::vector<const float *> ins;
-        for (int64_t v : s.in) ins.push_back(ptr[size_t(v)]);
-        addN(ins, y, batch * out.per());
+        for (int64_t v : s.in) ins.push_back(at(v));
+        addN(ins, y, n * out.per(), seq);
         break;
       }
       case kDense:
-        gemmBiasAct(batch, in.per(), out.c, x, w[size_t(p[1])], p[2] >= 0 ? w[size_t(p[2])] : nullptr, y, p[0]);
+        gemmBiasAct(n, in.per(), out.c, x, w[size_t(p[1])], p[2] >= 0 ? w[size_t(p[2])] : nullptr, y, p[0], seq);
         break;
       case kSoftmax:
-        softmaxRows(x, y, batch * out.per() / out.c, out.c);
+        softmaxRows(x, y, n * out.per() / out.c, out.c);
         break;
       case kL2Norm:
-        l2normRows(x, y, batch * out.per() / out.c, out.c);
+        l2normRows(x, y, n * out.per() / out.c, out.c);
         break;
       case kAct: {
-        const int64_t n = batch * out.per();
-        for (int64_t k = 0; k < n; k++) y[k] = activate(x[k], p[0]);
+        const int64_t m = n * out.per();
+        for (int64_t k = 0; k < m; k++) y[k] = activate(x[k], p[0]);
         break;
       }
       default:
         break;
     }
+    secs[size_t(t)][size_t(kind)] += std::chrono::duration<double>(clk::now() - t0).count();
+  };
+
+  plan.runs++;
+  if (cfg.imagePar) {
+    // each thread: whole images through the trunk (no exception may leave the region)
+    RegionStatus status;
+#pragma omp parallel num_threads(cfg.threads)
+    {
+      const int t = omp_get_thread_num();
+#pragma omp for schedule(static)
+      for (int64_t img = 0; img < batch; img++) {
+        status.guard([&] {
+          for (size_t i = 0; i < plan.trunkEnd; i++) runStep(i, 1, img, t, true);
+        });
+      }
+    }
+    status.check("plan: a trunk op failed");
+    // the wall time of the trunk ≈ the threads' mean
+    for (int k = 0; k < kKinds; k++) {
+      double sum = 0;
+      for (auto &a : secs) sum += a[size_t(k)];
+      plan.seconds[k] += sum / lanes;
+      for (auto &a : secs) a[size_t(k)] = 0;
+    }
+  } else {
+    for (size_t i = 0; i < plan.trunkEnd; i++) runStep(i, batch, 0, 0, false);
   }
+  for (size_t i = plan.trunkEnd; i < plan.steps.size(); i++) runStep(i, batch, 0, 0, false);
+  for (int k = 0; k < kKinds; k++) plan.seconds[k] += secs[0][size_t(k)];
   return result;
 }
 
@@ -543,11 +672,13 @@ Napi::Value PlanInfo(const Napi::CallbackInfo &info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("disposed", Napi::Boolean::New(info.Env(), !h.plan));
   if (h.plan) {
+    // planned floats per image: the trunk's slots (per thread in the image-parallel mode) and the batch's
     int64_t floats = 0;
-    for (int64_t s : h.plan->slotPer) floats += s;
+    for (int64_t s : h.plan->slotPerT) floats += s;
+    for (int64_t s : h.plan->slotPerB) floats += s;
     o.Set("ops", Napi::Number::New(info.Env(), double(h.plan->steps.size())));
     o.Set("values", Napi::Number::New(info.Env(), double(h.plan->vals.size())));
-    o.Set("slots", Napi::Number::New(info.Env(), double(h.plan->slotPer.size())));
+    o.Set("slots", Napi::Number::New(info.Env(), double(h.plan->slotPerT.size() + h.plan->slotPerB.size())));
     o.Set("floatsPerImage", Napi::Number::New(info.Env(), double(floats)));
     o.Set("runs", Napi::Number::New(info.Env(), double(h.plan->runs)));
     Napi::Object ms = Napi::Object::New(info.Env());

@@ -73,6 +73,26 @@ test('compiled plan equals the TF.js path', { skip }, async (t) => {
     model.dispose();
   });
 
+  await t.test('both parallel modes (image-parallel trunk, layer-parallel) give the same values', () => {
+    const model = covidNet({ ...CFG, seed: 8 });
+    randomizeBiases(model, 80);
+    const x = tf.randomNormal([4, CFG.size, CFG.size, 1], 0, 1, 'float32', 81) as tf.Tensor4D;
+    const saved = process.env['COVIDNET_PLAN_PARALLEL'];
+    try {
+      for (const mode of ['image', 'layer']) {
+        process.env['COVIDNET_PLAN_PARALLEL'] = mode; // read when a plan makes its primitives for a batch size
+        const plan = mustCompile(model);
+        assertSame(model, plan, x, `${mode}-parallel`);
+        plan.dispose();
+      }
+    } finally {
+      if (saved === undefined) delete process.env['COVIDNET_PLAN_PARALLEL'];
+      else process.env['COVIDNET_PLAN_PARALLEL'] = saved;
+    }
+    x.dispose();
+    model.dispose();
+  });
+
   await t.test('siamese encoder (L2-normalised embedding), batch 1 and 4', () => {
     const model = siameseCovidNet({ ...CFG, seed: 4, normalizeEmbedding: true });
     randomizeBiases(model, 30);
