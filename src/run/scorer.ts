@@ -12,29 +12,15 @@ import { CLASSES, type ClassName, type ModelKind } from '../types.js';
 import type { BackendChoice, BackendPurpose } from '../backend/index.js';
 import { assertModelInput } from '../model/input.js';
 import { disposeModel, siameseParts, singleEmbeddingOutput, singleLogits, stemStatistics, trustFeatureModel } from '../model/covidnet.js';
-import { argmax, oneShotPredictionsWith, templateSimilarity, templateSimilarityLogits } from '../model/infer.js';
+import { argmax, oneShotPredictionsWith, templateSimilarity, templateSimilarityLogits, TFJS_FORWARD, type ModelForward } from '../model/infer.js';
+
+// Every inference forward of a run (scores, embeddings, trust features, Grad-CAM's trunk) goes
+// through the scorer's one ModelForward: `RunModel` passes the native compiled plan on onednn.
+export { TFJS_FORWARD, type ModelForward };
 import { runTrustOf, type RunTrust } from '../trust/run-trust.js';
 import type { OodVerdict } from '../trust/detector.js';
 import type { CalibrationMethod } from '../trust/calibration.js';
 import type { PreprocessInfo, SavedConfig, TemplatesFile } from './files.js';
-
-/**
- * Runs a one-input model forward for inference: its outputs as a list (the caller disposes them).
- * `TFJS_FORWARD` is `model.predict`; `RunModel` passes the native compiled plan on the onednn
- * backend (src/backend/plan.ts, Node only), which gives the same values. Every inference forward
- * of a run (scores, embeddings, trust features, Grad-CAM's trunk) goes through the scorer's one.
- */
-export interface ModelForward {
-  run(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor[];
-  dispose?(): void;
-}
-
-export const TFJS_FORWARD: ModelForward = {
-  run(model, x) {
-    const y = model.predict(x);
-    return Array.isArray(y) ? y : [y];
-  },
-};
 
 /** What a row of class scores holds: softmax probabilities (single) or 1 − P(different) to each class template (siamese). */
 export type ScoreKind = 'probability' | 'template-similarity';
