@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'E_NATIVE_ARG' // a native entry point refused its arguments (function, parameter, expected, actual)
   | 'E_NATIVE_ONEDNN' // oneDNN reported an error
   | 'E_NATIVE_MEMORY' // a native allocation failed
+  | 'E_PLAN_INPUT' // a compiled plan was given a wrong input (shape, dtype, backend)
+  | 'E_PLAN_DISPOSED' // a compiled plan was used after dispose()
   | 'E_QUEUE' // the job queue: Redis unreachable, a job this worker refuses (other code version or data), a bad payload
   | 'E_INTERNAL';
 

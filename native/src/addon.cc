@@ -48,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<Version>(env, exports, "version");
   Export<ClearCache>(env, exports, "clearCache");
   RegisterImageOps(env, exports);
+  RegisterPlan(env, exports);
 #ifdef COVIDNET_JPEG
   RegisterJpegOps(env, exports);
 #endif

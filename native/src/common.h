@@ -1,5 +1,5 @@
 // Shared by the addon's primitive files (conv.cc, pool.cc, matmul.cc, elementwise.cc,
-// optimizer.cc, image_ops.cc, jpeg_ops.cc) and the registration in addon.cc.
+// optimizer.cc, image_ops.cc, jpeg_ops.cc, plan.cc) and the registration in addon.cc.
 //
 // The boundary: every entry point validates its arguments (types, buffer lengths against the
 // dimensions, every dimension and flag) before any kernel runs, and a bad argument becomes a JS
@@ -204,6 +204,15 @@ class Args {
     return out;
   }
 
+  /** An Int32Array of any length, widened (its length is then checked by the caller). */
+  std::vector<int64_t> i32Any(size_t i, const char *name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) fail(true, name, "an Int32Array", describe(v));
+    auto a = v.As<Napi::Int32Array>();
+    const int32_t *d = a.Data();
+    return std::vector<int64_t>(d, d + a.ElementLength());
+  }
+
   /** A number that is an integer in [lo, hi]. */
   int64_t integer(size_t i, const char *name, int64_t lo, int64_t hi) const {
     const Napi::Value v = info_[i];
@@ -402,6 +411,7 @@ void RegisterMatMul(Napi::Env env, Napi::Object exports);
 void RegisterElementwise(Napi::Env env, Napi::Object exports);
 void RegisterOptimizer(Napi::Env env, Napi::Object exports);
 void RegisterImageOps(Napi::Env env, Napi::Object exports);
+void RegisterPlan(Napi::Env env, Napi::Object exports);
 #ifdef COVIDNET_JPEG
 void RegisterJpegOps(Napi::Env env, Napi::Object exports);
 #endif

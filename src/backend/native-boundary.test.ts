@@ -281,6 +281,99 @@ test('native boundary: every entry point refuses bad arguments with E_NATIVE_ARG
     }
   });
 
+  await t.test('planCreate, planRun, planDispose, planInfo (program, values, outputs, weights, batch, dead plans)', () => {
+    // input 4×4×2 → conv 3×3 same relu (3 ch) → pool 2×2 → add(v2, v2) → dense 5 → softmax; outputs [5, 1]
+    const R = 32, P = 19;
+    const rec = (op: number, out: number, ins: number[], params: number[]): number[] => {
+      const r = new Array<number>(R).fill(0);
+      r[0] = op; r[1] = out; r[2] = ins.length;
+      ins.forEach((v, k) => (r[3 + k] = v));
+      params.forEach((v, k) => (r[P + k] = v));
+      return r;
+    };
+    const ops = (): number[][] => [
+      rec(1, 1, [0], [3, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1]),
+      rec(2, 2, [1], [2, 2, 2, 2, 0, 0, 0, 0]),
+      rec(3, 3, [2, 2], []),
+      rec(4, 4, [3], [0, 2, 3]),
+      rec(5, 5, [4], []),
+    ];
+    const vals = [4, 4, 2, 4, 4, 3, 2, 2, 3, 2, 2, 3, 1, 1, 5, 1, 1, 5];
+    const prog = (o = ops()): Int32Array => Int32Array.from(o.flat());
+    const values = (v = vals): Int32Array => Int32Array.from(v);
+    const outs = (): Int32Array => Int32Array.from([5, 1]);
+    const create = (): unknown[] => [prog(), values(), outs(), 4];
+    const plan = addon.planCreate(prog(), values(), outs(), 4);
+    const weights = (): Float32Array[] => [f(54, 0.1), f(3, 0.1), f(60, 0.05), f(5, 0)];
+    const run = (): unknown[] => [plan, f(2 * 32, 1), 2, weights()];
+    const [probs, conv] = addon.planRun(plan, f(2 * 32, 1), 2, weights());
+    assert.equal(probs!.length, 10);
+    assert.equal(conv!.length, 2 * 48);
+    assert.ok(Math.abs(probs!.slice(0, 5).reduce((a, b) => a + b, 0) - 1) < 1e-6, 'softmax rows sum to 1');
+    const edit = (i: number, change: (r: number[]) => void): Int32Array => {
+      const o = ops();
+      change(o[i]!);
+      return prog(o);
+    };
+    const badPrograms: [string, Int32Array][] = [
+      ['an empty program', new Int32Array(0)], ['31 elements', new Int32Array(31)],
+      ['op code 0', edit(0, (r) => (r[0] = 0))], ['op code 8', edit(0, (r) => (r[0] = 8))],
+      ['writing the input', edit(0, (r) => (r[1] = 0))], ['writing past the values', edit(0, (r) => (r[1] = 6))],
+      ['writing a value twice', edit(1, (r) => (r[1] = 1))], ['no inputs', edit(0, (r) => (r[2] = 0))],
+      ['17 inputs', edit(2, (r) => (r[2] = 17))], ['a conv with 2 inputs', edit(0, (r) => (r[2] = 2))],
+      ['reading a later value', edit(1, (r) => (r[3] = 3))], ['reading value -1', edit(1, (r) => (r[3] = -1))],
+      ['kernel 0', edit(0, (r) => (r[P] = 0))], ['stride 0', edit(0, (r) => (r[P + 2] = 0))], ['pad -1', edit(0, (r) => (r[P + 4] = -1))],
+      ['kernel past the padded input', edit(0, (r) => (r[P] = 7))], ['conv output of the wrong size', edit(0, (r) => (r[P + 4] = 0))],
+      ['pooling output of the wrong size', edit(1, (r) => (r[P + 2] = 1))], ['depthwise multiplier not OC / C', edit(0, (r) => (r[P + 8] = 2))],
+      ['relu 2', edit(0, (r) => (r[P + 9] = 2))], ['kernel index 4 of 4', edit(0, (r) => (r[P + 10] = 4))],
+      ['bias index -2', edit(0, (r) => (r[P + 11] = -2))], ['one weight with two sizes', edit(3, (r) => (r[P + 1] = 0))],
+      ['dense activation 5', edit(3, (r) => (r[P] = 5))], ['add of two shapes', edit(2, (r) => (r[4] = 1))],
+      ['huge kernel', edit(0, (r) => (r[P] = 2 ** 31 - 1))],
+    ];
+    for (const [label, p] of badPrograms) refuses('planCreate', [p, values(), outs(), 4], label);
+    const badValues: [string, Int32Array][] = [
+      ['no values', new Int32Array(0)], ['17 elements', Int32Array.from(vals.slice(0, 17))],
+      ['a zero dimension', values(vals.map((v, i) => (i === 0 ? 0 : v)))], ['a negative dimension', values(vals.map((v, i) => (i === 4 ? -3 : v)))],
+      ['2^31 - 1 per dimension', values(vals.map((v, i) => (i < 3 ? 2 ** 31 - 1 : v)))], ['dense output not 1×1', values(vals.map((v, i) => (i === 12 ? 2 : v)))],
+    ];
+    for (const [label, v] of badValues) refuses('planCreate', [prog(), v, outs(), 4], label);
+    for (const [label, o] of [['no outputs', new Int32Array(0)], ['output 6', Int32Array.from([6])], ['output -1', Int32Array.from([-1])]] as [string, Int32Array][]) {
+      refuses('planCreate', [prog(), values(), o, 4], label);
+    }
+    for (const [label, n] of [['3 weights (one used is missing)', 3], ['5 weights (one unused)', 5], ['-1', -1], ['1.5', 1.5], ['a string', '4'], ['2^17', 2 ** 17]] as [string, unknown][]) {
+      refuses('planCreate', [prog(), values(), outs(), n], `numWeights ${label}`);
+    }
+    for (const [i, label, bad] of [[0, 'a Float32Array program', new Float32Array(R * 5)], [0, 'a plain array', ops().flat()], [1, 'no values', undefined], [2, 'outputs null', null]] as [number, string, unknown][]) {
+      const args = create();
+      args[i] = bad;
+      refuses('planCreate', args, label);
+    }
+    refuses('planCreate', [], 'without arguments');
+
+    const badRuns: [number, string, unknown][] = [
+      [0, 'a number for the plan', 3], [0, 'an object for the plan', {}], [0, 'undefined for the plan', undefined],
+      [1, 'a short input', f(63)], [1, 'a long input', f(65)], [1, 'a Float64Array input', new Float64Array(64)], [1, 'no input', null],
+      [2, 'batch 0', 0], [2, 'batch -1', -1], [2, 'batch 1.5', 1.5], [2, 'batch 2^21', 2 ** 21], [2, 'batch a string', '2'],
+      [3, 'weights not an array', f(54)], [3, 'three weights', weights().slice(0, 3)], [3, 'five weights', [...weights(), f(1)]],
+      [3, 'a short weight', [f(53), f(3), f(60), f(5)]], [3, 'an Int32Array weight', [f(54), new Int32Array(3), f(60), f(5)]],
+      [3, 'an undefined weight', [f(54), f(3), undefined, f(5)]],
+    ];
+    for (const [i, label, bad] of badRuns) {
+      const args = run();
+      args[i] = bad;
+      refuses('planRun', args, label);
+    }
+    refuses('planRun', [], 'without arguments');
+    for (const fn of ['planDispose', 'planInfo']) for (const bad of [undefined, 3, {}, f(3)]) refuses(fn, [bad], `plan ${String(bad)}`);
+    const info = addon.planInfo(plan);
+    assert.equal(info.ops, 5);
+    assert.equal(info.disposed, false);
+    addon.planDispose(plan);
+    addon.planDispose(plan); // idempotent
+    assert.equal(addon.planInfo(plan).disposed, true);
+    refuses('planRun', run(), 'a disposed plan');
+  });
+
   await t.test('after all that, the kernels still compute', () => {
     const out = new Float32Array(3);
     addon.binary(0, Float32Array.from([1, 2, 3]), Float32Array.from([10]), out, 1, 3);

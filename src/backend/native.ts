@@ -8,6 +8,9 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** A compiled plan held by JS (native/src/plan.cc; an External, freed by planDispose or GC). */
+export type NativePlan = { readonly __nativePlan: unique symbol };
+
 /** The addon's functions (native/src/addon.cc). Shapes and flags travel as Int32Arrays. */
 export interface NativeAddon {
   convForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Int32Array): void;
@@ -26,6 +29,14 @@ export interface NativeAddon {
   sumOuter(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   sumInner(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: Float64Array): void;
+  planCreate(program: Int32Array, values: Int32Array, outputs: Int32Array, numWeights: number): NativePlan;
+  planRun(plan: NativePlan, input: Float32Array, batch: number, weights: Float32Array[]): Float32Array[];
+  planDispose(plan: NativePlan): void;
+  planInfo(plan: NativePlan): {
+    disposed: boolean; ops?: number; values?: number; slots?: number; floatsPerImage?: number;
+    /** Runs so far, and the milliseconds they spent per kind of op (conv1x1, convKxK, depthwise, maxpool, add, dense, other). */
+    runs?: number; msByKind?: Record<string, number>;
+  };
   setThreads(n: number): number;
   getThreads(): number;
   version(): string;

@@ -54,6 +54,8 @@ export class GradCam {
   private readonly templates: tf.Tensor2D | undefined;
   /** Siamese: the `distance` head, σ(Σ αᵢ|aᵢ − bᵢ| + β) = P(different). */
   private readonly distance: tf.layers.Layer | undefined;
+  /** Runs the trunk (no gradient flows into it): the run's forward path, the compiled plan on onednn. */
+  private forward: (model: tf.LayersModel, x: tf.Tensor4D) => tf.Tensor[] = (m, x) => [m.predict(x) as tf.Tensor];
 
   private constructor(kind: Kind, net: tf.LayersModel, headEnd: string, classes: readonly ClassName[], siamese?: { templates: readonly (readonly number[])[]; distance: tf.layers.Layer }) {
     this.kind = kind;
@@ -79,7 +81,9 @@ export class GradCam {
 
   /** Grad-CAM for an opened run: the single net, or the siamese net against the run's class templates. */
   static forRun(run: RunScorer): GradCam {
-    return run.kind === 'siamese' ? GradCam.siamese(run.model, run.requireTemplates().templates, run.classes) : GradCam.single(run.model, run.classes);
+    const cam = run.kind === 'siamese' ? GradCam.siamese(run.model, run.requireTemplates().templates, run.classes) : GradCam.single(run.model, run.classes);
+    cam.forward = (m, x) => run.runForward(m, x);
+    return cam;
   }
 
   /** Grad-CAM for a single COVID-Net (a model with `feature_sum` and `logits` layers). */
@@ -109,7 +113,8 @@ export class GradCam {
   compute(x: tf.Tensor4D, opts: CamOptions = {}): CamResult[] {
     const n = x.shape[0];
     const { cams, scores } = tf.tidy(() => {
-      const feats = this.features.predict(x) as tf.Tensor4D;
+      // the gradient is taken with respect to the features, so the trunk needs no tape
+      const feats = this.forward(this.features, x)[0] as tf.Tensor4D;
       const logit = (a: tf.Tensor4D): tf.Tensor2D => this.classLogits(this.applyHead(a)); // [n, 3], higher = more this class
       const sc = this.kind === 'single' ? tf.softmax(logit(feats)) : tf.sub(1, tf.sigmoid(tf.neg(logit(feats))));
       const scoresArr = sc.arraySync() as number[][];
@@ -155,7 +160,7 @@ export class GradCam {
   /** Class predictions only (no gradients): per class scores as in CamResult. */
   predict(x: tf.Tensor4D): number[][] {
     return tf.tidy(() => {
-      const l = this.classLogits(this.applyHead(this.features.predict(x) as tf.Tensor4D));
+      const l = this.classLogits(this.applyHead(this.forward(this.features, x)[0] as tf.Tensor4D));
       return (this.kind === 'single' ? tf.softmax(l) : tf.sub(1, tf.sigmoid(tf.neg(l)))).arraySync() as number[][];
     });
   }

@@ -35,4 +35,6 @@ export {
   oneShotPredictionsWith,
   oneShotFromEmbeddings,
   type ImageEmbedder,
+  TFJS_FORWARD,
+  type ModelForward,
 } from './infer.js';

@@ -11,6 +11,24 @@ import { classesOf, classIndex, type ClassName } from '../types.js';
 import { createRng } from '../util/rng.js';
 import { logitDifferent, probabilityDifferent, siameseParts } from './covidnet.js';
 
+/**
+ * Runs a one-input model forward for inference: its outputs as a list (the caller disposes them).
+ * `TFJS_FORWARD` is `model.predict`; on the onednn backend callers in Node pass the native compiled
+ * plan (src/backend/plan.ts `PlanRunner`), which gives the same values (1e-5). This module stays
+ * browser-safe: it never imports the plan itself.
+ */
+export interface ModelForward {
+  run(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor[];
+  dispose?(): void;
+}
+
+export const TFJS_FORWARD: ModelForward = {
+  run(model, x) {
+    const y = model.predict(x);
+    return Array.isArray(y) ? y : [y];
+  },
+};
+
 /** Run `model` (one image input, output [n, k]) over `indices` of `set`; returns n rows of k values. */
 export async function predictRows(
   model: tf.LayersModel,
@@ -18,12 +36,13 @@ export async function predictRows(
   indices: readonly number[],
   stats: NormStats,
   batch: number,
+  forward: ModelForward = TFJS_FORWARD,
 ): Promise<Float32Array[]> {
   const rows: Float32Array[] = [];
   for (let i = 0; i < indices.length; i += batch) {
     const idx = indices.slice(i, i + batch);
     const data = toModelInput(set, idx as number[], stats);
-    const out = tf.tidy(() => model.predict(tf.tensor4d(data, [idx.length, set.size, set.size, 1])) as tf.Tensor2D);
+    const out = tf.tidy(() => forward.run(model, tf.tensor4d(data, [idx.length, set.size, set.size, 1]))[0] as tf.Tensor2D);
     const vals = await out.data();
     const k = out.shape[1];
     out.dispose();
@@ -39,8 +58,9 @@ export function embedImages(
   indices: readonly number[],
   stats: NormStats,
   batch: number,
+  forward: ModelForward = TFJS_FORWARD,
 ): Promise<Float32Array[]> {
-  return predictRows(siameseParts(siamese).encoder, set, indices, stats, batch);
+  return predictRows(siameseParts(siamese).encoder, set, indices, stats, batch, forward);
 }
 
 /**
@@ -149,8 +169,9 @@ export function oneShotPredictions(
   n: number,
   seed: number,
   batch: number,
+  forward: ModelForward = TFJS_FORWARD,
 ): Promise<{ truth: number[]; pred: number[] }> {
-  return oneShotPredictionsWith(model, (set, idx) => embedImages(model, set, idx, stats, batch), query, support, n, seed);
+  return oneShotPredictionsWith(model, (set, idx) => embedImages(model, set, idx, stats, batch, forward), query, support, n, seed);
 }
 
 /** `oneShotPredictions` with the embeddings from `embed` (a loaded run's own input path). */

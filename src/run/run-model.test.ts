@@ -62,7 +62,9 @@ test('RunModel, single run: one input path, probabilities, errors, no leaked ten
     const s = await m.scores(a);
     tf.dispose([a, b]);
     assert.equal(s.kind, 'probability');
-    assert.deepEqual(s.rows.map((r) => Array.from(r)), direct.map((r) => r.map((v) => Math.fround(v))));
+    // on onednn the run's forward is the compiled plan: the same values within 1e-5 (src/backend/plan.ts)
+    assert.equal(s.rows.length, direct.length);
+    s.rows.forEach((r, i) => r.forEach((v, j) => assert.ok(Math.abs(v - direct[i]![j]!) <= 1e-5 * Math.abs(direct[i]![j]!), `row ${i} class ${j}: ${v} vs ${direct[i]![j]}`)));
     // batched over images, in order, whatever the source of the images
     const all = await m.scoreImages(imgs, 2);
     const fromSet = await m.scoreImages({ set: asSet(imgs) }, 2);

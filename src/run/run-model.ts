@@ -12,10 +12,14 @@
  * `assessImages` adds what the run's trust files give (src/trust): calibrated probabilities
  * (calibration.json) and the out-of-distribution verdict (ood.json) per image; the raw scores in
  * it are those of `scoreImages`, from the same forward pass as the embeddings.
+ *
+ * On the onednn backend every forward runs the model's compiled native plan (src/backend/plan.ts,
+ * docs/performance.md); `COVIDNET_PLAN=0` keeps TF.js's path.
  */
 import * as tf from '../tf.js';
 import { CovidNetError } from '../errors.js';
 import { initBackend, type BackendChoice } from '../backend/index.js';
+import { PlanRunner } from '../backend/plan.js';
 import { disposeModel } from '../model/covidnet.js';
 import { readRunTrust } from '../trust/files.js';
 import { readPreprocess, readRunConfig, readTemplates, type TemplatesFile } from './files.js';
@@ -55,6 +59,7 @@ export class RunModel extends RunScorer {
       disposeModel(model);
       throw e;
     }
-    return new RunModel(run, config, preprocess, templates, templatesError, backend, model, trust);
+    // the compiled native plan on onednn (model.predict elsewhere, or for a layer it lacks)
+    return new RunModel(run, config, preprocess, templates, templatesError, backend, model, trust, new PlanRunner());
   }
 }

@@ -12,7 +12,11 @@ import { validClassList, type ClassName, type ModelKind } from '../types.js';
 import type { BackendChoice, BackendPurpose } from '../backend/index.js';
 import { assertModelInput } from '../model/input.js';
 import { disposeModel, siameseParts, singleEmbeddingOutput, singleLogits, stemStatistics, trustFeatureModel } from '../model/covidnet.js';
-import { argmax, oneShotPredictionsWith, templateSimilarity, templateSimilarityLogits } from '../model/infer.js';
+import { argmax, oneShotPredictionsWith, templateSimilarity, templateSimilarityLogits, TFJS_FORWARD, type ModelForward } from '../model/infer.js';
+
+// Every inference forward of a run (scores, embeddings, trust features, Grad-CAM's trunk) goes
+// through the scorer's one ModelForward: `RunModel` passes the native compiled plan on onednn.
+export { TFJS_FORWARD, type ModelForward };
 import { runTrustOf, type RunTrust } from '../trust/run-trust.js';
 import type { OodVerdict } from '../trust/detector.js';
 import type { CalibrationMethod } from '../trust/calibration.js';
@@ -97,6 +101,8 @@ export interface RunParts {
   trustJson: { ood: unknown; calibration: unknown };
   backend: BackendChoice;
   model: tf.LayersModel;
+  /** How models run forward (default `TFJS_FORWARD`). */
+  forward?: ModelForward | undefined;
 }
 
 export class RunScorer {
@@ -120,7 +126,17 @@ export class RunScorer {
     readonly model: tf.LayersModel,
     /** ood.json and calibration.json, where the run has them (src/trust). */
     readonly trust: RunTrust,
+    private readonly forwardPath: ModelForward = TFJS_FORWARD,
   ) {}
+
+  /**
+   * `model.predict(x)` as a list, through this scorer's forward path (the compiled plan where
+   * `RunModel` chose it): for models sharing the run model's weights (Grad-CAM's trunk).
+   */
+  runForward(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor[] {
+    this.alive();
+    return this.forwardPath.run(model, x);
+  }
 
   /**
    * A scorer of a run already in memory: the loaded model and the parsed run files (the browser
@@ -130,7 +146,7 @@ export class RunScorer {
   static fromParts(p: RunParts): RunScorer {
     const { templates, templatesError } = templatesOf(p);
     checkModel(p.model, p.preprocess, p.run);
-    return new RunScorer(p.run, p.config, p.preprocess, templates, templatesError, p.backend, p.model, runTrustOf(p.trustJson, p.preprocess.model, embeddingDim(p.model, p.preprocess.model)));
+    return new RunScorer(p.run, p.config, p.preprocess, templates, templatesError, p.backend, p.model, runTrustOf(p.trustJson, p.preprocess.model, embeddingDim(p.model, p.preprocess.model)), p.forward);
   }
 
   get kind(): ModelKind {
@@ -196,7 +212,7 @@ export class RunScorer {
   /** Class scores of a batch of model inputs (`toInput`). */
   async scores(input: tf.Tensor4D): Promise<ClassScores> {
     this.alive();
-    const rows = this.kind === 'single' ? await predictBatch(this.model, input, this.run) : this.similarity(await this.embed(input));
+    const rows = this.kind === 'single' ? await this.predictBatch(this.model, input) : this.similarity(await this.embed(input));
     return { kind: this.scoreKind, classes: this.classes, rows };
   }
 
@@ -204,7 +220,7 @@ export class RunScorer {
   async embed(input: tf.Tensor4D): Promise<Float32Array[]> {
     this.alive();
     if (this.kind !== 'siamese') throw optionError('run', 'a siamese run (embeddings)', `a ${this.kind} run`);
-    return predictBatch(siameseParts(this.model).encoder, input, this.run);
+    return this.predictBatch(siameseParts(this.model).encoder, input);
   }
 
   /**
@@ -224,7 +240,7 @@ export class RunScorer {
   async scoreImages(images: RunImages, batch?: number): Promise<ClassScores> {
     this.alive();
     if (this.kind === 'siamese') this.requireTemplates();
-    const rows = this.kind === 'single' ? await this.batched(images, batch, (x) => predictBatch(this.model, x, this.run)) : this.similarity(await this.embedImages(images, batch));
+    const rows = this.kind === 'single' ? await this.batched(images, batch, (x) => this.predictBatch(this.model, x)) : this.similarity(await this.embedImages(images, batch));
     return { kind: this.scoreKind, classes: this.classes, rows };
   }
 
@@ -233,7 +249,7 @@ export class RunScorer {
     this.alive();
     if (this.kind !== 'siamese') throw optionError('run', 'a siamese run (embeddings)', `a ${this.kind} run`);
     const encoder = siameseParts(this.model).encoder;
-    return this.batched(images, batch, (x) => predictBatch(encoder, x, this.run));
+    return this.batched(images, batch, (x) => this.predictBatch(encoder, x));
   }
 
   /**
@@ -310,6 +326,7 @@ export class RunScorer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.forwardPath.dispose?.();
     disposeModel(this.model);
   }
 
@@ -318,7 +335,7 @@ export class RunScorer {
     const net = (this.featureNet ??= trustFeatureModel(this.model, this.kind));
     const single = this.kind === 'single';
     const outs = tf.tidy(() => {
-      const [stem, e, p] = net.predict(input) as [tf.Tensor4D, tf.Tensor2D, tf.Tensor2D?];
+      const [stem, e, p] = this.forwardPath.run(net, input) as [tf.Tensor4D, tf.Tensor2D, tf.Tensor2D?];
       return single ? [stem, e, p!, singleLogits(this.model, e)] : [stem, e];
     });
     try {
@@ -344,6 +361,17 @@ export class RunScorer {
       logits: templateSimilarityLogits(this.model, embeddings, templates),
       stem,
     };
+  }
+
+  /** Rows of a one-input model's output [n, k] for a batch. */
+  private async predictBatch(model: tf.LayersModel, x: tf.Tensor4D): Promise<Float32Array[]> {
+    const out = tf.tidy(() => this.forwardPath.run(model, x)[0] as tf.Tensor2D);
+    const vals = await out.data();
+    const [n, k] = out.shape;
+    out.dispose();
+    const rows: Float32Array[] = [];
+    for (let r = 0; r < n; r++) rows.push(Float32Array.from(vals.subarray(r * k, (r + 1) * k)));
+    return assertFiniteRows(rows, this.run);
   }
 
   private alive(): void {
@@ -382,17 +410,6 @@ interface Forward {
 
 function isImageList(images: RunImages): images is readonly Uint8Array[] {
   return Array.isArray(images);
-}
-
-/** Rows of a one-input model's output [n, k] for a batch. */
-async function predictBatch(model: tf.LayersModel, x: tf.Tensor4D, run: string): Promise<Float32Array[]> {
-  const out = tf.tidy(() => model.predict(x) as tf.Tensor2D);
-  const vals = await out.data();
-  const [n, k] = out.shape;
-  out.dispose();
-  const rows: Float32Array[] = [];
-  for (let r = 0; r < n; r++) rows.push(Float32Array.from(vals.subarray(r * k, (r + 1) * k)));
-  return assertFiniteRows(rows, run);
 }
 
 /** A model that answers NaN or ±Inf has no answer: refuse it rather than report a class for it. */

@@ -11,10 +11,24 @@ import type { NormStats, PreparedSet } from '../data/types.js';
 import { classIndex, type ClassName } from '../types.js';
 import { TEMPLATES_FORMAT_VERSION } from '../run/files.js';
 import { createRng } from '../util/rng.js';
-import { argmax, classTemplates, embedImages, oneShotFromEmbeddings, oneShotPredictions, predictRows, probabilityDifferent, siameseParts, templateSimilarity } from '../model/index.js';
+import { argmax, classTemplates, embedImages, oneShotFromEmbeddings, oneShotPredictions, predictRows, probabilityDifferent, siameseParts, templateSimilarity, type ModelForward } from '../model/index.js';
+import { PlanRunner } from '../backend/plan.js';
 import type { TemplatesFile } from '../run/files.js';
 import type { SiameseRecipe } from './recipe.js';
 import { PairTally } from './tally.js';
+
+/**
+ * `f` with the inference forward of covidnet's Node side: the compiled native plan on onednn
+ * (src/backend/plan.ts; it reads the weights as they are now, so it is exact mid-training), freed after.
+ */
+async function withPlan<T>(f: (forward: ModelForward) => Promise<T>): Promise<T> {
+  const runner = new PlanRunner();
+  try {
+    return await f(runner);
+  } finally {
+    runner.dispose();
+  }
+}
 
 /**
  * Validation accuracy (argmax) and mean categorical cross-entropy (Keras clipping, 1e-7) of the
@@ -22,7 +36,7 @@ import { PairTally } from './tally.js';
  */
 export async function singleValidation(model: tf.LayersModel, set: PreparedSet, stats: NormStats, batch: number, classes: readonly ClassName[]): Promise<{ accuracy: number; loss: number }> {
   const idx = set.items.map((_, i) => i);
-  const rows = await predictRows(model, set, idx, stats, batch);
+  const rows = await withPlan((fw) => predictRows(model, set, idx, stats, batch, fw));
   let ok = 0;
   let ce = 0;
   rows.forEach((r, i) => {
@@ -103,8 +117,10 @@ export async function siameseValidation(
   const all = (set: PreparedSet): number[] => set.items.map((_, i) => i);
   const valLabels = data.val.items.map((it) => it.label);
   const trainLabels = data.train.items.map((it) => it.label);
-  const valEmb = await embedImages(model, data.val, all(data.val), data.stats, opts.batch);
-  const trainEmb = await embedImages(model, data.train, all(data.train), data.stats, opts.batch);
+  const [valEmb, trainEmb] = await withPlan(async (fw) => [
+    await embedImages(model, data.val, all(data.val), data.stats, opts.batch, fw),
+    await embedImages(model, data.train, all(data.train), data.stats, opts.batch, fw),
+  ]);
   const os = oneShotFromEmbeddings(model, valLabels, trainLabels, valEmb, trainEmb, opts.trials, opts.oneShotSeed);
   const { templates } = classTemplates(trainEmb, trainLabels, classes);
   const sim = templateSimilarity(model, valEmb, templates);
@@ -129,14 +145,14 @@ export async function oneShotAccuracy(
   seed: number,
   batch: number,
 ): Promise<number> {
-  const { truth, pred } = await oneShotPredictions(model, query, support, stats, trials, seed, batch);
+  const { truth, pred } = await withPlan((fw) => oneShotPredictions(model, query, support, stats, trials, seed, batch, fw));
   return truth.length ? truth.filter((t, i) => t === pred[i]).length / truth.length : 0;
 }
 
 /** Mean embedding per class over all training images, with the run's best model. */
 export async function computeTemplates(model: tf.LayersModel, train: PreparedSet, stats: NormStats, batch: number, classes: readonly ClassName[]): Promise<TemplatesFile> {
   const idx = train.items.map((_, i) => i);
-  const emb = await embedImages(model, train, idx, stats, batch);
+  const emb = await withPlan((fw) => embedImages(model, train, idx, stats, batch, fw));
   const { templates, counts } = classTemplates(emb, train.items.map((it) => it.label), classes);
   return { version: TEMPLATES_FORMAT_VERSION, classes: [...classes], templates: templates.map((t) => Array.from(t)), counts, added: [] };
 }

@@ -6,9 +6,11 @@
  */
 import * as tf from '../tf.js';
 import { optionError } from '../errors.js';
-import { covidNet, siameseCovidNet, disposeModel } from '../model/covidnet.js';
+import { covidNet, siameseCovidNet, disposeModel, probabilityDifferent, siameseParts } from '../model/covidnet.js';
 import { createRng } from '../util/rng.js';
 import { initBackend, resolveThreads, withTrainingFusion } from '../backend/index.js';
+import { compilePlan, type CompiledPlan } from '../backend/plan.js';
+import { timeOnnxRuntime } from './bench-anchor.js';
 
 export type BenchModel = 'single' | 'siamese';
 
@@ -23,6 +25,8 @@ export interface BenchOptions {
   warmup: number;
   threads?: number | undefined;
   backend?: string | undefined;
+  /** Also time the same network in ONNX Runtime in this process (bench-anchor.ts). */
+  anchor?: 'onnxruntime' | undefined;
   /** Called after each step (progress display). */
   onStep?: ((done: number, total: number) => void) | undefined;
 }
@@ -37,9 +41,19 @@ export interface BenchResult {
   batch: number;
   threads: number;
   params: number;
+  /** The forward that predict, evaluate, explain and serve run: the compiled plan on onednn. */
   forward_ms_per_image: number;
+  /** Which forward `forward_ms_per_image` timed: `plan`, or `tfjs` with the reason. */
+  forward_path: string;
+  /** TF.js's own forward (model.apply), as before the plan. */
+  forward_tfjs_ms_per_image: number;
   train_ms_per_image: number;
   peak_rss_mb: number;
+  /** With --anchor onnxruntime: ONNX Runtime's forward of the PyTorch mirror, and forward / that. */
+  /** Plan forward: milliseconds per image per kind of native op (measured steps), where the time goes. */
+  forward_profile?: Record<string, number>;
+  onnxruntime_forward_ms_per_image?: number;
+  forward_vs_onnxruntime?: number;
 }
 
 export const BENCH_DEFAULTS = { model: 'single', size: 224, width: 128, fc: 1024, batch: 8, steps: 5, warmup: 2 } as const;
@@ -61,6 +75,7 @@ function randomNormal(shape: number[], seed: number): tf.Tensor {
 
 export function validateBenchOptions(o: BenchOptions): void {
   if (o.model !== 'single' && o.model !== 'siamese') throw optionError('model', 'single | siamese', o.model);
+  if (o.anchor !== undefined && o.anchor !== 'onnxruntime') throw optionError('anchor', 'onnxruntime', o.anchor);
   for (const [k, min] of [['batch', 1], ['steps', 1], ['warmup', 0]] as const) {
     const v = o[k];
     if (!Number.isInteger(v) || v < min) throw optionError(k, `an integer of at least ${min}`, v);
@@ -72,7 +87,15 @@ export async function runBench(opts: BenchOptions): Promise<{ result: BenchResul
   const threads = resolveThreads(opts.threads);
   const choice = await initBackend({ backend: opts.backend, purpose: 'train', threads });
   // the training-time fusion, as in covidnet's own training (the forward timings too, as before)
-  return withTrainingFusion(() => timeSteps(opts, choice.name, choice.reason, threads));
+  const out = await withTrainingFusion(() => timeSteps(opts, choice.name, choice.reason, threads));
+  if (opts.anchor === 'onnxruntime') {
+    // after covidnet's own steps, so that neither sees the other's threads at work
+    const ort = await timeOnnxRuntime({ ...opts, threads });
+    out.result.onnxruntime_forward_ms_per_image = ort.forward_ms_per_image;
+    out.result.forward_vs_onnxruntime = Math.round((out.result.forward_ms_per_image / ort.forward_ms_per_image) * 100) / 100;
+    out.reason += `; anchor ${ort.framework}, ${threads} thread${threads === 1 ? '' : 's'}`;
+  }
+  return out;
 }
 
 async function timeSteps(opts: BenchOptions, backend: string, reason: string, threads: number): Promise<{ result: BenchResult; reason: string }> {
@@ -89,14 +112,31 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
   const fwd: number[] = [], train: number[] = [];
   const total = opts.warmup + opts.steps;
   const x = inputs.length === 1 ? inputs[0]! : inputs;
+  // the inference path of RunModel: the compiled plan (siamese: of the encoder, then the head)
+  const compiled = backend === 'onednn' ? compilePlan(opts.model === 'single' ? model : siameseParts(model).encoder) : undefined;
+  const plan: CompiledPlan | undefined = compiled?.ok ? compiled.plan : undefined;
+  const forwardPath = plan ? 'plan' : `tfjs (${compiled && !compiled.ok ? compiled.reason : `backend ${backend}`})`;
+  const planFwd: number[] = [];
+  let profileStart: Record<string, number> = {};
   try {
     for (let step = 0; step < total; step++) {
+      if (plan && step === opts.warmup) profileStart = plan.info.msByKind;
       let t0 = performance.now();
       tf.tidy(() => {
         const y = model.apply(x, { training: false }) as tf.Tensor;
         y.dataSync();
       });
       const f = performance.now() - t0;
+      if (plan) {
+        t0 = performance.now();
+        tf.tidy(() => {
+          const y = opts.model === 'single'
+            ? plan.run(inputs[0]!)[0]!
+            : probabilityDifferent(siameseParts(model).distance, plan.run(inputs[0]!)[0]!, plan.run(inputs[1]!)[0]!);
+          y.dataSync();
+        });
+        if (step >= opts.warmup) planFwd.push((performance.now() - t0) / images);
+      }
       t0 = performance.now();
       optimizer.minimize(() => {
         const y = model.apply(x, { training: true }) as tf.Tensor;
@@ -111,6 +151,9 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
       }
       opts.onStep?.(step + 1, total);
     }
+    const profileEnd = plan?.info.msByKind;
+    const measured = opts.steps * images;
+    const forwardProfile = profileEnd && Object.fromEntries(Object.entries(profileEnd).map(([k, v]) => [k, Math.round(((v - (profileStart[k] ?? 0)) / measured) * 1000) / 1000]));
     const result: BenchResult = {
       backend,
       model: opts.model,
@@ -120,13 +163,17 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
       batch: opts.batch,
       threads,
       params: model.countParams(),
-      forward_ms_per_image: round2(median(fwd)),
+      forward_ms_per_image: round2(median(plan ? planFwd : fwd)),
+      forward_path: forwardPath,
+      forward_tfjs_ms_per_image: round2(median(fwd)),
       train_ms_per_image: round2(median(train)),
       // maxRSS is in kilobytes
       peak_rss_mb: round2(process.resourceUsage().maxRSS / 1024),
+      ...(forwardProfile ? { forward_profile: forwardProfile } : {}),
     };
     return { result, reason };
   } finally {
+    plan?.dispose();
     optimizer.dispose();
     tf.dispose([...inputs, target]);
     if (opts.model === 'siamese') disposeModel(model);

@@ -9,7 +9,7 @@ import { numberOption } from '../../config.js';
 import type { BenchOptions } from '../../workflows/bench.js';
 
 /** The library's bench options as commander hands them over (model not yet checked). */
-type BenchCliOptions = Omit<BenchOptions, 'model'> & { model: string; json?: boolean };
+type BenchCliOptions = Omit<BenchOptions, 'model' | 'anchor'> & { model: string; anchor?: string; json?: boolean };
 
 export function register(program: Command): void {
   program
@@ -24,11 +24,13 @@ export function register(program: Command): void {
     .option('--warmup <n>', 'unmeasured steps first', numberOption('--warmup', 'int'), 2)
     .addOption(threadsOption('threads for native kernels (default: COVIDNET_THREADS or all cores)'))
     .addOption(backendOption())
+    .option('--anchor <name>', 'also time the PyTorch mirror exported to ONNX in ONNX Runtime, in this process: onnxruntime (needs onnxruntime-node, see docs/performance.md)')
     .option('--json', 'print one JSON object')
     .action(async (o: BenchCliOptions) => {
       const { runBench } = await import('../../workflows/bench.js');
       const model = o.model === 'siamese' ? 'siamese' : o.model === 'single' ? 'single' : undefined;
       if (!model) throw optionError('--model', 'single | siamese', o.model);
+      if (o.anchor !== undefined && o.anchor !== 'onnxruntime') throw optionError('--anchor', 'onnxruntime', o.anchor);
       const showBar = !o.json && process.stderr.isTTY;
       let bar: import('cli-progress').SingleBar | undefined;
       if (showBar) {
@@ -38,7 +40,7 @@ export function register(program: Command): void {
       const started = performance.now();
       const { result, reason } = await runBench({
         model, size: o.size, width: o.width, fc: o.fc, batch: o.batch, steps: o.steps, warmup: o.warmup,
-        threads: o.threads, backend: o.backend,
+        threads: o.threads, backend: o.backend, anchor: o.anchor === 'onnxruntime' ? 'onnxruntime' : undefined,
         onStep: (done, total) => {
           if (!bar) return;
           if (done === 1) bar.start(total, 0, { rate: '?' });
@@ -56,7 +58,8 @@ export function register(program: Command): void {
         ['parameters', result.params.toLocaleString('en')],
         ['batch', `${result.batch} ${result.model === 'siamese' ? 'pairs' : 'images'}`],
         ['threads', String(result.threads)],
-        ['forward', `${result.forward_ms_per_image.toFixed(2)} ms/image`],
+        ['forward', `${result.forward_ms_per_image.toFixed(2)} ms/image (${result.forward_path}; TF.js path ${result.forward_tfjs_ms_per_image.toFixed(2)})`],
+        ...(result.onnxruntime_forward_ms_per_image === undefined ? [] : [['ONNX Runtime forward', `${result.onnxruntime_forward_ms_per_image.toFixed(2)} ms/image (covidnet / ORT ${result.forward_vs_onnxruntime})`] as [string, string]]),
         ['training step', `${result.train_ms_per_image.toFixed(2)} ms/image (forward + backward + Adam)`],
         ['peak RSS', `${result.peak_rss_mb.toFixed(0)} MB`],
       ];
