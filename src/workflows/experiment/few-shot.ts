@@ -27,8 +27,8 @@ import { addClass } from '../../run/templates.js';
 import { classesOf, RESEARCH_NOTICE, type ClassName } from '../../types.js';
 import { evaluateRun, type EvalResult } from '../../evaluate/evaluate.js';
 import { summariseExperiment, type CellResult, type ExperimentStats } from '../../evaluate/experiment.js';
-import { seedSummary, type SeedSummary } from '../../evaluate/stats.js';
-import { writeFewShotReport } from '../../report/few-shot.js';
+import { seedSummary } from '../../evaluate/stats.js';
+import { writeFewShotReport, type FewShotReportPoint } from '../../report/few-shot.js';
 import type { TrainEvent } from '../../train/train.js';
 import { CELL_EVAL_FILE, CELL_FILE, cellDir, readCellEval, readCellRecord, runCell, type CellRecord } from './cell.js';
 import type { CellSpec, SharedTrainOptions } from './grid.js';
@@ -57,16 +57,8 @@ export interface FewShotOptions {
 
 export type FewShotEvent = { type: 'cell'; id: string; status: string } | { type: 'train'; id: string; event: TrainEvent };
 
-export interface FewShotPoint {
-  method: (typeof FEW_SHOT_METHODS)[number];
-  k: number;
-  cells: string[];
-  new_class_sensitivity: SeedSummary;
-  new_class_specificity: SeedSummary;
-  balanced_accuracy: SeedSummary;
-  /** Single fine-tuned: which variant validation chose, per seed. */
-  chosen?: ('all' | 'head')[];
-}
+/** One method at one K (the report's point, with the method's name typed). */
+export type FewShotPoint = FewShotReportPoint & { method: (typeof FEW_SHOT_METHODS)[number] };
 
 export interface FewShotResult {
   out: string;
