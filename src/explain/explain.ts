@@ -17,7 +17,8 @@ import { RESEARCH_NOTICE, classesOf, isClassName, isSplit, type ClassName, type 
 import { readSplits, type PreprocessInfo } from '../run/files.js';
 import { RunModel } from '../run/run-model.js';
 import { writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
-import { GradCam } from './gradcam.js';
+import { GradCam, HEAT_METHOD_LABEL } from './gradcam.js';
+import { summariseFaithfulness, type FaithfulnessSummary } from './faithfulness.js';
 import { DEFAULT_BORDER_BAND } from './stats.js';
 import { explainImages, type CamRequest, type Explained } from './core.js';
 
@@ -141,14 +142,15 @@ export function captionFor(r: Explained, model: ModelKind, allowOod = false): st
   const shown = (c: ClassName, j: number) => fmt(r.calibrated ? r.calibrated[c] : r.scores[j]!);
   const ood = isOutOfDistribution(r);
   const oodScore = `ood score ${r.ood_score === null ? '∞' : fmt(r.ood_score)} > ${fmt(r.ood_threshold ?? NaN)}`;
-  const zero = r.peak === null ? ' · zero map: no positive evidence at this layer' : '';
+  const zero = r.flat ? ' · flat map: no positive evidence' : '';
   if (ood && !allowOod) {
     // short lines: the caption is cut at the overlay's width (the page and the text output say more)
     return ['OUT OF DISTRIBUTION: no class given', oodScore.replace('>', '> threshold'), `${basename(r.file)} · ${model} net${zero}`];
   }
   const l1 = (ood ? 'OUT OF DISTRIBUTION, unreliable: ' : '') + `predicted ${r.predicted} (${what} ${shown(r.predicted, pi)})` + (r.label ? ` · true ${r.label}` : '');
   const ti = r.classes.indexOf(r.target);
-  const l2 = `Grad-CAM for ${r.target}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${shown(r.target, ti)})`} · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
+  const vs = r.versus === null ? '' : ` vs ${r.versus}`;
+  const l2 = `${HEAT_METHOD_LABEL[r.method]} for ${r.target}${vs}${r.target === r.predicted ? ' (predicted)' : ` (${what} ${shown(r.target, ti)})`} · border mass ${r.border_mass === null ? '–' : fmt(r.border_mass)}`;
   return [l1, l2, `${basename(r.file)} · ${model} net${zero}`];
 }
 
@@ -178,8 +180,12 @@ export function jsonLine(r: Explained | ExplainFailure | ExplainRecord, allowOod
     predicted: withheld ? null : r.predicted,
     target: r.target,
     score: round(r.score),
+    method: r.method,
+    versus: r.versus,
+    flat: r.flat,
     peak: r.peak,
     border_mass: r.border_mass === null ? null : round(r.border_mass),
+    ...(r.deletion ? { deletion_auc: round(r.deletion.auc), random_deletion_auc: round(r.deletion.random_auc) } : {}),
     calibrated: r.calibrated,
     ood_score: r.ood_score,
     ood_threshold: r.ood_threshold,
@@ -244,6 +250,8 @@ export interface ExplainRunResult {
   split?: Split | 'all';
   sheet?: string;
   summary?: BorderSummary;
+  /** With the deletion check: the run's one faithfulness number (gain over random deletion) and its parts. */
+  faithfulness?: FaithfulnessSummary | null;
   summaryFile?: string;
   notice: string;
 }
@@ -293,7 +301,9 @@ export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunRes
     const chunk = 16;
     for (let start = 0; start < files.length; start += chunk) {
       const part = files.slice(start, start + chunk);
-      const res = await ex.explainFiles(part, opts, labels?.slice(start, start + chunk), opts.batch ?? 8);
+      // the deletion check by default with a data source (a number per run), on request for files
+      const req = { ...opts, faithfulness: opts.faithfulness ?? opts.data !== undefined };
+      const res = await ex.explainFiles(part, req, labels?.slice(start, start + chunk), opts.batch ?? 8);
       for (const [k, r] of res.entries()) {
         const i = start + k;
         let rec: ExplainRecord;
@@ -330,6 +340,7 @@ export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunRes
     result.split = split!;
     const summary = summariseBorderMass(done, ex.band);
     result.summary = summary;
+    result.faithfulness = summariseFaithfulness(done.flatMap((r) => (r.deletion ? [r.deletion] : [])));
     result.summaryFile = join(out, 'summary.json');
     await writeJsonAtomic(result.summaryFile, {
       run: result.run,
@@ -338,13 +349,15 @@ export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunRes
       split,
       images: records.length,
       failed: records.filter((r) => !r.ok).length,
+      method: done[0]?.method ?? opts.method ?? null,
       summary,
+      faithfulness: result.faithfulness,
       records,
       notice: RESEARCH_NOTICE,
     });
     if (tiles.length > 0) {
       result.sheet = join(out, 'contact-sheet.png');
-      const title = `Grad-CAM, ${ex.model} net, ${basename(resolve(opts.run))}, ${split} split: true → predicted (score), border mass`;
+      const title = `${done[0] ? HEAT_METHOD_LABEL[done[0].method] : 'heat maps'}, ${ex.model} net, ${basename(resolve(opts.run))}, ${split} split: true → predicted (score), border mass`;
       await writeFileAtomic(result.sheet, await contactSheet(tiles, title, { columns: 6, tile: 220 }));
     }
   }
@@ -360,6 +373,11 @@ function heatJsonOf(r: Explained, ex: Explainer): Record<string, unknown> {
     model: ex.model,
     predicted: r.predicted,
     target: r.target,
+    method: r.method,
+    score_kind: r.score_kind,
+    versus: r.versus,
+    flat: r.flat,
+    deletion: r.deletion,
     score: r.score,
     scores: Object.fromEntries(r.classes.map((c, j) => [c, r.scores[j]])),
     calibrated: r.calibrated,
@@ -372,7 +390,7 @@ function heatJsonOf(r: Explained, ex: Explainer): Record<string, unknown> {
     border_mass_input: r.border_mass_input,
     band: ex.band,
     geometry: r.geometry,
-    /** Grad-CAM on the feature grid (row-major, grid × grid), unnormalised; the PNGs are this / max. */
+    /** The heat map on its grid (row-major, grid × grid, cells of geometry.stride input pixels), unnormalised; the PNGs are this / max. */
     cam: Array.from(r.cam),
     cam_max: max,
     note: 'heat.png: this map resampled onto the original image (bilinear between cell centres, 0 outside the crop box), scaled to 0..65535 by cam_max',

@@ -31,11 +31,16 @@ export interface CamGeometry {
 /** COVID-Net halves the resolution five times before `feature_sum`. */
 export const FEATURE_STRIDE = 32;
 
-export function makeGeometry(width: number, height: number, box: Box, size: number, grid: number): CamGeometry {
+/**
+ * `stride`: input pixels per cell; default the feature grid's (Grad-CAM). Perturbation maps
+ * (./perturbation.ts) pass their own cell size.
+ */
+export function makeGeometry(width: number, height: number, box: Box, size: number, grid: number, stride?: number): CamGeometry {
+  if (stride !== undefined) return { width, height, box, size, grid, stride };
   // With size a multiple of 32 both agree; otherwise the valid max-pools drop the last pixels and
   // a cell still spans 32 input pixels.
-  const stride = size % grid === 0 && size / grid === FEATURE_STRIDE ? size / grid : FEATURE_STRIDE;
-  return { width, height, box, size, grid, stride };
+  const s = size % grid === 0 && size / grid === FEATURE_STRIDE ? size / grid : FEATURE_STRIDE;
+  return { width, height, box, size, grid, stride: s };
 }
 
 /** A point of the network input (pixel-centre convention) in original pixel coordinates. */

@@ -20,7 +20,7 @@ test('single net: Grad-CAM shapes, non-negative maps, predicted class by default
   const cam = GradCam.single(model);
   assert.equal(cam.grid, SIZE / 32);
   assert.equal(cam.size, SIZE);
-  const res = cam.compute(x);
+  const res = cam.compute(x, { method: 'gradcam' });
   assert.equal(res.length, 3);
   const probs = tf.tidy(() => (model.predict(x) as tf.Tensor).arraySync() as number[][]);
   for (const [i, r] of res.entries()) {
@@ -30,7 +30,7 @@ test('single net: Grad-CAM shapes, non-negative maps, predicted class by default
     // the split model (features → head chain) reproduces the full model's probabilities
     for (let k = 0; k < 3; k++) assert.ok(Math.abs(r.scores[k]! - probs[i]![k]!) < 1e-5);
   }
-  const forced = cam.compute(x, { target: 'COVID-19' });
+  const forced = cam.compute(x, { target: 'COVID-19', method: 'gradcam' });
   assert.ok(forced.every((r) => r.target === 'COVID-19'));
   cam.dispose();
   assert.equal(tf.memory().numTensors, before);
@@ -69,7 +69,7 @@ test('siamese net: Grad-CAM against class templates, contrast option, no leaked 
   const templates = [e.slice(0, 2), e.slice(2, 4), e.slice(4, 6)].map((rows) => rows[0]!.map((v, j) => (v + rows[1]![j]!) / 2));
   const before = tf.memory().numTensors;
   const cam = GradCam.siamese(model, templates);
-  const res = cam.compute(x);
+  const res = cam.compute(x, { method: 'gradcam' });
   for (const r of res) {
     assert.equal(r.cam.length, cam.grid * cam.grid);
     assert.ok(r.cam.every((v) => v >= 0 && Number.isFinite(v)));
@@ -82,6 +82,36 @@ test('siamese net: Grad-CAM against class templates, contrast option, no leaked 
   res.forEach((r, i) => r.scores.forEach((v, j) => assert.ok(Math.abs(v - sim[i]![j]!) < 1e-5, `${v} vs ${sim[i]![j]}`)));
   const c = cam.compute(x, { target: 'normal', contrast: 'COVID-19' });
   assert.ok(c.every((r) => r.target === 'normal'));
+  cam.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  x.dispose();
+  model.dispose();
+});
+
+test('perturbation maps: default insertion on an 8×8 grid, the runner-up named for margins, flat maps flagged, no leaked tensors', () => {
+  const model = covidNet(cfg);
+  const x = inputs(2);
+  const before = tf.memory().numTensors;
+  const cam = GradCam.single(model);
+  const ins = cam.compute(x);
+  const occ = cam.compute(x, { method: 'occlusion', score: 'margin', cells: 4 });
+  for (const r of ins) {
+    assert.equal(r.method, 'insertion');
+    assert.equal(r.grid, 8);
+    assert.equal(r.stride, SIZE / 8);
+    assert.equal(r.cam.length, 64);
+    assert.equal(r.score_kind, 'class');
+    assert.equal(r.versus, null);
+    assert.equal(r.flat, !r.cam.some((v) => v > 0));
+    assert.ok(r.cam.every((v) => v >= 0 && Number.isFinite(v)));
+  }
+  for (const r of occ) {
+    assert.equal(r.grid, 4);
+    assert.ok(r.versus !== null && r.versus !== r.target);
+  }
+  // Grad-CAM of the margin names the runner-up; of the class alone, nothing
+  const g = cam.compute(x, { method: 'gradcam', score: 'class' });
+  assert.ok(g.every((r) => r.versus === null && r.score_kind === 'class'));
   cam.dispose();
   assert.equal(tf.memory().numTensors, before);
   x.dispose();

@@ -17,20 +17,40 @@ import { CovidNetError } from '../errors.js';
 import { logitDifferent } from '../model/covidnet.js';
 import { argmax } from '../model/infer.js';
 import type { RunScorer } from '../run/scorer.js';
+import { FEATURE_STRIDE } from './geometry.js';
+import { perturbationMaps } from './perturbation.js';
+import { DEFAULT_HEAT_METHOD, HEAT_METHODS, HEAT_SCORES, defaultHeatScore, type HeatMethod, type HeatScore } from './methods.js';
 
 export const FEATURE_LAYER = 'feature_sum';
+
+export { DEFAULT_HEAT_METHOD, HEAT_METHODS, HEAT_METHOD_LABEL, HEAT_SCORES, type HeatMethod, type HeatScore } from './methods.js';
 
 export interface CamOptions {
   /** Class to explain per image (or one for all); undefined = the predicted class. */
   target?: ClassName | readonly (ClassName | undefined)[] | undefined;
   /** Siamese only: explain similarity to `target` minus similarity to this class's template. */
   contrast?: ClassName | undefined;
+  /** Default DEFAULT_HEAT_METHOD. */
+  method?: HeatMethod | undefined;
+  /** Default `defaultHeatScore(method)`. */
+  score?: HeatScore | undefined;
+  /** Perturbation methods: cells per side (default 8) and patch side in cells (default 1). */
+  cells?: number | undefined;
+  patch?: number | undefined;
 }
 
 export interface CamResult {
-  /** grid×grid Grad-CAM map, row-major, ≥ 0, not normalised. */
+  /** grid×grid heat map, row-major, ≥ 0, not normalised. */
   cam: Float32Array;
   grid: number;
+  /** Input pixels per map cell. */
+  stride: number;
+  method: HeatMethod;
+  score_kind: HeatScore;
+  /** The class the margin is taken against (runner-up or contrast); null for `class` without contrast. */
+  versus: ClassName | null;
+  /** True when the map is all zero: no positive evidence for the explained score (there is no peak). */
+  flat: boolean;
   predicted: ClassName;
   target: ClassName;
   /** The classes of `scores`, in order (the run's). */
@@ -109,52 +129,102 @@ export class GradCam {
     this.templates?.dispose();
   }
 
-  /** Grad-CAM for a batch of model inputs [n, size, size, 1] (already standardised). */
+  /** Heat maps for a batch of model inputs [n, size, size, 1] (already standardised). */
   compute(x: tf.Tensor4D, opts: CamOptions = {}): CamResult[] {
     const n = x.shape[0];
-    const { cams, scores } = tf.tidy(() => {
-      // the gradient is taken with respect to the features, so the trunk needs no tape
-      const feats = this.forward(this.features, x)[0] as tf.Tensor4D;
-      const logit = (a: tf.Tensor4D): tf.Tensor2D => this.classLogits(this.applyHead(a)); // [n, 3], higher = more this class
-      const sc = this.kind === 'single' ? tf.softmax(logit(feats)) : tf.sub(1, tf.sigmoid(tf.neg(logit(feats))));
-      const scoresArr = sc.arraySync() as number[][];
-      const predicted = scoresArr.map(argmax);
-      const targets = predicted.map((p, i) => this.indexOf(targetFor(opts.target, i) ?? this.classes[p]!));
-      const contrast = opts.contrast === undefined ? -1 : this.indexOf(opts.contrast);
-      if (contrast >= 0 && this.kind !== 'siamese') throw new CovidNetError('E_OPTION', 'contrast is for the siamese net only');
-      // masks built as float32 in JS: no int32 tensors enter the float maths (backends differ in
-      // how they treat mixed dtypes)
-      const k = this.classes.length;
-      const mask = oneHotF32(targets, k);
-      const cmask = contrast >= 0 ? oneHotF32(new Array<number>(n).fill(contrast), k) : undefined;
-      // Samples are independent (no batch statistics), so the gradient of the summed scores gives
-      // each sample's own gradient.
-      const grads = tf.grad((a: tf.Tensor) => {
-        const l = logit(a as tf.Tensor4D);
-        const s = tf.sum(tf.mul(l, mask));
-        return cmask ? tf.sub(s, tf.sum(tf.mul(l, cmask))) : s;
-      })(feats);
-      const alpha = tf.mean(grads, [1, 2], true); // [n, 1, 1, C]
-      const cam = tf.relu(tf.sum(tf.mul(feats, alpha), 3)); // [n, g, g]
-      return { cams: cam.dataSync() as Float32Array, scores: scoresArr };
-    });
-    const g2 = this.grid * this.grid;
-    const out: CamResult[] = [];
+    const method = opts.method ?? DEFAULT_HEAT_METHOD;
+    const scoreKind = opts.score ?? defaultHeatScore(method);
+    if (!(HEAT_METHODS as readonly string[]).includes(method)) throw new CovidNetError('E_OPTION', `method must be one of ${HEAT_METHODS.join(', ')}, got ${String(method)}`);
+    if (!(HEAT_SCORES as readonly string[]).includes(scoreKind)) throw new CovidNetError('E_OPTION', `score must be one of ${HEAT_SCORES.join(', ')}, got ${String(scoreKind)}`);
+    const contrast = opts.contrast === undefined ? -1 : this.indexOf(opts.contrast);
+    if (contrast >= 0 && this.kind !== 'siamese') throw new CovidNetError('E_OPTION', 'contrast is for the siamese net only');
+    const logits = this.logitsOf(x);
+    const k = this.classes.length;
+    const scores: number[][] = [];
+    const pairs: { target: number; other: number }[] = [];
     for (let i = 0; i < n; i++) {
+      const l = Array.from(logits.subarray(i * k, (i + 1) * k));
+      scores.push(this.toScores(l));
+      const t = this.indexOf(targetFor(opts.target, i) ?? this.classes[argmax(l)]!);
+      let other = contrast;
+      if (other < 0 && scoreKind === 'margin') {
+        // the runner-up: the highest logit among the other classes
+        for (let j = 0; j < k; j++) if (j !== t && (other < 0 || l[j]! > l[other]!)) other = j;
+      }
+      pairs.push({ target: t, other });
+    }
+    let maps: Float32Array[];
+    let grid = this.grid;
+    let stride = FEATURE_STRIDE_OF(this.size, this.grid);
+    if (method === 'gradcam') {
+      maps = this.gradcamMaps(x, pairs);
+    } else {
+      // `class` score without a contrast: a margin against an appended zero logit is the logit itself
+      const own = pairs.some((p) => p.other < 0);
+      const fn = own ? (t: tf.Tensor4D) => withZeroColumn(this.logitsOf(t), k) : (t: tf.Tensor4D) => this.logitsOf(t);
+      const res = perturbationMaps(fn, x, pairs.map((p) => ({ target: p.target, other: p.other < 0 ? k : p.other })), { method, cells: opts.cells, patch: opts.patch });
+      maps = res.map((r) => r.map);
+      grid = res[0]?.cells ?? grid;
+      stride = res[0]?.stride ?? stride;
+    }
+    return maps.map((cam, i) => {
       const s = scores[i]!;
-      const p = argmax(s);
-      const t = targetFor(opts.target, i) ?? this.classes[p]!;
-      out.push({
-        cam: cams.slice(i * g2, (i + 1) * g2),
-        grid: this.grid,
-        predicted: this.classes[p]!,
-        target: t,
+      const p = pairs[i]!;
+      return {
+        cam,
+        grid,
+        stride,
+        method,
+        score_kind: scoreKind,
+        versus: p.other >= 0 ? this.classes[p.other]! : null,
+        flat: !cam.some((v) => v > 0),
+        predicted: this.classes[argmax(s)]!,
+        target: this.classes[p.target]!,
         classes: this.classes,
         scores: s,
-        score: s[this.indexOf(t)]!,
+        score: s[p.target]!,
+      };
+    });
+  }
+
+  /** [n × classes] logits (single) or negated pre-sigmoid template distances (siamese), no gradients. */
+  logitsOf(x: tf.Tensor4D): Float32Array {
+    return tf.tidy(() => this.classLogits(this.applyHead(this.forward(this.features, x)[0] as tf.Tensor4D)).dataSync() as Float32Array);
+  }
+
+  /** Per class scores from one image's logits: softmax (single) or similarity 1 − σ(−l) (siamese). */
+  private toScores(l: readonly number[]): number[] {
+    if (this.kind === 'siamese') return l.map((v) => 1 - 1 / (1 + Math.exp(v)));
+    const m = Math.max(...l);
+    const e = l.map((v) => Math.exp(v - m));
+    const z = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / z);
+  }
+
+  /** Grad-CAM of l_target − l_other (l_target alone where other < 0) at `feature_sum`. */
+  private gradcamMaps(x: tf.Tensor4D, pairs: readonly { target: number; other: number }[]): Float32Array[] {
+    const n = x.shape[0];
+    const k = this.classes.length;
+    const cams = tf.tidy(() => {
+      // the gradient is taken with respect to the features, so the trunk needs no tape
+      const feats = this.forward(this.features, x)[0] as tf.Tensor4D;
+      // masks built as float32 in JS: no int32 tensors enter the float maths (backends differ in
+      // how they treat mixed dtypes); the mask is +1 on the target and −1 on the other class
+      const mask = new Float32Array(n * k);
+      pairs.forEach((p, i) => {
+        mask[i * k + p.target] = 1;
+        if (p.other >= 0) mask[i * k + p.other] = -1;
       });
-    }
-    return out;
+      const m = tf.tensor2d(mask, [n, k]);
+      // Samples are independent (no batch statistics), so the gradient of the summed scores gives
+      // each sample's own gradient.
+      const grads = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(this.classLogits(this.applyHead(a as tf.Tensor4D)), m)))(feats);
+      const alpha = tf.mean(grads, [1, 2], true); // [n, 1, 1, C]
+      const cam = tf.relu(tf.sum(tf.mul(feats, alpha), 3)); // [n, g, g]
+      return cam.dataSync() as Float32Array;
+    });
+    const g2 = this.grid * this.grid;
+    return Array.from({ length: n }, (_, i) => cams.slice(i * g2, (i + 1) * g2));
   }
 
   /** Class predictions only (no gradients): per class scores as in CamResult. */
@@ -217,10 +287,17 @@ export function layerChain(from: tf.layers.Layer, to: string): tf.layers.Layer[]
   return chain;
 }
 
-function oneHotF32(idx: readonly number[], classes: number): tf.Tensor2D {
-  const a = new Float32Array(idx.length * classes);
-  idx.forEach((k, i) => (a[i * classes + k] = 1));
-  return tf.tensor2d(a, [idx.length, classes]);
+/** Grad-CAM cells span the feature stride (the geometry module's rule). */
+function FEATURE_STRIDE_OF(size: number, grid: number): number {
+  return size % grid === 0 && size / grid === FEATURE_STRIDE ? size / grid : FEATURE_STRIDE;
+}
+
+/** Appends a zero logit column to [n × k] logits (a margin against it is the logit itself). */
+function withZeroColumn(l: Float32Array, k: number): Float32Array {
+  const n = l.length / k;
+  const out = new Float32Array(n * (k + 1));
+  for (let i = 0; i < n; i++) out.set(l.subarray(i * k, (i + 1) * k), i * (k + 1));
+  return out;
 }
 
 function targetFor(t: CamOptions['target'], i: number): ClassName | undefined {

@@ -143,8 +143,23 @@ async function gradcamSamples(run: string, e: EvalFile, n: number, opts: RunRepo
   const { Explainer, isExplained, overlayPng } = await import('../explain/explain.js');
   const ex = await Explainer.open(run, { backend: opts.backend, threads: opts.threads });
   const cells: string[] = [];
+  let faith = '';
+  let method = 'Grad-CAM';
   try {
-    const res = await ex.explainFiles(present.map((p) => p.file), {}, present.map((p) => p.label));
+    // with the deletion check: the run's faithfulness number over these samples
+    const res = await ex.explainFiles(present.map((p) => p.file), { faithfulness: true }, present.map((p) => p.label));
+    const { summariseFaithfulness } = await import('../explain/faithfulness.js');
+    const { HEAT_METHOD_LABEL } = await import('../explain/methods.js');
+    const done = res.filter(isExplained);
+    const fa = summariseFaithfulness(done.flatMap((r) => (r.deletion ? [r.deletion] : [])));
+    if (done[0]) method = HEAT_METHOD_LABEL[done[0].method];
+    if (fa) {
+      const ci = Number.isFinite(fa.gain_lo) ? ` [${fmt(fa.gain_lo, 3)}, ${fmt(fa.gain_hi, 3)}]` : '';
+      faith =
+        `<p><b>Faithfulness (deletion check, ${fa.n} sample images):</b> gain over random deletion ${fmt(fa.gain, 3)}${ci} ` +
+        `(score area ${fmt(fa.auc, 3)} blanking the hottest cells first vs ${fmt(fa.random_auc, 3)} in random order; ${Math.round(fa.beats_random * 100)}% of images better than random). ` +
+        `${fa.better_than_random ? 'The heat maps beat random deletion.' : 'Not shown to beat random deletion.'} <code>covidnet explain --data</code> gives the same on a whole split.</p>`;
+    }
     for (const [i, r] of res.entries()) {
       const p = present[i]!;
       if (!isExplained(r)) {
@@ -160,7 +175,7 @@ async function gradcamSamples(run: string, e: EvalFile, n: number, opts: RunRepo
   } finally {
     ex.close();
   }
-  return `<h2>Grad-CAM samples (${escapeXml(evalTag(e))})</h2><p class="muted">Per class, correct and wrong predictions of this evaluation; heat map for the predicted class, on the original image (the dashed box is the crop the network saw).</p>${cells.join('\n')}`;
+  return `<h2>Grad-CAM samples (${escapeXml(evalTag(e))})</h2><p class="muted">Per class, correct and wrong predictions of this evaluation; heat map (${escapeXml(method)}) for the predicted class, on the original image (the dashed box is the crop the network saw).</p>${faith}${cells.join('\n')}`;
 }
 
 /** What the training curves show, for the text under the figure. */

@@ -18,6 +18,7 @@
  * unread, and beyond that requests are refused at once (503), so memory holds about one upload
  * whatever the load.
  */
+import type { HeatMethod } from '../explain/methods.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CovidNetError, isCovidNetError, optionError } from '../errors.js';
@@ -62,7 +63,12 @@ export interface ExplainResponse {
   in_distribution: boolean | null;
   target: ClassName;
   contrast: ClassName | null;
-  /** Heat-map maximum in original pixels; null for an all-zero map. */
+  /** How the heat map was made, and the class its margin is against (null: the target's own score). */
+  method: HeatMethod;
+  versus: ClassName | null;
+  /** True when the map is all zero (no positive evidence); then there is no peak. */
+  flat: boolean;
+  /** Heat-map maximum in original pixels; null for a flat map. */
   peak: { x: number; y: number } | null;
   border_mass: number | null;
   width: number;
@@ -217,6 +223,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       in_distribution: r.in_distribution,
       target: r.target,
       contrast: contrast ?? null,
+      method: r.method,
+      versus: r.versus,
+      flat: r.flat,
       peak: r.peak,
       border_mass: r.border_mass,
       width: r.image.width,

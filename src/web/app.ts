@@ -25,6 +25,7 @@ import { GradCam } from '../explain/gradcam.js';
 import { explainImages, type Explained } from '../explain/core.js';
 import { overlayPixels } from '../explain/composite.js';
 import { DEFAULT_BORDER_BAND } from '../explain/stats.js';
+import { HEAT_METHOD_LABEL } from '../explain/methods.js';
 import { SITE_FILES, type SiteInfo } from './site-info.js';
 import { decodeInBrowser } from './decode-browser.js';
 
@@ -221,7 +222,8 @@ function showResult(card: HTMLElement, r: Explained, app: Loaded, lut: Uint8Arra
   add('distribution check', r.in_distribution === null ? 'not checked: the run has no ood.json (covidnet ood fit --run RUN)'
     : `${ood ? 'out of distribution' : 'in distribution'} (ood score ${fmt(r.ood_score)}${ood ? ' > ' : ' ≤ '}threshold ${fmt(r.ood_threshold)})`);
   add('explained', r.target + (contrast ? ` minus ${contrast}` : '') + (r.target === r.predicted ? ' (predicted)' : ''));
-  add('heat-map peak', r.peak ? `x ${r.peak.x}, y ${r.peak.y} (of ${r.image.width}×${r.image.height})` : 'none: no positive evidence at this layer');
+  add('heat-map peak', r.peak ? `x ${r.peak.x}, y ${r.peak.y} (of ${r.image.width}×${r.image.height})` : 'none: flat map, no positive evidence');
+  add('heat map', `${HEAT_METHOD_LABEL[r.method]} of ${r.target}${r.versus ? ` vs ${r.versus}` : ''}`);
   add('border mass', `${fmt(r.border_mass)} (share of heat in the outer 10% band; high = look at the edges, not the lungs)`);
   add('time', `${seconds.toFixed(2)} s (${app.backend})`);
   const head: HTMLElement[] = [el('h2', { textContent: r.file })];

@@ -2,7 +2,8 @@
  * `covidnet explain`: Grad-CAM heat maps for a run's predictions, on files or on a data source's
  * split (a thin layer over `explainRun` in src/explain).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { DEFAULT_HEAT_METHOD, DEFAULT_PERTURBATION_CELLS, DEFAULT_PERTURBATION_PATCH, HEAT_METHODS, HEAT_SCORES } from '../../explain/methods.js';
 import { backendOption, inferenceBatchOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
@@ -19,6 +20,12 @@ interface ExplainCliOptions {
   sheet?: number;
   batch?: number;
   allowOod?: boolean;
+  method?: string;
+  score?: string;
+  cells?: number;
+  patch?: number;
+  faithfulness?: boolean;
+  deletionOrders?: number;
   backend?: string;
   threads?: number;
   json?: boolean;
@@ -27,7 +34,7 @@ interface ExplainCliOptions {
 export function register(program: Command): void {
   program
     .command('explain')
-    .description('Grad-CAM heat maps on the original images: overlay PNGs, raw heat maps, peak and border mass (research use only)')
+    .description('heat maps (insertion, occlusion or Grad-CAM) on the original images: overlay PNGs, raw heat maps, peak, border mass and a deletion check (research use only)')
     .argument('[files...]', 'image files (PNG, JPEG, DICOM); or use --data')
     .option('--run <run>', 'run folder (single or siamese)')
     .option('--data <src>', 'data source instead of files (the run\'s own source uses its held-out split)')
@@ -36,6 +43,13 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output folder')
     .option('--class <name>', 'class to explain: normal, pneumonia or COVID-19 (default: the predicted class)')
     .option('--contrast <name>', 'siamese: explain similarity to --class minus similarity to this class\'s template')
+    .addOption(new Option('--method <name>', 'heat map: insertion (put back one patch of a blank input), occlusion (blank one patch) or gradcam').choices(HEAT_METHODS).default(DEFAULT_HEAT_METHOD))
+    .addOption(new Option('--score <what>', 'explain the target\'s margin over the runner-up (or --contrast) class, or its own score (default: margin for gradcam, class for insertion and occlusion)').choices(HEAT_SCORES))
+    .option('--cells <n>', `insertion/occlusion: map cells per side (default ${DEFAULT_PERTURBATION_CELLS})`, numberOption('--cells', 'int'))
+    .option('--patch <cells>', `insertion/occlusion: patch side in cells (default ${DEFAULT_PERTURBATION_PATCH})`, numberOption('--patch', 'float'))
+    .option('--faithfulness', 'deletion check per image (default with --data): blank the hottest cells first vs random cells')
+    .option('--no-faithfulness', 'skip the deletion check')
+    .option('--deletion-orders <n>', 'random deletion orders to compare with (default 3)', numberOption('--deletion-orders', 'int'))
     .option('--band <fraction>', 'outer band for border_mass, fraction of width/height per side', numberOption('--band', 'float'), 0.1)
     .option('--colormap <name>', 'inferno, viridis, magma, plasma or turbo', 'inferno')
     .option('--sheet <n>', 'with --data: overlays on the contact sheet', numberOption('--sheet', 'int'), 24)
@@ -58,9 +72,13 @@ export function register(program: Command): void {
       // --class and --contrast are checked against the run's classes when it is opened
       if (o.band !== undefined && !(o.band >= 0 && o.band < 0.5)) throw optionError('--band', 'a fraction in [0, 0.5)', o.band);
       if (o.colormap !== undefined && !(COLORMAPS as readonly string[]).includes(o.colormap)) throw optionError('--colormap', COLORMAPS.join(', '), o.colormap);
+      if (o.cells !== undefined && !(o.cells >= 1 && o.cells <= 64)) throw optionError('--cells', 'an integer in [1, 64]', o.cells);
+      if (o.patch !== undefined && !(o.patch > 0 && o.patch <= (o.cells ?? DEFAULT_PERTURBATION_CELLS))) throw optionError('--patch', 'a patch side in cells, > 0 and ≤ --cells', o.patch);
+      if (o.deletionOrders !== undefined && !(o.deletionOrders >= 1 && o.deletionOrders <= 100)) throw optionError('--deletion-orders', 'an integer in [1, 100]', o.deletionOrders);
       if (o.sheet !== undefined && o.sheet < 0) throw optionError('--sheet', 'a number of images, 0 or more', o.sheet);
 
       const { explainRun, jsonLine, shown, isOutOfDistribution } = await import('../../explain/explain.js');
+      const { HEAT_METHOD_LABEL } = await import('../../explain/methods.js');
       const { oodLine } = await import('../../trust/detector.js');
       const { progress } = await import('./data.js');
       const bar = await progress('explain', o.json === true);
@@ -79,6 +97,11 @@ export function register(program: Command): void {
         sheet: o.sheet,
         batch: o.batch,
         allowOod: o.allowOod,
+        method: o.method as 'insertion',
+        score: o.score as 'margin',
+        cells: o.cells,
+        patch: o.patch,
+        faithfulness: o.faithfulness === false ? false : o.deletionOrders !== undefined ? { orders: o.deletionOrders } : o.faithfulness,
         backend: o.backend,
         threads: o.threads,
         onProgress: bar.update,
@@ -99,7 +122,8 @@ export function register(program: Command): void {
           continue;
         }
         const bm = rec.border_mass === null ? '–' : rec.border_mass.toFixed(3);
-        const where = `peak ${rec.peak ? `(${rec.peak.x}, ${rec.peak.y})` : '– (zero map)'}, border mass ${bm} → ${shown(rec.overlay)}`;
+        const del = rec.deletion ? `, deletion area ${rec.deletion.auc.toFixed(3)} vs random ${rec.deletion.random_auc.toFixed(3)}` : '';
+        const where = `peak ${rec.peak ? `(${rec.peak.x}, ${rec.peak.y})` : '– (flat map: no positive evidence)'}, border mass ${bm}${del} → ${shown(rec.overlay)}`;
         const ood = isOutOfDistribution(rec);
         if (ood && !o.allowOod) {
           lines.push(`${shown(rec.file)}: ${oodLine(rec.ood_score, rec.ood_threshold!)}; no class given (--allow-ood shows it); ${where}`);
@@ -107,7 +131,7 @@ export function register(program: Command): void {
         }
         const p = rec.calibrated ? `calibrated p ${rec.calibrated[rec.target].toFixed(3)}` : `score ${rec.score.toFixed(3)}`;
         const mark = ood ? ` [OUT OF DISTRIBUTION, unreliable: ood score ${rec.ood_score === null ? '∞' : rec.ood_score.toFixed(2)} > ${rec.ood_threshold!.toFixed(2)}]` : '';
-        lines.push(`${shown(rec.file)}: predicted ${rec.predicted}${mark}${rec.label ? ` (true ${rec.label})` : ''}, Grad-CAM for ${rec.target} (${p}), ${where}`);
+        lines.push(`${shown(rec.file)}: predicted ${rec.predicted}${mark}${rec.label ? ` (true ${rec.label})` : ''}, ${HEAT_METHOD_LABEL[rec.method]} for ${rec.target}${rec.versus ? ` vs ${rec.versus}` : ''} (${p}), ${where}`);
       }
       if (r.summary) {
         const s = r.summary;
@@ -116,6 +140,14 @@ export function register(program: Command): void {
         lines.push(`  all images        ${f(s.overall)}`);
         for (const [c, g] of Object.entries(s.by_true_class)) lines.push(`  true ${c.padEnd(12)} ${f(g)}`);
         lines.push(`  correct           ${f(s.by_outcome.correct)}`, `  incorrect         ${f(s.by_outcome.incorrect)}`);
+        const fa = r.faithfulness;
+        if (fa) {
+          const ci = Number.isFinite(fa.gain_lo) ? ` [${fa.gain_lo.toFixed(3)}, ${fa.gain_hi.toFixed(3)}]` : '';
+          lines.push(
+            `faithfulness (deletion, ${fa.n} images): area ${fa.auc.toFixed(3)} vs random ${fa.random_auc.toFixed(3)}; gain ${fa.gain.toFixed(3)}${ci}; ` +
+              `${fa.better_than_random ? 'beats random deletion' : 'NOT shown to beat random deletion'} (${Math.round(fa.beats_random * 100)}% of images better)`,
+          );
+        }
         if (r.sheet) lines.push(`contact sheet: ${shown(r.sheet)}`);
         if (r.summaryFile) lines.push(`summary: ${shown(r.summaryFile)}`);
       }
