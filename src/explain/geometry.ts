@@ -36,11 +36,14 @@ export const FEATURE_STRIDE = 32;
  * (./perturbation.ts) pass their own cell size.
  */
 export function makeGeometry(width: number, height: number, box: Box, size: number, grid: number, stride?: number): CamGeometry {
-  if (stride !== undefined) return { width, height, box, size, grid, stride };
+  return { width, height, box, size, grid, stride: stride ?? featureStride(size, grid) };
+}
+
+/** Input pixels per cell of the `grid`×`grid` feature map of a `size`² input. */
+export function featureStride(size: number, grid: number): number {
   // With size a multiple of 32 both agree; otherwise the valid max-pools drop the last pixels and
   // a cell still spans 32 input pixels.
-  const s = size % grid === 0 && size / grid === FEATURE_STRIDE ? size / grid : FEATURE_STRIDE;
-  return { width, height, box, size, grid, stride: s };
+  return size % grid === 0 && size / grid === FEATURE_STRIDE ? size / grid : FEATURE_STRIDE;
 }
 
 /** A point of the network input (pixel-centre convention) in original pixel coordinates. */

@@ -17,7 +17,7 @@ import { CovidNetError } from '../errors.js';
 import { logitDifferent } from '../model/covidnet.js';
 import { argmax } from '../model/infer.js';
 import type { RunScorer } from '../run/scorer.js';
-import { FEATURE_STRIDE } from './geometry.js';
+import { featureStride } from './geometry.js';
 import { perturbationMaps } from './perturbation.js';
 import { DEFAULT_HEAT_METHOD, HEAT_METHODS, HEAT_SCORES, defaultHeatScore, type HeatMethod, type HeatScore } from './methods.js';
 
@@ -155,7 +155,7 @@ export class GradCam {
     }
     let maps: Float32Array[];
     let grid = this.grid;
-    let stride = FEATURE_STRIDE_OF(this.size, this.grid);
+    let stride = featureStride(this.size, this.grid);
     if (method === 'gradcam') {
       maps = this.gradcamMaps(x, pairs);
     } else {
@@ -285,11 +285,6 @@ export function layerChain(from: tf.layers.Layer, to: string): tf.layers.Layer[]
     if (chain.length > 64) throw new CovidNetError('E_RUN', `no chain of layers from \`${from.name}\` to \`${to}\``);
   }
   return chain;
-}
-
-/** Grad-CAM cells span the feature stride (the geometry module's rule). */
-function FEATURE_STRIDE_OF(size: number, grid: number): number {
-  return size % grid === 0 && size / grid === FEATURE_STRIDE ? size / grid : FEATURE_STRIDE;
 }
 
 /** Appends a zero logit column to [n × k] logits (a margin against it is the logit itself). */
