@@ -66,7 +66,10 @@ test('serve: in a browser, an out-of-distribution image gets a plain verdict and
     p.on('pageerror', (e) => errors.push(e.message));
     await p.goto(s.url, { waitUntil: 'load' });
     await p.setInputFiles('#files', [noise]);
-    await p.waitForSelector('.card.ood .verdict', { timeout: 20_000 });
+    // a card either way (a verdict or an error), so a failure says what the page showed; a generous
+    // wait: a loaded CI machine once took over 20 s here (not a timing check)
+    await p.waitForSelector('.card.ood .verdict, .card.err, .card[data-predicted]', { timeout: 90_000 });
+    if (!(await p.isVisible('.card.ood .verdict'))) assert.fail(`expected an out-of-distribution verdict, the page shows: ${(await p.textContent('.card'))?.trim() ?? '(no card)'}`);
     const verdict = await p.textContent('.card.ood .verdict');
     assert.match(verdict ?? '', /Out of distribution: no class given/);
     assert.match(verdict ?? '', /does not look like the frontal chest X-rays this run was trained on/);

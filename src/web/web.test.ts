@@ -44,7 +44,7 @@ interface PageResult {
 }
 
 async function pageResults(p: Page, n: number): Promise<PageResult[]> {
-  await p.waitForFunction((k) => document.querySelectorAll('[data-predicted], .card.err').length >= k, n, { timeout: 120_000 });
+  await p.waitForFunction((k) => document.querySelectorAll('[data-predicted], .card.err').length >= k, n, { timeout: 600_000 }); // insertion maps: 65 forwards an image in the browser
   return p.$$eval('[data-predicted]', (els) =>
     els.map((e) => ({ file: e.getAttribute('data-file')!, predicted: e.getAttribute('data-predicted')!, scores: JSON.parse(e.getAttribute('data-scores')!), peak: JSON.parse(e.getAttribute('data-peak')!) })),
   );
