@@ -138,58 +138,68 @@ export class GradCam {
     if (!(HEAT_SCORES as readonly string[]).includes(scoreKind)) throw new CovidNetError('E_OPTION', `score must be one of ${HEAT_SCORES.join(', ')}, got ${String(scoreKind)}`);
     const contrast = opts.contrast === undefined ? -1 : this.indexOf(opts.contrast);
     if (contrast >= 0 && this.kind !== 'siamese') throw new CovidNetError('E_OPTION', 'contrast is for the siamese net only');
-    const logits = this.logitsOf(x);
-    const k = this.classes.length;
-    const scores: number[][] = [];
-    const pairs: { target: number; other: number }[] = [];
-    for (let i = 0; i < n; i++) {
-      const l = Array.from(logits.subarray(i * k, (i + 1) * k));
-      scores.push(this.toScores(l));
-      const t = this.indexOf(targetFor(opts.target, i) ?? this.classes[argmax(l)]!);
-      let other = contrast;
-      if (other < 0 && scoreKind === 'margin') {
-        // the runner-up: the highest logit among the other classes
-        for (let j = 0; j < k; j++) if (j !== t && (other < 0 || l[j]! > l[other]!)) other = j;
+    // Grad-CAM needs the features anyway: the trunk runs once for both the logits and the map
+    const feats = method === 'gradcam' ? tf.keep(this.forward(this.features, x)[0] as tf.Tensor4D) : undefined;
+    try {
+      const logits = feats ? this.logitsFromFeatures(feats) : this.logitsOf(x);
+      const k = this.classes.length;
+      const scores: number[][] = [];
+      const pairs: { target: number; other: number }[] = [];
+      for (let i = 0; i < n; i++) {
+        const l = Array.from(logits.subarray(i * k, (i + 1) * k));
+        scores.push(this.toScores(l));
+        const t = this.indexOf(targetFor(opts.target, i) ?? this.classes[argmax(l)]!);
+        let other = contrast;
+        if (other < 0 && scoreKind === 'margin') {
+          // the runner-up: the highest logit among the other classes
+          for (let j = 0; j < k; j++) if (j !== t && (other < 0 || l[j]! > l[other]!)) other = j;
+        }
+        pairs.push({ target: t, other });
       }
-      pairs.push({ target: t, other });
+      let maps: Float32Array[];
+      let grid = this.grid;
+      let stride = featureStride(this.size, this.grid);
+      if (method === 'gradcam') {
+        maps = this.gradcamMaps(feats!, pairs);
+      } else {
+        // `class` score without a contrast: a margin against an appended zero logit is the logit itself
+        const own = pairs.some((p) => p.other < 0);
+        const fn = own ? (t: tf.Tensor4D) => withZeroColumn(this.logitsOf(t), k) : (t: tf.Tensor4D) => this.logitsOf(t);
+        const res = perturbationMaps(fn, x, pairs.map((p) => ({ target: p.target, other: p.other < 0 ? k : p.other })), { method, cells: opts.cells, patch: opts.patch });
+        maps = res.map((r) => r.map);
+        grid = res[0]?.cells ?? grid;
+        stride = res[0]?.stride ?? stride;
+      }
+      return maps.map((cam, i) => {
+        const s = scores[i]!;
+        const p = pairs[i]!;
+        return {
+          cam,
+          grid,
+          stride,
+          method,
+          score_kind: scoreKind,
+          versus: p.other >= 0 ? this.classes[p.other]! : null,
+          flat: !cam.some((v) => v > 0),
+          predicted: this.classes[argmax(s)]!,
+          target: this.classes[p.target]!,
+          classes: this.classes,
+          scores: s,
+          score: s[p.target]!,
+        };
+      });
+    } finally {
+      feats?.dispose();
     }
-    let maps: Float32Array[];
-    let grid = this.grid;
-    let stride = featureStride(this.size, this.grid);
-    if (method === 'gradcam') {
-      maps = this.gradcamMaps(x, pairs);
-    } else {
-      // `class` score without a contrast: a margin against an appended zero logit is the logit itself
-      const own = pairs.some((p) => p.other < 0);
-      const fn = own ? (t: tf.Tensor4D) => withZeroColumn(this.logitsOf(t), k) : (t: tf.Tensor4D) => this.logitsOf(t);
-      const res = perturbationMaps(fn, x, pairs.map((p) => ({ target: p.target, other: p.other < 0 ? k : p.other })), { method, cells: opts.cells, patch: opts.patch });
-      maps = res.map((r) => r.map);
-      grid = res[0]?.cells ?? grid;
-      stride = res[0]?.stride ?? stride;
-    }
-    return maps.map((cam, i) => {
-      const s = scores[i]!;
-      const p = pairs[i]!;
-      return {
-        cam,
-        grid,
-        stride,
-        method,
-        score_kind: scoreKind,
-        versus: p.other >= 0 ? this.classes[p.other]! : null,
-        flat: !cam.some((v) => v > 0),
-        predicted: this.classes[argmax(s)]!,
-        target: this.classes[p.target]!,
-        classes: this.classes,
-        scores: s,
-        score: s[p.target]!,
-      };
-    });
   }
 
   /** [n × classes] logits (single) or negated pre-sigmoid template distances (siamese), no gradients. */
   logitsOf(x: tf.Tensor4D): Float32Array {
-    return tf.tidy(() => this.classLogits(this.applyHead(this.forward(this.features, x)[0] as tf.Tensor4D)).dataSync() as Float32Array);
+    return tf.tidy(() => this.logitsFromFeatures(this.forward(this.features, x)[0] as tf.Tensor4D));
+  }
+
+  private logitsFromFeatures(feats: tf.Tensor4D): Float32Array {
+    return tf.tidy(() => this.classLogits(this.applyHead(feats)).dataSync() as Float32Array);
   }
 
   /** Per class scores from one image's logits: softmax (single) or similarity 1 − σ(−l) (siamese). */
@@ -202,12 +212,11 @@ export class GradCam {
   }
 
   /** Grad-CAM of l_target − l_other (l_target alone where other < 0) at `feature_sum`. */
-  private gradcamMaps(x: tf.Tensor4D, pairs: readonly { target: number; other: number }[]): Float32Array[] {
-    const n = x.shape[0];
+  private gradcamMaps(feats: tf.Tensor4D, pairs: readonly { target: number; other: number }[]): Float32Array[] {
+    const n = feats.shape[0];
     const k = this.classes.length;
+    // the gradient is taken with respect to the features, so the trunk needs no tape
     const cams = tf.tidy(() => {
-      // the gradient is taken with respect to the features, so the trunk needs no tape
-      const feats = this.forward(this.features, x)[0] as tf.Tensor4D;
       // masks built as float32 in JS: no int32 tensors enter the float maths (backends differ in
       // how they treat mixed dtypes); the mask is +1 on the target and −1 on the other class
       const mask = new Float32Array(n * k);
@@ -229,10 +238,9 @@ export class GradCam {
 
   /** Class predictions only (no gradients): per class scores as in CamResult. */
   predict(x: tf.Tensor4D): number[][] {
-    return tf.tidy(() => {
-      const l = this.classLogits(this.applyHead(this.forward(this.features, x)[0] as tf.Tensor4D));
-      return (this.kind === 'single' ? tf.softmax(l) : tf.sub(1, tf.sigmoid(tf.neg(l)))).arraySync() as number[][];
-    });
+    const l = this.logitsOf(x);
+    const k = this.classes.length;
+    return Array.from({ length: x.shape[0] }, (_, i) => this.toScores(Array.from(l.subarray(i * k, (i + 1) * k))));
   }
 
   private indexOf(c: ClassName): number {
