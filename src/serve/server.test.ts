@@ -89,8 +89,8 @@ test('serve: the page in a browser shows a prediction with its overlay for a cho
     const { errors, outside } = watchPage(p, s.url);
     await p.goto(s.url, { waitUntil: 'load' });
     await p.setInputFiles('#files', [images[0]!, join(dir, 'run', 'config.json')]);
-    await p.waitForSelector('.card .pred', { timeout: 20_000 });
-    await p.waitForSelector('.card.err', { timeout: 20_000 });
+    await p.waitForSelector('.card .pred', { timeout: 90_000 });
+    await p.waitForSelector('.card.err', { timeout: 90_000 });
     const pred = await p.textContent('.card .pred');
     assert.ok(CLASSES.some((c) => c === pred), `predicted class shown: ${pred}`);
     const ok = await p.$eval('.card img', (e) => {
