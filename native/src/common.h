@@ -353,6 +353,21 @@ inline void sgemmIn(RegionStatus &st, char ta, char tb, int64_t M, int64_t N, in
   st.record(dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc));
 }
 
+// rows [r0, r1) of y[·, N] += b (when given), then ReLU (when asked): the epilogue of every GEMM
+// that oneDNN's sgemm cannot fuse (pointwise convolutions, dense layers, the plan's GEMMs), applied
+// while the rows are in cache. Safe inside OpenMP regions.
+inline void biasReluRows(float *y, int64_t r0, int64_t r1, int64_t N, const float *b, bool relu) noexcept {
+  if (!b && !relu) return;
+  for (int64_t r = r0; r < r1; r++) {
+    float *row = y + r * N;
+#pragma omp simd
+    for (int64_t j = 0; j < N; j++) {
+      float v = row[j] + (b ? b[j] : 0.f);
+      row[j] = relu && v < 0.f ? 0.f : v;
+    }
+  }
+}
+
 // ------------------------------------------------------------------------- registration
 
 // Profiling signals (SIGPROF: `node --cpu-prof`, `--prof`) held back while a kernel runs. With

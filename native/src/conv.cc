@@ -111,14 +111,7 @@ void pointwiseForward(const ConvShape &s, const float *x, const float *w, const 
   for (int64_t bi = 0; bi < blocks; bi++) {
     const int64_t r0 = bi * rowsPerBlock, r1 = std::min(M, r0 + rowsPerBlock);
     sgemmIn(st, 'N', 'N', r1 - r0, OC, C, x + r0 * C, C, w, OC, 0.f, y + r0 * OC, OC);
-    for (int64_t r = r0; r < r1; r++) {
-      float *row = y + r * OC;
-#pragma omp simd
-      for (int64_t j = 0; j < OC; j++) {
-        float v = row[j] + (b ? b[j] : 0.f);
-        row[j] = relu && v < 0.f ? 0.f : v;
-      }
-    }
+    biasReluRows(y, r0, r1, OC, b, relu);
   }
   st.check("pointwise convolution: dnnl_sgemm failed");
 }

@@ -32,13 +32,7 @@ Napi::Value MatMul(const Napi::CallbackInfo &info) {
   if (bias || relu) {
     const int64_t rows = batch * M;
 #pragma omp parallel for schedule(static) if (rows * N > 32768)
-    for (int64_t r = 0; r < rows; r++) {
-      float *row = c + r * N;
-      for (int64_t j = 0; j < N; j++) {
-        float v = row[j] + (bias ? bias[j] : 0.f);
-        row[j] = relu && v < 0.f ? 0.f : v;
-      }
-    }
+    for (int64_t r = 0; r < rows; r++) biasReluRows(c, r, r + 1, N, bias, relu);
   }
   return info.Env().Undefined();
 }

@@ -404,19 +404,12 @@ void gemmBiasAct(int64_t M, int64_t K, int64_t N, const float *x, const float *w
       const int64_t r1 = std::min(M, r0 + rows);
       sgemm('N', 'N', r1 - r0, N, K, x + r0 * K, K, w, N, 0.f, y + r0 * N, N);
       if (!b && act == kLinear) continue;
-      for (int64_t r = r0; r < r1; r++) {
-        float *row = y + r * N;
-        if (act == kSigmoid) {
-          for (int64_t j = 0; j < N; j++) row[j] = activate(row[j] + (b ? b[j] : 0.f), act);
-          continue;
-        }
-        const bool relu = act == kRelu;
-#pragma omp simd
-        for (int64_t j = 0; j < N; j++) {
-          float v = row[j] + (b ? b[j] : 0.f);
-          row[j] = relu && v < 0.f ? 0.f : v;
-        }
+      if (act == kSigmoid) {
+        for (int64_t r = r0; r < r1; r++)
+          for (int64_t j = 0; j < N; j++) y[r * N + j] = activate(y[r * N + j] + (b ? b[j] : 0.f), act);
+        continue;
       }
+      biasReluRows(y, r0, r1, N, b, act == kRelu);
     }
     return;
   }
@@ -445,14 +438,7 @@ void gemmBiasAct(int64_t M, int64_t K, int64_t N, const float *x, const float *w
         for (int64_t j = 0; j < N; j++) y[r * N + j] = activate(y[r * N + j] + (b ? b[j] : 0.f), act);
       continue;
     }
-    for (int64_t r = r0; r < r1; r++) {
-      float *row = y + r * N;
-#pragma omp simd
-      for (int64_t j = 0; j < N; j++) {
-        float v = row[j] + (b ? b[j] : 0.f);
-        row[j] = relu && v < 0.f ? 0.f : v;
-      }
-    }
+    biasReluRows(y, r0, r1, N, b, relu);
   }
   st.check("plan: dnnl_sgemm failed");
 }

@@ -47,7 +47,7 @@ export interface Explained extends TrustFields {
   image: GrayImage;
 }
 
-export interface CamRequest extends Pick<CamOptions, 'method' | 'score' | 'cells' | 'patch'> {
+export interface CamRequest extends Pick<CamOptions, 'method' | 'score' | 'cells' | 'patch' | 'baseline'> {
   /** Class to explain; default the predicted one. */
   target?: ClassName | undefined;
   /** Siamese: explain similarity to the target minus similarity to this class. */
@@ -77,7 +77,7 @@ export async function explainImages(rm: RunScorer, cam: GradCam, band: number, i
   try {
     // calibrated probabilities and the OOD verdict from the same model input
     trust = (await rm.assess(x)).rows;
-    res = cam.compute(x, { target: req.target, contrast: req.contrast, method: req.method, score: req.score, cells: req.cells, patch: req.patch });
+    res = cam.compute(x, { target: req.target, contrast: req.contrast, method: req.method, score: req.score, cells: req.cells, patch: req.patch, baseline: req.baseline });
     if (req.faithfulness) {
       const d = req.faithfulness === true ? {} : req.faithfulness;
       const px = cam.size * cam.size;

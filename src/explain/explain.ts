@@ -20,6 +20,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
 import { GradCam, HEAT_METHOD_LABEL } from './gradcam.js';
 import { summariseFaithfulness, type FaithfulnessSummary } from './faithfulness.js';
 import { DEFAULT_BORDER_BAND } from './stats.js';
+import { DEFAULT_HEAT_METHOD, DEFAULT_PERTURBATION_BASELINE } from './methods.js';
 import { explainImages, type CamRequest, type Explained } from './core.js';
 
 export type { CamRequest, Explained };
@@ -350,6 +351,7 @@ export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunRes
       images: records.length,
       failed: records.filter((r) => !r.ok).length,
       method: done[0]?.method ?? opts.method ?? null,
+      baseline: (done[0]?.method ?? opts.method ?? DEFAULT_HEAT_METHOD) === 'gradcam' ? null : (opts.baseline ?? DEFAULT_PERTURBATION_BASELINE),
       summary,
       faithfulness: result.faithfulness,
       records,

@@ -18,7 +18,7 @@ import { logitDifferent } from '../model/covidnet.js';
 import { argmax } from '../model/infer.js';
 import type { RunScorer } from '../run/scorer.js';
 import { featureStride } from './geometry.js';
-import { perturbationMaps } from './perturbation.js';
+import { perturbationMaps, type PerturbationBaseline } from './perturbation.js';
 import { DEFAULT_HEAT_METHOD, HEAT_METHODS, HEAT_SCORES, defaultHeatScore, type HeatMethod, type HeatScore } from './methods.js';
 
 export const FEATURE_LAYER = 'feature_sum';
@@ -37,6 +37,9 @@ export interface CamOptions {
   /** Perturbation methods: cells per side (default 8) and patch side in cells (default 1). */
   cells?: number | undefined;
   patch?: number | undefined;
+  /** Perturbation methods: what removed evidence becomes (default blur) and the blur's σ in input pixels (default one cell). */
+  baseline?: PerturbationBaseline | undefined;
+  blurSigma?: number | undefined;
 }
 
 export interface CamResult {
@@ -165,7 +168,7 @@ export class GradCam {
         // `class` score without a contrast: a margin against an appended zero logit is the logit itself
         const own = pairs.some((p) => p.other < 0);
         const fn = own ? (t: tf.Tensor4D) => withZeroColumn(this.logitsOf(t), k) : (t: tf.Tensor4D) => this.logitsOf(t);
-        const res = perturbationMaps(fn, x, pairs.map((p) => ({ target: p.target, other: p.other < 0 ? k : p.other })), { method, cells: opts.cells, patch: opts.patch });
+        const res = perturbationMaps(fn, x, pairs.map((p) => ({ target: p.target, other: p.other < 0 ? k : p.other })), { method, cells: opts.cells, patch: opts.patch, baseline: opts.baseline, blurSigma: opts.blurSigma });
         maps = res.map((r) => r.map);
         grid = res[0]?.cells ?? grid;
         stride = res[0]?.stride ?? stride;

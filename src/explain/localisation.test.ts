@@ -4,8 +4,9 @@
  * anywhere in the image over a random smooth background; generator, training and scoring in
  * testing-marks.ts). For each of 5 seeds, a tiny single net and a tiny siamese net (the default
  * `contrastive` recipe, class templates) are trained until the task is learnt; the peak of the
- * default heat map (insertion, 8×8 cells, the class's own score) must fall on the mark in ≥ 85% of the
- * marked test images of every seed, both nets, counting every class (a flat map is a miss).
+ * default heat map (insertion into the image blurred by one cell, 8×8 cells, the class's own score)
+ * must fall on the mark in ≥ 90% of the marked test images of every seed, both nets, counting every
+ * class (a flat map is a miss).
  * The other methods are measured and printed for docs/explain.md, not asserted.
  *
  * Measured numbers come from the `# localisation` lines:
@@ -22,19 +23,20 @@ import { scorePeaks, toInput, trainSiameseOnMarks, trainSingleOnMarks, type Trai
 
 const SEEDS = (process.env['COVIDNET_TEST_SEEDS'] ?? '1,2,3,4,5').split(',').map(Number);
 const VERBOSE = Boolean(process.env['COVIDNET_TEST_VERBOSE']);
-/** Share of marked test images whose peak must be on the mark, per seed, for the default method: the issue asks 0.9; measured lowest 35/40 (siamese seed 1), so 0.85 is asserted (docs/explain.md). */
-const BAR = 0.85;
+/** Share of marked test images whose peak must be on the mark, per seed, for the default map: the issue's 0.9 (measured lowest 37/40, siamese seed 3; docs/explain.md). */
+const BAR = 0.9;
 
 const METHODS: Record<string, CamOptions> = {
   insertion: { method: 'insertion' },
-  'insertion-margin': { method: 'insertion', score: 'margin' },
+  'insertion-blank': { method: 'insertion', baseline: 'blank' },
   occlusion: { method: 'occlusion' },
+  'occlusion-blank': { method: 'occlusion', baseline: 'blank' },
   'gradcam-margin': { method: 'gradcam', score: 'margin' },
   'gradcam-class': { method: 'gradcam', score: 'class' },
 };
 
 for (const net of ['single', 'siamese'] as const) {
-  test(`planted mark, ${net} net: the insertion-map peak is on the mark in ≥ 85% of marked test images, on each of ${SEEDS.length} seeds`, async (t) => {
+  test(`planted mark, ${net} net: the insertion-map peak is on the mark in ≥ 90% of marked test images, on each of ${SEEDS.length} seeds`, async (t) => {
     // Training even a tiny COVID-Net on the pure-JS cpu backend takes tens of seconds per step.
     const choice = await initBackend({ purpose: 'train' });
     if (!choice.fast) {

@@ -2,9 +2,11 @@
  * Heat maps by perturbing the input instead of by gradients, for any net that gives class logits
  * (the single net's logits, the siamese net's negated pre-sigmoid template distances):
  *
- * - `insertion`: start from a blank input (the standardised mean, 0) and put back one patch of the
- *   image; heat = how much the explained margin rises over the blank input's.
- * - `occlusion`: blank one patch of the image; heat = how much the margin falls.
+ * - `insertion`: start from the image with its evidence removed (default: blurred with σ = one
+ *   cell; or blank, the standardised mean 0) and put back one patch of the image; heat = how much
+ *   the explained margin rises over the removed image's.
+ * - `occlusion`: remove one patch of the image (the same baseline's patch); heat = how much the
+ *   margin falls.
  *
  * The map has `cells`×`cells` cells of `stride` = floor(size / cells) input pixels; the patch of
  * cell (i, j) is `patch` cells wide, centred on the cell (clipped at the edges). The explained
@@ -14,9 +16,9 @@
  * Negative heat (a patch that argues against the target) is cut at 0, as Grad-CAM's ReLU does.
  */
 import * as tf from '../tf.js';
-import { DEFAULT_PERTURBATION_CELLS, DEFAULT_PERTURBATION_PATCH } from './methods.js';
+import { PERTURBATION_BASELINES, DEFAULT_PERTURBATION_BASELINE, DEFAULT_PERTURBATION_CELLS, DEFAULT_PERTURBATION_PATCH, type PerturbationBaseline } from './methods.js';
 
-export { DEFAULT_PERTURBATION_CELLS, DEFAULT_PERTURBATION_PATCH };
+export { DEFAULT_PERTURBATION_BASELINE, DEFAULT_PERTURBATION_CELLS, DEFAULT_PERTURBATION_PATCH, type PerturbationBaseline };
 
 /** [n, size, size, 1] standardised inputs → [n, classes] logits, row-major. */
 export type LogitFn = (x: tf.Tensor4D) => Float32Array;
@@ -31,6 +33,14 @@ export interface PerturbationOptions {
   patch?: number | undefined;
   /** Perturbed inputs per forward (default 32). */
   batch?: number | undefined;
+  /**
+   * What "removed" means (default `blur`): `blur` = the image blurred with a Gaussian of
+   * `blurSigma` input pixels (default: one cell's stride), which removes small evidence but keeps
+   * the broad background, so a put-back patch is not a new square edge on a flat canvas;
+   * `blank` = the standardised mean (0).
+   */
+  baseline?: PerturbationBaseline | undefined;
+  blurSigma?: number | undefined;
 }
 
 
@@ -73,13 +83,18 @@ export function perturbationMaps(logits: LogitFn, x: tf.Tensor4D, pairs: readonl
   if (!(patch > 0 && patch <= cells)) throw new RangeError(`patch must be in (0, ${cells}] cells, got ${patch}`);
   const stride = Math.floor(size / cells);
   const px = size * size;
+  const baseline = opts.baseline ?? DEFAULT_PERTURBATION_BASELINE;
+  if (!(PERTURBATION_BASELINES as readonly string[]).includes(baseline)) throw new RangeError(`baseline must be one of ${PERTURBATION_BASELINES.join(', ')}, got ${String(baseline)}`);
+  const sigma = opts.blurSigma ?? stride;
+  if (!(sigma > 0)) throw new RangeError(`blurSigma must be > 0 pixels, got ${sigma}`);
   const all = x.dataSync() as Float32Array;
   const boxes = Array.from({ length: cells * cells }, (_, k) => patchBox(size, cells, patch, Math.floor(k / cells), k % cells));
   const out: PerturbationMap[] = [];
   for (let i = 0; i < n; i++) {
     const img = all.subarray(i * px, (i + 1) * px);
+    const removed = baseline === 'blur' ? gaussianBlur(img, size, sigma) : undefined;
     const pair = pairs[i]!;
-    // variant 0: the reference (blank for insertion, the image itself for occlusion)
+    // variant 0: the reference (the removed image for insertion, the image itself for occlusion)
     const variants = boxes.length + 1;
     const margins = new Float32Array(variants);
     for (let s = 0; s < variants; s += batch) {
@@ -89,11 +104,13 @@ export function perturbationMaps(logits: LogitFn, x: tf.Tensor4D, pairs: readonl
         const dst = buf.subarray(v * px, (v + 1) * px);
         const k = s + v - 1; // cell index, −1 = reference
         if (opts.method === 'occlusion') dst.set(img);
+        else if (removed) dst.set(removed);
         if (k < 0) continue;
         const b = boxes[k]!;
         for (let y = b.y0; y < b.y1; y++) {
           const row = y * size;
           if (opts.method === 'insertion') dst.set(img.subarray(row + b.x0, row + b.x1), row + b.x0);
+          else if (removed) dst.set(removed.subarray(row + b.x0, row + b.x1), row + b.x0);
           else dst.fill(0, row + b.x0, row + b.x1);
         }
       }
@@ -131,6 +148,33 @@ export function perturbationMaps(logits: LogitFn, x: tf.Tensor4D, pairs: readonl
       map[c] = v > 0 ? v : 0;
     }
     out.push({ map, cells, stride });
+  }
+  return out;
+}
+
+/** Separable Gaussian blur of a size×size image, edges clamped (taps to ±3σ). */
+export function gaussianBlur(img: Float32Array, size: number, sigma: number): Float32Array {
+  const r = Math.max(1, Math.ceil(3 * sigma));
+  const k = new Float32Array(2 * r + 1);
+  let z = 0;
+  for (let d = -r; d <= r; d++) z += k[d + r] = Math.exp(-(d * d) / (2 * sigma * sigma));
+  for (let d = 0; d < k.length; d++) k[d]! /= z;
+  const clamp = (v: number) => (v < 0 ? 0 : v >= size ? size - 1 : v);
+  const tmp = new Float32Array(size * size);
+  const out = new Float32Array(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      let s = 0;
+      for (let d = -r; d <= r; d++) s += k[d + r]! * img[y * size + clamp(x + d)]!;
+      tmp[y * size + x] = s;
+    }
+  }
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      let s = 0;
+      for (let d = -r; d <= r; d++) s += k[d + r]! * tmp[clamp(y + d) * size + x]!;
+      out[y * size + x] = s;
+    }
   }
   return out;
 }

@@ -31,14 +31,20 @@ interface OrtModule {
   env?: { versions?: { common?: string } };
 }
 
-export interface AnchorOptions {
+/** What a bench times, for covidnet's bench (bench.ts's BenchOptions extends it) and the anchor alike. */
+export interface BenchShape {
   model: 'single' | 'siamese';
   size: number;
   width: number;
   fc: number;
+  /** Images (single) or pairs (siamese) per step. */
   batch: number;
   steps: number;
   warmup: number;
+}
+
+/** The anchor runs the bench's shape on the bench's resolved thread count. */
+export interface AnchorOptions extends BenchShape {
   threads: number;
 }
 

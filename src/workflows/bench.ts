@@ -10,19 +10,11 @@ import { covidNet, siameseCovidNet, disposeModel, probabilityDifferent, siameseP
 import { createRng } from '../util/rng.js';
 import { initBackend, resolveThreads, withTrainingFusion } from '../backend/index.js';
 import { compilePlan, type CompiledPlan } from '../backend/plan.js';
-import { timeOnnxRuntime } from './bench-anchor.js';
+import { timeOnnxRuntime, type BenchShape } from './bench-anchor.js';
 
-export type BenchModel = 'single' | 'siamese';
+export type BenchModel = BenchShape['model'];
 
-export interface BenchOptions {
-  model: BenchModel;
-  size: number;
-  width: number;
-  fc: number;
-  /** Images (single) or pairs (siamese) per step. */
-  batch: number;
-  steps: number;
-  warmup: number;
+export interface BenchOptions extends BenchShape {
   threads?: number | undefined;
   backend?: string | undefined;
   /** Also time the same network in ONNX Runtime in this process (bench-anchor.ts). */
@@ -49,9 +41,9 @@ export interface BenchResult {
   forward_tfjs_ms_per_image: number;
   train_ms_per_image: number;
   peak_rss_mb: number;
-  /** With --anchor onnxruntime: ONNX Runtime's forward of the PyTorch mirror, and forward / that. */
   /** Plan forward: milliseconds per image per kind of native op (measured steps), where the time goes. */
   forward_profile?: Record<string, number>;
+  /** With --anchor onnxruntime: ONNX Runtime's forward of the PyTorch mirror, and forward / that. */
   onnxruntime_forward_ms_per_image?: number;
   forward_vs_onnxruntime?: number;
 }

@@ -3,7 +3,7 @@
  * split (a thin layer over `explainRun` in src/explain).
  */
 import { Option, type Command } from 'commander';
-import { DEFAULT_HEAT_METHOD, DEFAULT_PERTURBATION_CELLS, DEFAULT_PERTURBATION_PATCH, HEAT_METHODS, HEAT_SCORES } from '../../explain/methods.js';
+import { DEFAULT_HEAT_METHOD, DEFAULT_PERTURBATION_BASELINE, DEFAULT_PERTURBATION_CELLS, DEFAULT_PERTURBATION_PATCH, HEAT_METHODS, HEAT_SCORES, PERTURBATION_BASELINES } from '../../explain/methods.js';
 import { backendOption, inferenceBatchOption, threadsOption } from '../options.js';
 import { numberOption } from '../../config.js';
 
@@ -24,6 +24,7 @@ interface ExplainCliOptions {
   score?: string;
   cells?: number;
   patch?: number;
+  baseline?: string;
   faithfulness?: boolean;
   deletionOrders?: number;
   backend?: string;
@@ -43,10 +44,11 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output folder')
     .option('--class <name>', 'class to explain: normal, pneumonia or COVID-19 (default: the predicted class)')
     .option('--contrast <name>', 'siamese: explain similarity to --class minus similarity to this class\'s template')
-    .addOption(new Option('--method <name>', 'heat map: insertion (put back one patch of a blank input), occlusion (blank one patch) or gradcam').choices(HEAT_METHODS).default(DEFAULT_HEAT_METHOD))
+    .addOption(new Option('--method <name>', 'heat map: insertion (put back one patch of the image with its evidence removed), occlusion (remove one patch) or gradcam').choices(HEAT_METHODS).default(DEFAULT_HEAT_METHOD))
     .addOption(new Option('--score <what>', 'explain the target\'s margin over the runner-up (or --contrast) class, or its own score (default: margin for gradcam, class for insertion and occlusion)').choices(HEAT_SCORES))
     .option('--cells <n>', `insertion/occlusion: map cells per side (default ${DEFAULT_PERTURBATION_CELLS})`, numberOption('--cells', 'int'))
     .option('--patch <cells>', `insertion/occlusion: patch side in cells (default ${DEFAULT_PERTURBATION_PATCH})`, numberOption('--patch', 'float'))
+    .addOption(new Option('--baseline <what>', 'insertion/occlusion: what removed evidence becomes: the image blurred by one cell (σ = cell stride) or blank (the mean)').choices(PERTURBATION_BASELINES).default(DEFAULT_PERTURBATION_BASELINE))
     .option('--faithfulness', 'deletion check per image (default with --data): blank the hottest cells first vs random cells')
     .option('--no-faithfulness', 'skip the deletion check')
     .option('--deletion-orders <n>', 'random deletion orders to compare with (default 3)', numberOption('--deletion-orders', 'int'))
@@ -101,6 +103,7 @@ export function register(program: Command): void {
         score: o.score as 'margin',
         cells: o.cells,
         patch: o.patch,
+        baseline: o.baseline as 'blur',
         faithfulness: o.faithfulness === false ? false : o.deletionOrders !== undefined ? { orders: o.deletionOrders } : o.faithfulness,
         backend: o.backend,
         threads: o.threads,
