@@ -64,6 +64,16 @@ struct ConvPrim {
   std::unique_ptr<reorder> wReorder;  // TF.js layout → the primitive's, when they differ
   std::unique_ptr<memory> wMem;
 };
+// A 1×1 stride-1 convolution as a oneDNN matmul: [M = images·H·W, K = C] × the TF.js kernel
+// [K, N = OC] as it is (row major, no reorder), bias and ReLU fused. oneDNN 2.6's brgemm matmul ran
+// 1.1–1.35× the GFLOP/s of dnnl_sgemm + a separate bias/ReLU pass on COVID-Net's shapes with K ≥ 64
+// (single thread, AVX-512); below that sgemm was as fast or faster, so those stay on gemmBiasAct.
+struct MatmulPrim {
+  bool oneThread;
+  matmul::primitive_desc pd;
+  matmul prim;
+  memory::desc src, wts, bias, dst;
+};
 struct PoolPrim {
   bool oneThread;
   pooling_forward::primitive_desc pd;
@@ -81,6 +91,7 @@ struct Config {
   std::vector<std::vector<std::vector<float>>> trunkSlots;  // [thread][slot]: one image (image-parallel) or the batch
   std::vector<std::vector<float>> batchSlots;
   std::vector<std::unique_ptr<ConvPrim>> conv;  // per step (null: not a oneDNN conv)
+  std::vector<std::unique_ptr<MatmulPrim>> mm;  // per step (null: not a pointwise conv run as a matmul)
   std::vector<std::unique_ptr<PoolPrim>> pool;
   std::vector<std::unique_ptr<stream>> streams;  // per thread
   std::vector<std::vector<char>> scratch;        // per thread
@@ -300,6 +311,17 @@ Plan &livePlan(const Args &a, const Napi::Value &v) {
 
 memory::desc nhwc(int64_t n, const Val &v) { return memory::desc({n, v.c, v.h, v.w}, dt::f32, tag::nhwc); }
 
+// Pointwise convs with at least this many input channels run as oneDNN matmuls (MatmulPrim).
+// COVIDNET_PLAN_GEMM=sgemm keeps them all on dnnl_sgemm, =matmul sends them all to matmuls
+// (measurements, and tests on small nets); read when a configuration is made.
+constexpr int64_t kMatmulMinK = 64;
+bool useMatmul(int64_t k) {
+  const char *g = std::getenv("COVIDNET_PLAN_GEMM");
+  if (g && std::strcmp(g, "sgemm") == 0) return false;
+  if (g && std::strcmp(g, "matmul") == 0) return true;
+  return k >= kMatmulMinK;
+}
+
 // COVIDNET_PLAN_PARALLEL=image|layer forces a mode (measurements); default: image-parallel when
 // the batch keeps every thread busy.
 bool imageParallel(int64_t batch, int threads) {
@@ -332,6 +354,7 @@ Config &configFor(Plan &plan, int64_t batch) {
   for (int64_t per : plan.slotPerB) c->batchSlots.emplace_back(size_t(per * batch));
   c->conv.resize(plan.steps.size());
   c->pool.resize(plan.steps.size());
+  c->mm.resize(plan.steps.size());
   for (size_t i = 0; i < plan.steps.size(); i++) {
     const Step &s = plan.steps[i];
     const Val &in = plan.vals[size_t(s.in[0])], &out = plan.vals[size_t(s.out)];
@@ -341,7 +364,21 @@ Config &configFor(Plan &plan, int64_t batch) {
     dims strides{p[2], p[3]}, padl{p[4], p[5]}, padr{p[6], p[7]};
     primitive_attr attr;
     attr.set_scratchpad_mode(scratchpad_mode::user);
-    if (s.op == kConv && !isPointwise(s, in, out)) {
+    if (s.op == kConv && isPointwise(s, in, out) && useMatmul(in.c)) {
+      const int64_t M = n * in.h * in.w;
+      if (p[9]) {
+        post_ops po;
+        po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+        attr.set_post_ops(po);
+      }
+      const bool one = perImage || (threads > 1 && double(M) * in.c * out.c < kSmallMacs);
+      std::unique_ptr<OneThread> guard(one ? new OneThread() : nullptr);
+      memory::desc src({M, in.c}, dt::f32, tag::ab), wts({in.c, out.c}, dt::f32, tag::ab), dst({M, out.c}, dt::f32, tag::ab);
+      memory::desc bias = p[11] >= 0 ? memory::desc({1, out.c}, dt::f32, tag::ab) : memory::desc();
+      matmul::primitive_desc pd(p[11] >= 0 ? matmul::desc(src, wts, bias, dst) : matmul::desc(src, wts, dst), attr, eng());
+      c->scratchBytes = std::max(c->scratchBytes, pd.scratchpad_desc().get_size());
+      c->mm[i].reset(new MatmulPrim{one, pd, matmul(pd), src, wts, bias, dst});
+    } else if (s.op == kConv && !isPointwise(s, in, out)) {
       const int64_t mult = p[8];
       dims wd = mult ? dims{in.c, mult, 1, p[0], p[1]} : dims{out.c, in.c, p[0], p[1]};
       // TF.js layouts: dense [KH,KW,C,OC]; depthwise [KH,KW,C,mult]
@@ -563,6 +600,19 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
     switch (s.op) {
       case kConv: {
         const float *bias = p[11] >= 0 ? w[size_t(p[11])] : nullptr;
+        if (cfg.mm[i]) {
+          kind = kKindPointwise;
+          MatmulPrim &mp = *cfg.mm[i];
+          std::unique_ptr<OneThread> small(!seq && mp.oneThread ? new OneThread() : nullptr);
+          std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(mp.src, eng(), const_cast<float *>(x))},
+                                               {DNNL_ARG_WEIGHTS, memory(mp.wts, eng(), const_cast<float *>(w[size_t(p[10])]))},
+                                               {DNNL_ARG_DST, memory(mp.dst, eng(), y)},
+                                               {DNNL_ARG_SCRATCHPAD, memory(mp.pd.scratchpad_desc(), eng(), cfg.scratch[size_t(t)].data())}};
+          if (bias) args.emplace(DNNL_ARG_BIAS, memory(mp.bias, eng(), const_cast<float *>(bias)));
+          mp.prim.execute(st, args);
+          st.wait();
+          break;
+        }
         if (isPointwise(s, in, out)) {
           kind = kKindPointwise;
           // the TF.js kernel [1,1,C,OC] is the GEMM's [K, N] as it is

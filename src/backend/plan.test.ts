@@ -73,21 +73,27 @@ test('compiled plan equals the TF.js path', { skip }, async (t) => {
     model.dispose();
   });
 
-  await t.test('both parallel modes (image-parallel trunk, layer-parallel) give the same values', () => {
+  await t.test('both parallel modes (image-parallel trunk, layer-parallel) and both pointwise paths (sgemm, matmul) give the same values', () => {
     const model = covidNet({ ...CFG, seed: 8 });
     randomizeBiases(model, 80);
     const x = tf.randomNormal([3, CFG.size, CFG.size, 1], 0, 1, 'float32', 81) as tf.Tensor4D; // 3 images on 2 threads: uneven
-    const saved = process.env['COVIDNET_PLAN_PARALLEL'];
+    const saved = { mode: process.env['COVIDNET_PLAN_PARALLEL'], gemm: process.env['COVIDNET_PLAN_GEMM'] };
     try {
       for (const mode of ['image', 'layer']) {
-        process.env['COVIDNET_PLAN_PARALLEL'] = mode; // read when a plan makes its primitives for a batch size
-        const plan = mustCompile(model);
-        assertSame(model, plan, x, `${mode}-parallel`);
-        plan.dispose();
+        for (const gemm of ['sgemm', 'matmul']) {
+          // read when a plan makes its primitives for a batch size
+          process.env['COVIDNET_PLAN_PARALLEL'] = mode;
+          process.env['COVIDNET_PLAN_GEMM'] = gemm;
+          const plan = mustCompile(model);
+          assertSame(model, plan, x, `${mode}-parallel, ${gemm}`);
+          plan.dispose();
+        }
       }
     } finally {
-      if (saved === undefined) delete process.env['COVIDNET_PLAN_PARALLEL'];
-      else process.env['COVIDNET_PLAN_PARALLEL'] = saved;
+      for (const [k, v] of [['COVIDNET_PLAN_PARALLEL', saved.mode], ['COVIDNET_PLAN_GEMM', saved.gemm]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
     x.dispose();
     model.dispose();
