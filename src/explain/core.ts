@@ -9,6 +9,7 @@ import type { ClassName } from '../types.js';
 import type { RunScorer } from '../run/scorer.js';
 import { trustFields, type TrustFields } from '../trust/fields.js';
 import type { CamOptions, GradCam, HeatMethod, HeatScore } from './gradcam.js';
+import type { PerturbationBaseline } from './methods.js';
 import { deletionCurve, type DeletionOptions } from './faithfulness.js';
 import { makeGeometry, resampleToInput, resampleToOriginal, type CamGeometry } from './geometry.js';
 import { borderMass, camPeak } from './stats.js';
@@ -30,6 +31,7 @@ export interface Explained extends TrustFields {
   scores: number[];
   /** How the map was made and what it explains (the target's margin over `versus`, or its own score). */
   method: HeatMethod;
+  baseline: PerturbationBaseline | null;
   score_kind: HeatScore;
   versus: ClassName | null;
   /** True when the map is all zero: no positive evidence for the explained score, so no peak. */
@@ -104,6 +106,7 @@ export async function explainImages(rm: RunScorer, cam: GradCam, band: number, i
       score: r.score,
       scores: r.scores,
       method: r.method,
+      baseline: r.baseline,
       score_kind: r.score_kind,
       versus: r.versus,
       flat: r.flat,

@@ -20,7 +20,6 @@ import { writeFileAtomic, writeJsonAtomic } from '../run/atomic.js';
 import { GradCam, HEAT_METHOD_LABEL } from './gradcam.js';
 import { summariseFaithfulness, type FaithfulnessSummary } from './faithfulness.js';
 import { DEFAULT_BORDER_BAND } from './stats.js';
-import { DEFAULT_HEAT_METHOD, DEFAULT_PERTURBATION_BASELINE } from './methods.js';
 import { explainImages, type CamRequest, type Explained } from './core.js';
 
 export type { CamRequest, Explained };
@@ -351,7 +350,7 @@ export async function explainRun(opts: ExplainRunOptions): Promise<ExplainRunRes
       images: records.length,
       failed: records.filter((r) => !r.ok).length,
       method: done[0]?.method ?? opts.method ?? null,
-      baseline: (done[0]?.method ?? opts.method ?? DEFAULT_HEAT_METHOD) === 'gradcam' ? null : (opts.baseline ?? DEFAULT_PERTURBATION_BASELINE),
+      baseline: done[0]?.baseline ?? null,
       summary,
       faithfulness: result.faithfulness,
       records,
@@ -376,6 +375,7 @@ function heatJsonOf(r: Explained, ex: Explainer): Record<string, unknown> {
     predicted: r.predicted,
     target: r.target,
     method: r.method,
+    baseline: r.baseline,
     score_kind: r.score_kind,
     versus: r.versus,
     flat: r.flat,

@@ -18,8 +18,8 @@ import { logitDifferent } from '../model/covidnet.js';
 import { argmax } from '../model/infer.js';
 import type { RunScorer } from '../run/scorer.js';
 import { featureStride } from './geometry.js';
-import { perturbationMaps, type PerturbationBaseline } from './perturbation.js';
-import { DEFAULT_HEAT_METHOD, HEAT_METHODS, HEAT_SCORES, defaultHeatScore, type HeatMethod, type HeatScore } from './methods.js';
+import { perturbationMaps } from './perturbation.js';
+import { DEFAULT_HEAT_METHOD, DEFAULT_PERTURBATION_BASELINE, HEAT_METHODS, HEAT_SCORES, defaultHeatScore, type HeatMethod, type HeatScore, type PerturbationBaseline } from './methods.js';
 
 export const FEATURE_LAYER = 'feature_sum';
 
@@ -49,6 +49,8 @@ export interface CamResult {
   /** Input pixels per map cell. */
   stride: number;
   method: HeatMethod;
+  /** What removed evidence became (perturbation methods); null for Grad-CAM. */
+  baseline: PerturbationBaseline | null;
   score_kind: HeatScore;
   /** The class the margin is taken against (runner-up or contrast); null for `class` without contrast. */
   versus: ClassName | null;
@@ -137,6 +139,7 @@ export class GradCam {
     const n = x.shape[0];
     const method = opts.method ?? DEFAULT_HEAT_METHOD;
     const scoreKind = opts.score ?? defaultHeatScore(method);
+    const baseline = method === 'gradcam' ? null : (opts.baseline ?? DEFAULT_PERTURBATION_BASELINE);
     if (!(HEAT_METHODS as readonly string[]).includes(method)) throw new CovidNetError('E_OPTION', `method must be one of ${HEAT_METHODS.join(', ')}, got ${String(method)}`);
     if (!(HEAT_SCORES as readonly string[]).includes(scoreKind)) throw new CovidNetError('E_OPTION', `score must be one of ${HEAT_SCORES.join(', ')}, got ${String(scoreKind)}`);
     const contrast = opts.contrast === undefined ? -1 : this.indexOf(opts.contrast);
@@ -168,7 +171,7 @@ export class GradCam {
         // `class` score without a contrast: a margin against an appended zero logit is the logit itself
         const own = pairs.some((p) => p.other < 0);
         const fn = own ? (t: tf.Tensor4D) => withZeroColumn(this.logitsOf(t), k) : (t: tf.Tensor4D) => this.logitsOf(t);
-        const res = perturbationMaps(fn, x, pairs.map((p) => ({ target: p.target, other: p.other < 0 ? k : p.other })), { method, cells: opts.cells, patch: opts.patch, baseline: opts.baseline, blurSigma: opts.blurSigma });
+        const res = perturbationMaps(fn, x, pairs.map((p) => ({ target: p.target, other: p.other < 0 ? k : p.other })), { method, cells: opts.cells, patch: opts.patch, baseline: baseline ?? undefined, blurSigma: opts.blurSigma });
         maps = res.map((r) => r.map);
         grid = res[0]?.cells ?? grid;
         stride = res[0]?.stride ?? stride;
@@ -181,6 +184,7 @@ export class GradCam {
           grid,
           stride,
           method,
+          baseline,
           score_kind: scoreKind,
           versus: p.other >= 0 ? this.classes[p.other]! : null,
           flat: !cam.some((v) => v > 0),
