@@ -5,7 +5,7 @@
 // time (no -march flags needed).
 //
 // One file per primitive (conv.cc, pool.cc, matmul.cc, elementwise.cc, optimizer.cc,
-// image_ops.cc, jpeg_ops.cc), all behind the checked boundary of common.h; this file registers
+// image_ops.cc, jpeg_ops.cc; the plan's own kernels pointwise.cc and pepx.cc), all behind the checked boundary of common.h; this file registers
 // them and holds the process-wide settings (threads, version, cache release).
 #include "common.h"
 
@@ -30,6 +30,12 @@ Napi::Value Version(const Napi::CallbackInfo &info) {
                                            std::to_string(v->patch) + (v->cpu_runtime == DNNL_RUNTIME_OMP ? " (OpenMP)" : ""));
 }
 
+Napi::Value CpuFeatures(const Napi::CallbackInfo &info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("avx512f", Napi::Boolean::New(info.Env(), pointwiseKernelAvailable()));
+  return o;
+}
+
 // Drop cached primitives and scratch (tests; frees memory after a run with many shapes).
 Napi::Value ClearCache(const Napi::CallbackInfo &info) {
   ClearConvCache();
@@ -46,6 +52,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<SetThreads>(env, exports, "setThreads");
   Export<GetThreads>(env, exports, "getThreads");
   Export<Version>(env, exports, "version");
+  Export<CpuFeatures>(env, exports, "cpuFeatures");
   Export<ClearCache>(env, exports, "clearCache");
   RegisterImageOps(env, exports);
   RegisterPlan(env, exports);

@@ -10,6 +10,8 @@
 // E_NATIVE_MEMORY, anything else as E_NATIVE.
 #pragma once
 
+#include "kernels.h"
+
 #include <napi.h>
 #include <omp.h>
 #include <pthread.h>
@@ -294,7 +296,6 @@ struct OneThread {
 // machine but up to a scheduler slice per region when other processes share the cores (measured:
 // a tiny siamese net trained 30x slower on 2 threads than on 1 under load). Primitives are
 // cached per thread count, since oneDNN plans its work decomposition at creation.
-constexpr double kSmallMacs = 4e6;        // multiply-adds
 constexpr int64_t kParallelMin = 1 << 16;  // elements for memory-bound loops
 
 struct MaybeOneThread {

@@ -12,7 +12,8 @@
 //   planCreate(program: Int32Array, values: Int32Array, outputs: Int32Array, numWeights) -> plan
 //   planRun(plan, input: Float32Array, batch, weights: Float32Array[]) -> Float32Array[] (outputs)
 //   planDispose(plan)                  frees the plan's memory now (GC would, later)
-//   planInfo(plan) -> { ops, values, slots, floatsPerImage, runs, msByKind, disposed }
+//   planInfo(plan) -> { ops, fusedPepx, values, slots, floatsPerImage, runs, msByKind, steps, disposed }
+//                                    steps: [{ kind, shape, ms }] per op, where the time goes
 //
 // program: kRecord int32 per op: [op, out, nIn, in0..in15, params...]. values: [h, w, c] per value
 // (per image; value 0 is the input; dense values are 1×1×units). Every argument is validated at the
@@ -29,11 +30,13 @@ namespace {
 
 using namespace dnnl;
 
-enum OpCode : int64_t { kConv = 1, kPool = 2, kAdd = 3, kDense = 4, kSoftmax = 5, kL2Norm = 6, kAct = 7 };
+enum OpCode : int64_t { kConv = 1, kPool = 2, kAdd = 3, kDense = 4, kSoftmax = 5, kL2Norm = 6, kAct = 7,
+                       // made by fusion (never accepted from a program): a PEPX module; a pointwise conv + 2×2 max pool
+                       kPepx = 8, kPointwisePool = 9 };
 enum Act : int64_t { kLinear = 0, kRelu = 1, kSigmoid = 2 };
 // kinds of work for the time profile
-enum Kind { kKindPointwise, kKindConv, kKindDepthwise, kKindPool, kKindAdd, kKindDense, kKindOther, kKinds };
-const char *const kKindNames[kKinds] = {"conv1x1", "convKxK", "depthwise", "maxpool", "add", "dense", "other"};
+enum Kind { kKindPointwise, kKindConv, kKindDepthwise, kKindPepx, kKindPointwisePool, kKindPool, kKindAdd, kKindDense, kKindOther, kKinds };
+const char *const kKindNames[kKinds] = {"conv1x1", "convKxK", "depthwise", "pepx", "conv1x1+pool", "maxpool", "add", "dense", "other"};
 constexpr int64_t kRecord = 32;
 constexpr int64_t kMaxInputs = 16;
 constexpr int64_t kParamsAt = 3 + kMaxInputs;  // params follow the inputs (13 of them)
@@ -50,6 +53,13 @@ struct Step {
   // conv: KH KW sH sW pT pL pB pR mult relu wIdx bIdx; pool: KH KW sH sW pT pL pB pR;
   // dense: act wIdx bIdx; act: act
   int64_t p[kRecord - kParamsAt];
+};
+
+// A PEPX chain fused into one step (kPepx, p[0] = its index in Plan::pepx): the five convs as the
+// program gave them (their weight indices and activations) and the shape pepx.cc runs.
+struct Pepx {
+  Step part[5];  // projection, expansion, depthwise, projection, extension
+  PepxShape shape;
 };
 
 // oneDNN objects of one (batch, threads) configuration. A primitive is made and run with the same
@@ -92,7 +102,9 @@ struct Config {
   std::vector<std::vector<float>> batchSlots;
   std::vector<std::unique_ptr<ConvPrim>> conv;  // per step (null: not a oneDNN conv)
   std::vector<std::unique_ptr<MatmulPrim>> mm;  // per step (null: not a pointwise conv run as a matmul)
+  std::vector<bool> kernel;                      // per step: a pointwise conv on pointwise.cc's kernel
   std::vector<std::unique_ptr<PoolPrim>> pool;
+  std::vector<std::vector<float>> pepxScratch;   // per thread (pepx.cc's band and tile buffers)
   std::vector<std::unique_ptr<stream>> streams;  // per thread
   std::vector<std::vector<char>> scratch;        // per thread
   size_t scratchBytes = 0;
@@ -101,6 +113,8 @@ struct Config {
 struct Plan {
   std::vector<Val> vals;
   std::vector<Step> steps;
+  std::vector<Pepx> pepx;
+  std::vector<Step> pointwisePool;  // kPointwisePool's convs (p[0] indexes), as the program gave them
   std::vector<int64_t> outputs;
   std::vector<int64_t> weightLen;  // expected elements per weight
   size_t trunkEnd = 0;             // steps [0, trunkEnd) are the trunk: before the first dense layer
@@ -115,6 +129,8 @@ struct Plan {
   uint64_t clock = 0;
   // where the time goes (planInfo): seconds per kind of op over all runs; a clock read per op
   double seconds[kKinds] = {};
+  std::vector<double> stepSeconds;  // per step (trunk steps: the mean over the image-parallel lanes)
+  std::vector<int> stepKind;
   uint64_t runs = 0;
 };
 constexpr size_t kConfigs = 2;
@@ -130,6 +146,195 @@ bool isPointwise(const Step &s, const Val &in, const Val &out) {
   const int64_t *p = s.p;
   return p[8] == 0 && p[0] == 1 && p[1] == 1 && p[2] == 1 && p[3] == 1 && p[4] == 0 && p[5] == 0 && p[6] == 0 &&
          p[7] == 0 && in.h == out.h && in.w == out.w;
+}
+
+// How a pointwise conv runs. Small ones (K·N ≤ 64 Ki, where the weights stay in L2 beside the
+// rows) on our AVX-512 kernel (pointwise.cc) where the CPU has it; larger ones with at least
+// kMatmulMinK input channels as oneDNN matmuls (MatmulPrim); the rest on dnnl_sgemm.
+// COVIDNET_PLAN_GEMM=kernel|matmul|sgemm sends every pointwise conv one way (measurements, and
+// tests on small nets; kernel falls back where the CPU lacks AVX-512); read when a configuration
+// is made.
+enum class Gemm { kSgemm, kMatmul, kKernel };
+constexpr int64_t kMatmulMinK = 64;
+Gemm gemmFor(int64_t k, int64_t n) {
+  const char *g = std::getenv("COVIDNET_PLAN_GEMM");
+  const std::string force = g ? g : "";
+  if (force == "sgemm") return Gemm::kSgemm;
+  if (force == "matmul") return Gemm::kMatmul;
+  if (pointwiseKernelAvailable() && (force == "kernel" || pointwiseKernelFits(k, n))) return Gemm::kKernel;
+  return k >= kMatmulMinK ? Gemm::kMatmul : Gemm::kSgemm;
+}
+
+
+// PEPX chains (1×1 → 1×1 → 3×3 depthwise → 1×1 → 1×1, each value read only by the next op and not
+// an output) become one kPepx step at the first conv's place (valid: the chain reads only its input,
+// defined before it). Only where all four 1×1s would run on pointwise.cc's kernel anyway (AVX-512,
+// K·N that fits; COVIDNET_PLAN_GEMM=kernel: any); COVIDNET_PLAN_FUSE=0 keeps the ops apart
+// (measurements, tests). Read when the plan is made.
+bool fusionOff() {
+  const char *f = std::getenv("COVIDNET_PLAN_FUSE");
+  return f && std::strcmp(f, "0") == 0;
+}
+
+// Running sums. COVID-Net's module inputs are sums of all earlier module outputs of the stage
+// (add(o1, …, o(m-1), ul)), so op by op a stage of n modules reads O(n²) maps. An Add whose inputs
+// contain an earlier Add's inputs (as a multiset) adds the rest to that Add's result instead:
+// add(o1, o2, ul) → add(add(o1, ul), o2). Each module output is then read by one Add, which the
+// producing conv can absorb (fuseAddEpilogues). Only the rounding differs from TF.js's order.
+void chainSums(Plan &plan) {
+  std::vector<std::vector<int64_t>> given;  // the inputs as the program gave them (compared, not the rewritten)
+  for (const Step &st : plan.steps) given.push_back(st.in);
+  for (size_t j = 0; j < plan.steps.size(); j++) {
+    Step &sj = plan.steps[j];
+    if (sj.op != kAdd || sj.in.size() < 3) continue;
+    int64_t best = -1;
+    size_t bestSize = 0;
+    for (size_t i = 0; i < j; i++) {
+      const Step &si = plan.steps[i];
+      if (si.op != kAdd || given[i].size() <= bestSize || given[i].size() >= sj.in.size()) continue;
+      std::vector<int64_t> rest = sj.in;
+      bool subset = true;
+      for (int64_t v : given[i]) {
+        auto it = std::find(rest.begin(), rest.end(), v);
+        if (it == rest.end()) {
+          subset = false;
+          break;
+        }
+        rest.erase(it);
+      }
+      if (subset) {
+        best = int64_t(i);
+        bestSize = given[i].size();
+      }
+    }
+    if (best < 0) continue;
+    std::vector<int64_t> rest = sj.in;
+    for (int64_t v : given[size_t(best)]) rest.erase(std::find(rest.begin(), rest.end(), v));
+    sj.in = {plan.steps[size_t(best)].out};
+    sj.in.insert(sj.in.end(), rest.begin(), rest.end());
+  }
+}
+
+void fusePepx(Plan &plan) {
+  if (fusionOff() || !pointwiseKernelAvailable()) return;
+  const size_t nv = plan.vals.size();
+  std::vector<int64_t> readers(nv, 0), reader(nv, -1);
+  for (size_t i = 0; i < plan.steps.size(); i++) {
+    for (int64_t v : plan.steps[i].in) {
+      readers[size_t(v)]++;
+      reader[size_t(v)] = int64_t(i);
+    }
+  }
+  const auto pointwiseOnKernel = [&](const Step &s) {
+    const Val &in = plan.vals[size_t(s.in[0])], &out = plan.vals[size_t(s.out)];
+    return s.op == kConv && isPointwise(s, in, out) && gemmFor(in.c, out.c) == Gemm::kKernel;
+  };
+  const auto depthwise3x3 = [&](const Step &s) {
+    const int64_t *p = s.p;
+    return s.op == kConv && p[8] == 1 && p[0] == 3 && p[1] == 3 && p[2] == 1 && p[3] == 1 && p[4] == 1 && p[5] == 1 && p[6] == 1 && p[7] == 1;
+  };
+  const auto pool2x2 = [&](int64_t i) {
+    if (i < 0) return false;
+    const int64_t *p = plan.steps[size_t(i)].p;
+    return plan.steps[size_t(i)].op == kPool && p[0] == 2 && p[1] == 2 && p[2] == 2 && p[3] == 2 && p[4] == 0 && p[5] == 0 && p[6] == 0 && p[7] == 0;
+  };
+  // the sole reader of step i's output (an op reading it once), or -1
+  const auto next = [&](size_t i) -> int64_t {
+    const int64_t v = plan.steps[i].out;
+    if (plan.isOutput[size_t(v)] || readers[size_t(v)] != 1) return -1;
+    return reader[size_t(v)];
+  };
+  std::vector<bool> drop(plan.steps.size(), false);
+  std::vector<std::pair<size_t, Step>> fused;  // (position, step)
+  for (size_t i = 0; i < plan.steps.size(); i++) {
+    if (drop[i] || !pointwiseOnKernel(plan.steps[i])) continue;
+    int64_t chain[5] = {int64_t(i), -1, -1, -1, -1};
+    bool ok = true;
+    for (int k = 1; k < 5 && ok; k++) {
+      chain[k] = next(size_t(chain[k - 1]));
+      ok = chain[k] >= 0 && !drop[size_t(chain[k])] && (k == 2 ? depthwise3x3(plan.steps[size_t(chain[k])]) : pointwiseOnKernel(plan.steps[size_t(chain[k])]));
+    }
+    if (!ok) continue;
+    Pepx px{};
+    for (int k = 0; k < 5; k++) px.part[k] = plan.steps[size_t(chain[k])];
+    const Val &x = plan.vals[size_t(px.part[0].in[0])];
+    auto ch = [&](int k) { return plan.vals[size_t(px.part[k].out)].c; };
+    // a 2×2 max pool reading the module's output alone is absorbed too
+    const int64_t pool = next(size_t(chain[4]));
+    const bool pooled = pool2x2(pool) && !drop[size_t(pool)] && x.h >= 2 && x.w >= 2;
+    px.shape = PepxShape{x.h, x.w, x.c, ch(0), ch(1), ch(3), ch(4), px.part[0].p[9] != 0, px.part[1].p[9] != 0,
+                         px.part[2].p[9] != 0, px.part[3].p[9] != 0, px.part[4].p[9] != 0, pooled};
+    Step st{};
+    st.op = kPepx;
+    st.out = pooled ? plan.steps[size_t(pool)].out : px.part[4].out;
+    if (pooled) drop[size_t(pool)] = true;
+    st.in = {px.part[0].in[0]};
+    st.p[0] = int64_t(plan.pepx.size());
+    plan.pepx.push_back(px);
+    for (int k = 0; k < 5; k++) drop[size_t(chain[k])] = true;
+    fused.emplace_back(i, st);
+  }
+  // pointwise convs (on the kernel) whose output only a 2×2 max pool reads
+  for (size_t i = 0; i < plan.steps.size(); i++) {
+    if (drop[i] || !pointwiseOnKernel(plan.steps[i])) continue;
+    const int64_t pool = next(i);
+    const Val &x = plan.vals[size_t(plan.steps[i].in[0])];
+    if (!pool2x2(pool) || drop[size_t(pool)] || x.h < 2 || x.w < 2) continue;
+    Step st{};
+    st.op = kPointwisePool;
+    st.out = plan.steps[size_t(pool)].out;
+    st.in = {plan.steps[i].in[0]};
+    st.p[0] = int64_t(plan.pointwisePool.size());
+    plan.pointwisePool.push_back(plan.steps[i]);
+    drop[i] = drop[size_t(pool)] = true;
+    fused.emplace_back(i, st);
+  }
+  if (fused.empty()) return;
+  std::sort(fused.begin(), fused.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
+  std::vector<Step> steps;
+  size_t fi = 0;
+  for (size_t i = 0; i < plan.steps.size(); i++) {
+    if (fi < fused.size() && fused[fi].first == i) steps.push_back(fused[fi++].second);
+    else if (!drop[i]) steps.push_back(plan.steps[i]);
+  }
+  plan.steps = std::move(steps);
+}
+
+// A two-input Add whose one input is a pointwise conv's (or fused module's) output read by nothing
+// else: the conv adds the other input in its epilogue (y = act(x·w + b) + s, as in[1]) and writes
+// the Add's output; the module output itself is never stored. The other input must exist before the
+// conv. Every pointwise path honours in[1] (the kernel and matmul fused, sgemm by a pass after).
+void fuseAddEpilogues(Plan &plan) {
+  if (fusionOff()) return;
+  const size_t nv = plan.vals.size();
+  std::vector<int64_t> readers(nv, 0), def(nv, -1);
+  for (size_t i = 0; i < plan.steps.size(); i++) {
+    for (int64_t v : plan.steps[i].in) readers[size_t(v)]++;
+    def[size_t(plan.steps[i].out)] = int64_t(i);
+  }
+  std::vector<bool> drop(plan.steps.size(), false);
+  for (size_t a = 0; a < plan.steps.size(); a++) {
+    const Step &add = plan.steps[a];
+    if (add.op != kAdd || add.in.size() != 2 || add.in[0] == add.in[1]) continue;
+    for (int k : {1, 0}) {
+      const int64_t o = add.in[size_t(k)], other = add.in[size_t(1 - k)];
+      const int64_t p = def[size_t(o)];
+      if (p < 0 || readers[size_t(o)] != 1 || plan.isOutput[size_t(o)]) continue;
+      Step &prod = plan.steps[size_t(p)];
+      const Val &in = plan.vals[size_t(prod.in[0])], &out = plan.vals[size_t(prod.out)];
+      const bool pointwise = prod.op == kConv && isPointwise(prod, in, out);
+      const bool module = prod.op == kPepx && !plan.pepx[size_t(prod.p[0])].shape.pool;
+      if (!(pointwise || module) || prod.in.size() != 1 || def[size_t(other)] >= p) continue;
+      prod.in.push_back(other);
+      prod.out = add.out;
+      def[size_t(add.out)] = p;
+      drop[a] = true;
+      break;
+    }
+  }
+  std::vector<Step> steps;
+  for (size_t i = 0; i < plan.steps.size(); i++) if (!drop[i]) steps.push_back(plan.steps[i]);
+  plan.steps = std::move(steps);
 }
 
 // ------------------------------------------------------------------------- create (validation)
@@ -232,6 +437,9 @@ Napi::Value PlanCreate(const Napi::CallbackInfo &info) {
   }
   // The trunk ends at the first dense layer (the head runs on the whole batch: the dense weights are
   // read once per batch, not once per image).
+  if (!fusionOff()) chainSums(*plan);
+  fusePepx(*plan);
+  fuseAddEpilogues(*plan);
   plan->trunkEnd = plan->steps.size();
   for (size_t i = 0; i < plan->steps.size(); i++) {
     if (plan->steps[i].op == kDense) {
@@ -311,17 +519,6 @@ Plan &livePlan(const Args &a, const Napi::Value &v) {
 
 memory::desc nhwc(int64_t n, const Val &v) { return memory::desc({n, v.c, v.h, v.w}, dt::f32, tag::nhwc); }
 
-// Pointwise convs with at least this many input channels run as oneDNN matmuls (MatmulPrim).
-// COVIDNET_PLAN_GEMM=sgemm keeps them all on dnnl_sgemm, =matmul sends them all to matmuls
-// (measurements, and tests on small nets); read when a configuration is made.
-constexpr int64_t kMatmulMinK = 64;
-bool useMatmul(int64_t k) {
-  const char *g = std::getenv("COVIDNET_PLAN_GEMM");
-  if (g && std::strcmp(g, "sgemm") == 0) return false;
-  if (g && std::strcmp(g, "matmul") == 0) return true;
-  return k >= kMatmulMinK;
-}
-
 // COVIDNET_PLAN_PARALLEL=image|layer forces a mode (measurements); default: image-parallel when
 // the batch keeps every thread busy.
 bool imageParallel(int64_t batch, int threads) {
@@ -355,6 +552,7 @@ Config &configFor(Plan &plan, int64_t batch) {
   c->conv.resize(plan.steps.size());
   c->pool.resize(plan.steps.size());
   c->mm.resize(plan.steps.size());
+  c->kernel.assign(plan.steps.size(), false);
   for (size_t i = 0; i < plan.steps.size(); i++) {
     const Step &s = plan.steps[i];
     const Val &in = plan.vals[size_t(s.in[0])], &out = plan.vals[size_t(s.out)];
@@ -364,13 +562,15 @@ Config &configFor(Plan &plan, int64_t batch) {
     dims strides{p[2], p[3]}, padl{p[4], p[5]}, padr{p[6], p[7]};
     primitive_attr attr;
     attr.set_scratchpad_mode(scratchpad_mode::user);
-    if (s.op == kConv && isPointwise(s, in, out) && useMatmul(in.c)) {
+    const Gemm gemm = s.op == kConv && isPointwise(s, in, out) ? gemmFor(in.c, out.c) : Gemm::kSgemm;
+    if (gemm == Gemm::kKernel) {
+      c->kernel[i] = true;
+    } else if (s.op == kConv && isPointwise(s, in, out) && gemm == Gemm::kMatmul) {
       const int64_t M = n * in.h * in.w;
-      if (p[9]) {
-        post_ops po;
-        po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
-        attr.set_post_ops(po);
-      }
+      post_ops po;
+      if (p[9]) po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+      if (s.in.size() > 1) po.append_binary(algorithm::binary_add, memory::desc({M, out.c}, dt::f32, tag::ab));
+      attr.set_post_ops(po);
       const bool one = perImage || (threads > 1 && double(M) * in.c * out.c < kSmallMacs);
       std::unique_ptr<OneThread> guard(one ? new OneThread() : nullptr);
       memory::desc src({M, in.c}, dt::f32, tag::ab), wts({in.c, out.c}, dt::f32, tag::ab), dst({M, out.c}, dt::f32, tag::ab);
@@ -414,6 +614,13 @@ Config &configFor(Plan &plan, int64_t batch) {
       c->pool[i].reset(new PoolPrim{one, pd, pooling_forward(pd)});
     }
   }
+  size_t pepxFloats = 0;
+  for (const Pepx &px : plan.pepx) pepxFloats = std::max(pepxFloats, pepxScratchFloats(px.shape));
+  for (const Step &pw : plan.pointwisePool) {
+    const Val &x = plan.vals[size_t(pw.in[0])], &y = plan.vals[size_t(pw.out)];
+    pepxFloats = std::max(pepxFloats, pointwisePoolScratchFloats(x.h, x.w, y.c));
+  }
+  if (pepxFloats) c->pepxScratch.assign(size_t(threads), std::vector<float>(pepxFloats));
   for (int t = 0; t < lanes; t++) {
     c->streams.emplace_back(new stream(eng()));
     c->scratch.emplace_back(std::max<size_t>(c->scratchBytes, 64));
@@ -580,6 +787,11 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
   const int lanes = cfg.imagePar ? cfg.threads : 1;
   std::vector<std::array<double, kKinds>> secs(static_cast<size_t>(lanes));
   for (auto &a : secs) a.fill(0.0);
+  std::vector<std::vector<double>> stepSecs(size_t(lanes), std::vector<double>(plan.steps.size(), 0.0));
+  if (plan.stepSeconds.size() != plan.steps.size()) {
+    plan.stepSeconds.assign(plan.steps.size(), 0.0);
+    plan.stepKind.assign(plan.steps.size(), kKindOther);
+  }
 
   // one step on n images at image offset `img`, with lane t's slots, stream and scratchpad
   auto runStep = [&](size_t i, int64_t n, int64_t img, int t, bool seq) {
@@ -600,6 +812,14 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
     switch (s.op) {
       case kConv: {
         const float *bias = p[11] >= 0 ? w[size_t(p[11])] : nullptr;
+        if (cfg.kernel[i]) {
+          kind = kKindPointwise;
+          const int64_t M = n * in.h * in.w;
+          const float *addend = s.in.size() > 1 ? at(s.in[1]) : nullptr;
+          if (seq) pointwiseKernel(M, in.c, out.c, x, w[size_t(p[10])], bias, y, p[9] != 0, addend);
+          else pointwiseKernelParallel(M, in.c, out.c, x, w[size_t(p[10])], bias, y, p[9] != 0, addend);
+          break;
+        }
         if (cfg.mm[i]) {
           kind = kKindPointwise;
           MatmulPrim &mp = *cfg.mm[i];
@@ -609,6 +829,7 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
                                                {DNNL_ARG_DST, memory(mp.dst, eng(), y)},
                                                {DNNL_ARG_SCRATCHPAD, memory(mp.pd.scratchpad_desc(), eng(), cfg.scratch[size_t(t)].data())}};
           if (bias) args.emplace(DNNL_ARG_BIAS, memory(mp.bias, eng(), const_cast<float *>(bias)));
+          if (s.in.size() > 1) args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(p[9] ? 1 : 0) | DNNL_ARG_SRC_1, memory(mp.dst, eng(), at(s.in[1])));
           mp.prim.execute(st, args);
           st.wait();
           break;
@@ -617,6 +838,7 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
           kind = kKindPointwise;
           // the TF.js kernel [1,1,C,OC] is the GEMM's [K, N] as it is
           gemmBiasAct(n * in.h * in.w, in.c, out.c, x, w[size_t(p[10])], bias, y, p[9] ? kRelu : kLinear, seq);
+          if (s.in.size() > 1) addN({y, at(s.in[1])}, y, n * out.per(), seq);
           break;
         }
         kind = p[8] ? kKindDepthwise : kKindConv;
@@ -638,6 +860,52 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
         pp.prim.execute(st, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
                              {DNNL_ARG_SCRATCHPAD, memory(pp.pd.scratchpad_desc(), eng(), cfg.scratch[size_t(t)].data())}});
         st.wait();
+        break;
+      }
+      case kPepx: {
+        kind = kKindPepx;
+        const Pepx &px = plan.pepx[size_t(p[0])];
+        const PepxShape &sh = px.shape;
+        auto wt = [&](const Step &part, int k) -> const float * { return part.p[k] >= 0 ? w[size_t(part.p[k])] : nullptr; };
+        const PepxWeights pw{wt(px.part[0], 10), wt(px.part[0], 11), wt(px.part[1], 10), wt(px.part[1], 11), wt(px.part[2], 10),
+                             wt(px.part[2], 11), wt(px.part[3], 10), wt(px.part[3], 11), wt(px.part[4], 10), wt(px.part[4], 11)};
+        const int64_t inPer = in.per(), outPer = out.per();
+        const float *addend = s.in.size() > 1 ? at(s.in[1]) : nullptr;
+        if (seq) {
+          for (int64_t j = 0; j < n; j++) pepxRows(sh, pw, x + j * inPer, y + j * outPer, addend ? addend + j * outPer : nullptr, 0, pepxRowsOut(sh), cfg.pepxScratch[size_t(t)].data());
+          break;
+        }
+        // one image at a time, its rows in one band per thread (each band computes the two
+        // expansion rows at its edges itself); small modules on this thread alone
+        const int64_t unit = sh.pool ? 2 : 1, units = pepxRowsOut(sh) / unit;  // bands of whole pooled rows
+        const int T = pepxMacsPerImage(sh) < kSmallMacs ? 1 : std::min<int>(omp_get_max_threads(), int(units));
+        for (int64_t j = 0; j < n; j++) {
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+          for (int b = 0; b < T; b++) {
+            const int64_t h0 = unit * (units * b / T), h1 = unit * (units * (b + 1) / T);
+            if (h1 > h0) pepxRows(sh, pw, x + j * inPer, y + j * outPer, addend ? addend + j * outPer : nullptr, h0, h1, cfg.pepxScratch[size_t(omp_get_thread_num())].data());
+          }
+        }
+        break;
+      }
+      case kPointwisePool: {
+        kind = kKindPointwisePool;
+        const Step &cv = plan.pointwisePool[size_t(p[0])];
+        const float *kw = w[size_t(cv.p[10])], *kb = cv.p[11] >= 0 ? w[size_t(cv.p[11])] : nullptr;
+        const bool relu = cv.p[9] != 0;
+        const int64_t inPer = in.per(), outPer = out.per(), units = in.h / 2;
+        if (seq) {
+          for (int64_t j = 0; j < n; j++) pointwisePoolRows(in.h, in.w, in.c, out.c, x + j * inPer, kw, kb, relu, y + j * outPer, 0, 2 * units, cfg.pepxScratch[size_t(t)].data());
+          break;
+        }
+        const int T = double(in.h) * in.w * in.c * out.c < kSmallMacs ? 1 : std::min<int>(omp_get_max_threads(), int(units));
+        for (int64_t j = 0; j < n; j++) {
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+          for (int b = 0; b < T; b++) {
+            const int64_t h0 = 2 * (units * b / T), h1 = 2 * (units * (b + 1) / T);
+            if (h1 > h0) pointwisePoolRows(in.h, in.w, in.c, out.c, x + j * inPer, kw, kb, relu, y + j * outPer, h0, h1, cfg.pepxScratch[size_t(omp_get_thread_num())].data());
+          }
+        }
         break;
       }
       case kAdd: {
@@ -663,7 +931,10 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
       default:
         break;
     }
-    secs[size_t(t)][size_t(kind)] += std::chrono::duration<double>(clk::now() - t0).count();
+    const double dt = std::chrono::duration<double>(clk::now() - t0).count();
+    secs[size_t(t)][size_t(kind)] += dt;
+    stepSecs[size_t(t)][i] += dt;
+    plan.stepKind[i] = kind;
   };
 
   plan.runs++;
@@ -693,6 +964,11 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
   }
   for (size_t i = plan.trunkEnd; i < plan.steps.size(); i++) runStep(i, batch, 0, 0, false);
   for (int k = 0; k < kKinds; k++) plan.seconds[k] += secs[0][size_t(k)];
+  for (size_t i = 0; i < plan.steps.size(); i++) {
+    double sum = 0;
+    for (auto &l : stepSecs) sum += l[i];
+    plan.stepSeconds[i] += i < plan.trunkEnd && cfg.imagePar ? sum / lanes : sum;
+  }
   return result;
 }
 
@@ -713,6 +989,7 @@ Napi::Value PlanInfo(const Napi::CallbackInfo &info) {
     for (int64_t s : h.plan->slotPerT) floats += s;
     for (int64_t s : h.plan->slotPerB) floats += s;
     o.Set("ops", Napi::Number::New(info.Env(), double(h.plan->steps.size())));
+    o.Set("fusedPepx", Napi::Number::New(info.Env(), double(h.plan->pepx.size())));
     o.Set("values", Napi::Number::New(info.Env(), double(h.plan->vals.size())));
     o.Set("slots", Napi::Number::New(info.Env(), double(h.plan->slotPerT.size() + h.plan->slotPerB.size())));
     o.Set("floatsPerImage", Napi::Number::New(info.Env(), double(floats)));
@@ -720,6 +997,22 @@ Napi::Value PlanInfo(const Napi::CallbackInfo &info) {
     Napi::Object ms = Napi::Object::New(info.Env());
     for (int k = 0; k < kKinds; k++) ms.Set(kKindNames[k], Napi::Number::New(info.Env(), h.plan->seconds[k] * 1e3));
     o.Set("msByKind", ms);
+    // per op: its kind, input → output shape (per image), and milliseconds over all runs
+    Napi::Array steps = Napi::Array::New(info.Env(), h.plan->steps.size());
+    for (size_t i = 0; i < h.plan->steps.size(); i++) {
+      const Step &st = h.plan->steps[i];
+      const auto shape = [&](int64_t v) {
+        const Val &x = h.plan->vals[size_t(v)];
+        return std::to_string(x.h) + "x" + std::to_string(x.w) + "x" + std::to_string(x.c);
+      };
+      Napi::Object so = Napi::Object::New(info.Env());
+      const bool ran = i < h.plan->stepKind.size();
+      so.Set("kind", Napi::String::New(info.Env(), ran ? kKindNames[h.plan->stepKind[i]] : "?"));
+      so.Set("shape", Napi::String::New(info.Env(), shape(st.in[0]) + (st.in.size() > 1 ? " (×" + std::to_string(st.in.size()) + ")" : "") + " -> " + shape(st.out)));
+      so.Set("ms", Napi::Number::New(info.Env(), ran ? h.plan->stepSeconds[i] * 1e3 : 0.0));
+      steps.Set(uint32_t(i), so);
+    }
+    o.Set("steps", steps);
   }
   return o;
 }

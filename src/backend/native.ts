@@ -34,12 +34,18 @@ export interface NativeAddon {
   planDispose(plan: NativePlan): void;
   planInfo(plan: NativePlan): {
     disposed: boolean; ops?: number; values?: number; slots?: number; floatsPerImage?: number;
-    /** Runs so far, and the milliseconds they spent per kind of op (conv1x1, convKxK, depthwise, maxpool, add, dense, other). */
+    /** PEPX modules fused into one op each (5 program ops → 1; native/src/pepx.cc). */
+    fusedPepx?: number;
+    /** Runs so far, and the milliseconds they spent per kind of op (conv1x1, convKxK, depthwise, pepx, maxpool, add, dense, other). */
     runs?: number; msByKind?: Record<string, number>;
+    /** Per op of the plan: its kind, per-image shapes (`HxWxC -> HxWxC`) and milliseconds over all runs. */
+    steps?: { kind: string; shape: string; ms: number }[];
   };
   setThreads(n: number): number;
   getThreads(): number;
   version(): string;
+  /** What this CPU offers our own kernels (the AVX-512 pointwise kernel and fused PEPX modules need avx512f). */
+  cpuFeatures(): { avx512f: boolean };
   clearCache(): void;
 }
 

@@ -61,7 +61,8 @@ test('compiled plan equals the TF.js path', { skip }, async (t) => {
     const features = trustFeatureModel(model, 'single');
     const plan = mustCompile(model);
     const fplan = mustCompile(features);
-    assert.ok(plan.info.ops > 50 && plan.info.slots < plan.info.values, JSON.stringify(plan.info));
+    // ops: 5 program ops per fused PEPX module count as 1
+    assert.ok(plan.info.ops + 4 * plan.info.fusedPepx > 50 && plan.info.slots < plan.info.values, JSON.stringify(plan.info));
     for (const n of [1, 3]) {
       const x = tf.randomNormal([n, CFG.size, CFG.size, 1], 0, 1, 'float32', 20 + n) as tf.Tensor4D;
       assertSame(model, plan, x, `single n=${n}`);
@@ -73,27 +74,33 @@ test('compiled plan equals the TF.js path', { skip }, async (t) => {
     model.dispose();
   });
 
-  await t.test('both parallel modes (image-parallel trunk, layer-parallel) and both pointwise paths (sgemm, matmul) give the same values', () => {
+  await t.test('both parallel modes × every pointwise path (sgemm, matmul, the AVX-512 kernel alone and fused into PEPX modules) give the same values', () => {
     const model = covidNet({ ...CFG, seed: 8 });
     randomizeBiases(model, 80);
     const x = tf.randomNormal([3, CFG.size, CFG.size, 1], 0, 1, 'float32', 81) as tf.Tensor4D; // 3 images on 2 threads: uneven
-    const saved = { mode: process.env['COVIDNET_PLAN_PARALLEL'], gemm: process.env['COVIDNET_PLAN_GEMM'] };
+    const keys = ['COVIDNET_PLAN_PARALLEL', 'COVIDNET_PLAN_GEMM', 'COVIDNET_PLAN_FUSE'] as const;
+    const saved = keys.map((k) => process.env[k]);
+    const kernel = load.ok && load.addon.cpuFeatures().avx512f;
     try {
       for (const mode of ['image', 'layer']) {
-        for (const gemm of ['sgemm', 'matmul']) {
-          // read when a plan makes its primitives for a batch size
+        for (const [gemm, fuse] of [['sgemm', '1'], ['matmul', '1'], ['kernel', '0'], ['kernel', '1']] as const) {
+          // read when a plan is made and when it makes its primitives for a batch size
           process.env['COVIDNET_PLAN_PARALLEL'] = mode;
           process.env['COVIDNET_PLAN_GEMM'] = gemm;
+          process.env['COVIDNET_PLAN_FUSE'] = fuse;
           const plan = mustCompile(model);
-          assertSame(model, plan, x, `${mode}-parallel, ${gemm}`);
+          // the kernel path fuses every PEPX module (16) where the CPU has AVX-512, and only then
+          assert.equal(plan.info.fusedPepx, gemm === 'kernel' && fuse === '1' && kernel ? 16 : 0, `${mode}, ${gemm}, fuse ${fuse}`);
+          assertSame(model, plan, x, `${mode}-parallel, ${gemm}, fuse ${fuse}`);
           plan.dispose();
         }
       }
     } finally {
-      for (const [k, v] of [['COVIDNET_PLAN_PARALLEL', saved.mode], ['COVIDNET_PLAN_GEMM', saved.gemm]] as const) {
+      keys.forEach((k, i) => {
+        const v = saved[i];
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
-      }
+      });
     }
     x.dispose();
     model.dispose();

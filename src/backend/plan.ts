@@ -257,10 +257,16 @@ export class CompiledPlan {
   }
 
   /** Ops, values, buffer slots, planned floats per image, and the time of the runs so far per kind of op (native planInfo). */
-  get info(): { ops: number; values: number; slots: number; floatsPerImage: number; runs: number; msByKind: Record<string, number> } {
+  get info(): {
+    ops: number; fusedPepx: number; values: number; slots: number; floatsPerImage: number; runs: number; msByKind: Record<string, number>;
+    steps: { kind: string; shape: string; ms: number }[];
+  } {
     const h = this.live();
     const i = this.addon.planInfo(h);
-    return { ops: i.ops ?? 0, values: i.values ?? 0, slots: i.slots ?? 0, floatsPerImage: i.floatsPerImage ?? 0, runs: i.runs ?? 0, msByKind: i.msByKind ?? {} };
+    return {
+      ops: i.ops ?? 0, fusedPepx: i.fusedPepx ?? 0, values: i.values ?? 0, slots: i.slots ?? 0, floatsPerImage: i.floatsPerImage ?? 0,
+      runs: i.runs ?? 0, msByKind: i.msByKind ?? {}, steps: i.steps ?? [],
+    };
   }
 
   /**

@@ -2,7 +2,9 @@
  * The ONNX Runtime anchor of `covidnet bench --anchor onnxruntime`: the PyTorch mirror of the
  * network (docs/performance.md) exported to ONNX (scripts/export-onnx.py, into a temporary folder)
  * and timed in ONNX Runtime in this process, as the bench times covidnet's forward: random inputs,
- * medians after warm-up, milliseconds per image.
+ * medians after warm-up, milliseconds per image. The bench interleaves the two engines' forwards
+ * (openOnnxRuntime), so that both see the same machine: on a shared 2-core VM, runs a minute
+ * apart differed by up to 40%.
  *
  * onnxruntime-node is not a dependency (its install script may download from GitHub, which CI
  * cannot reach): it is loaded from `COVIDNET_ONNXRUNTIME` (the package's folder, e.g. one installed
@@ -48,11 +50,6 @@ export interface AnchorOptions extends BenchShape {
   threads: number;
 }
 
-export interface AnchorResult {
-  framework: string;
-  forward_ms_per_image: number;
-}
-
 /** Where the PyTorch mirror is: `COVIDNET_PYTORCH_MIRROR`, else ../shared/anchors/pytorch_covidnet.py from the working directory. */
 export function mirrorPath(): string {
   return resolve(process.env['COVIDNET_PYTORCH_MIRROR'] || '../shared/anchors/pytorch_covidnet.py');
@@ -85,14 +82,16 @@ async function exportOnnx(o: AnchorOptions, out: string): Promise<void> {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+/** An open ONNX Runtime session of the mirror, timed one forward at a time (so a bench can interleave it with its own). */
+export interface OnnxAnchor {
+  framework: string;
+  /** One forward of a batch: milliseconds per image (a siamese pair counts as 2 images). */
+  forwardMs(): Promise<number>;
+  close(): Promise<void>;
+}
 
-/** ONNX Runtime's forward time of the mirror, per image (a siamese pair counts as 2 images). */
-export async function timeOnnxRuntime(o: AnchorOptions): Promise<AnchorResult> {
+/** Exports the mirror for this shape and opens it in ONNX Runtime on `threads` threads. */
+export async function openOnnxRuntime(o: AnchorOptions): Promise<OnnxAnchor> {
   const { ort } = loadOrt();
   const dir = await mkdtemp(join(tmpdir(), 'covidnet-onnx-'));
   try {
@@ -106,16 +105,19 @@ export async function timeOnnxRuntime(o: AnchorOptions): Promise<AnchorResult> {
     const n = o.batch * o.size * o.size;
     const feeds: Record<string, unknown> = {};
     for (const name of names) feeds[name] = new ort.Tensor('float32', Float32Array.from({ length: n }, () => rng.normal()), [o.batch, 1, o.size, o.size]);
-    const times: number[] = [];
-    for (let step = 0; step < o.warmup + o.steps; step++) {
-      const t0 = performance.now();
-      await session.run(feeds);
-      const ms = performance.now() - t0;
-      if (step >= o.warmup) times.push(ms / (o.batch * names.length));
-    }
-    await session.release?.();
-    return { framework: `onnxruntime ${ort.env?.versions?.common ?? '?'}`, forward_ms_per_image: Math.round(median(times) * 100) / 100 };
+    return {
+      framework: `onnxruntime ${ort.env?.versions?.common ?? '?'}`,
+      async forwardMs() {
+        const t0 = performance.now();
+        await session.run(feeds);
+        return (performance.now() - t0) / (o.batch * names.length);
+      },
+      async close() {
+        await session.release?.();
+      },
+    };
   } finally {
+    // the session holds the model in memory: the file is no longer needed
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -10,7 +10,7 @@ import { covidNet, siameseCovidNet, disposeModel, probabilityDifferent, siameseP
 import { createRng } from '../util/rng.js';
 import { initBackend, resolveThreads, withTrainingFusion } from '../backend/index.js';
 import { compilePlan, type CompiledPlan } from '../backend/plan.js';
-import { timeOnnxRuntime, type BenchShape } from './bench-anchor.js';
+import { openOnnxRuntime, type BenchShape, type OnnxAnchor } from './bench-anchor.js';
 
 export type BenchModel = BenchShape['model'];
 
@@ -43,8 +43,13 @@ export interface BenchResult {
   peak_rss_mb: number;
   /** Plan forward: milliseconds per image per kind of native op (measured steps), where the time goes. */
   forward_profile?: Record<string, number>;
-  /** With --anchor onnxruntime: ONNX Runtime's forward of the PyTorch mirror, and forward / that. */
+  /**
+   * With --anchor onnxruntime: ONNX Runtime's forward of the PyTorch mirror and covidnet's plan
+   * forward timed in alternation (pairs, each engine first in turn), their medians, and the ratio
+   * covidnet / ONNX Runtime of those medians.
+   */
   onnxruntime_forward_ms_per_image?: number;
+  forward_interleaved_ms_per_image?: number;
   forward_vs_onnxruntime?: number;
 }
 
@@ -78,19 +83,31 @@ export async function runBench(opts: BenchOptions): Promise<{ result: BenchResul
   validateBenchOptions(opts);
   const threads = resolveThreads(opts.threads);
   const choice = await initBackend({ backend: opts.backend, purpose: 'train', threads });
-  // the training-time fusion, as in covidnet's own training (the forward timings too, as before)
-  const out = await withTrainingFusion(() => timeSteps(opts, choice.name, choice.reason, threads));
-  if (opts.anchor === 'onnxruntime') {
-    // after covidnet's own steps, so that neither sees the other's threads at work
-    const ort = await timeOnnxRuntime({ ...opts, threads });
-    out.result.onnxruntime_forward_ms_per_image = ort.forward_ms_per_image;
-    out.result.forward_vs_onnxruntime = Math.round((out.result.forward_ms_per_image / ort.forward_ms_per_image) * 100) / 100;
-    out.reason += `; anchor ${ort.framework}, ${threads} thread${threads === 1 ? '' : 's'}`;
+  const anchor = opts.anchor === 'onnxruntime' ? await openOnnxRuntime({ ...opts, threads }) : undefined;
+  try {
+    // the training-time fusion, as in covidnet's own training (the forward timings too, as before)
+    const out = await withTrainingFusion(() => timeSteps(opts, choice.name, choice.reason, threads, anchor));
+    if (anchor) out.reason += `; anchor ${anchor.framework}, ${threads} thread${threads === 1 ? '' : 's'}, forwards interleaved`;
+    return out;
+  } finally {
+    await anchor?.close();
   }
-  return out;
 }
 
-async function timeSteps(opts: BenchOptions, backend: string, reason: string, threads: number): Promise<{ result: BenchResult; reason: string }> {
+/** Pairs timed in alternation with the anchor: at least this many, after 2 warm-up pairs. */
+const INTERLEAVED_PAIRS = 10;
+/**
+ * Pause between two engines' forwards, so that neither runs while the other's threads still
+ * spin-wait. Measured at 112 batch 16 on 2 cores: covidnet's forward right after ONNX Runtime's
+ * took 2.45 ms/image with no pause and 2.28 with 20 ms, against 1.19 with 100 ms (1.10 with no
+ * ONNX Runtime runs at all).
+ */
+const HANDOVER_MS = 100;
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function timeSteps(
+  opts: BenchOptions, backend: string, reason: string, threads: number, anchor: OnnxAnchor | undefined,
+): Promise<{ result: BenchResult; reason: string }> {
   const cfg = { size: opts.size, width: opts.width, fc: opts.fc, seed: 1 };
   const model = opts.model === 'single' ? covidNet(cfg) : siameseCovidNet(cfg);
   const shape = [opts.batch, opts.size, opts.size, 1];
@@ -110,6 +127,17 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
   const forwardPath = plan ? 'plan' : `tfjs (${compiled && !compiled.ok ? compiled.reason : `backend ${backend}`})`;
   const planFwd: number[] = [];
   let profileStart: Record<string, number> = {};
+  /** One plan forward of the batch (siamese: both encoders, then the head): ms per image. */
+  const planForward = (): number => {
+    const t0 = performance.now();
+    tf.tidy(() => {
+      const y = opts.model === 'single'
+        ? plan!.run(inputs[0]!)[0]!
+        : probabilityDifferent(siameseParts(model).distance, plan!.run(inputs[0]!)[0]!, plan!.run(inputs[1]!)[0]!);
+      y.dataSync();
+    });
+    return (performance.now() - t0) / images;
+  };
   try {
     for (let step = 0; step < total; step++) {
       if (plan && step === opts.warmup) profileStart = plan.info.msByKind;
@@ -120,14 +148,8 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
       });
       const f = performance.now() - t0;
       if (plan) {
-        t0 = performance.now();
-        tf.tidy(() => {
-          const y = opts.model === 'single'
-            ? plan.run(inputs[0]!)[0]!
-            : probabilityDifferent(siameseParts(model).distance, plan.run(inputs[0]!)[0]!, plan.run(inputs[1]!)[0]!);
-          y.dataSync();
-        });
-        if (step >= opts.warmup) planFwd.push((performance.now() - t0) / images);
+        const ms = planForward();
+        if (step >= opts.warmup) planFwd.push(ms);
       }
       t0 = performance.now();
       optimizer.minimize(() => {
@@ -144,6 +166,37 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
       opts.onStep?.(step + 1, total);
     }
     const profileEnd = plan?.info.msByKind;
+    // the anchor: forwards in alternation with the plan's (or TF.js's, without a plan), after the profile
+    let interleaved: { ours: number; ort: number } | undefined;
+    if (anchor) {
+      const ours: number[] = [], ort: number[] = [];
+      const own = (): number => {
+        if (plan) return planForward();
+        const t0 = performance.now();
+        tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync());
+        return (performance.now() - t0) / images;
+      };
+      const pairs = Math.max(opts.steps, INTERLEAVED_PAIRS);
+      for (let i = 0; i < 2 + pairs; i++) {
+        // each engine goes first in turn
+        let a: number, b: number;
+        if (i % 2 === 0) {
+          a = own();
+          await pause(HANDOVER_MS);
+          b = await anchor.forwardMs();
+        } else {
+          b = await anchor.forwardMs();
+          await pause(HANDOVER_MS);
+          a = own();
+        }
+        await pause(HANDOVER_MS);
+        if (i >= 2) {
+          ours.push(a);
+          ort.push(b);
+        }
+      }
+      interleaved = { ours: median(ours), ort: median(ort) };
+    }
     const measured = opts.steps * images;
     const forwardProfile = profileEnd && Object.fromEntries(Object.entries(profileEnd).map(([k, v]) => [k, Math.round(((v - (profileStart[k] ?? 0)) / measured) * 1000) / 1000]));
     const result: BenchResult = {
@@ -162,6 +215,11 @@ async function timeSteps(opts: BenchOptions, backend: string, reason: string, th
       // maxRSS is in kilobytes
       peak_rss_mb: round2(process.resourceUsage().maxRSS / 1024),
       ...(forwardProfile ? { forward_profile: forwardProfile } : {}),
+      ...(interleaved ? {
+        onnxruntime_forward_ms_per_image: round2(interleaved.ort),
+        forward_interleaved_ms_per_image: round2(interleaved.ours),
+        forward_vs_onnxruntime: round2(interleaved.ours / interleaved.ort),
+      } : {}),
     };
     return { result, reason };
   } finally {

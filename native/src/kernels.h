@@ -1,0 +1,55 @@
+// The plan's own kernels (pointwise.cc, pepx.cc): plain C++ on raw arrays, no Node-API, no
+// allocation, no exceptions, so that they can run inside OpenMP regions and be benchmarked alone.
+// Callers (plan.cc, conv.cc) validate shapes at the boundary first (common.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace covidnet {
+
+// Work below this many multiply-adds runs on the calling thread (common.h's MaybeOneThread).
+constexpr double kSmallMacs = 4e6;
+
+// The AVX-512 pointwise (1×1 conv) kernel of pointwise.cc: y[M,N] = act(x[M,K] · w[K,N] + b), b may
+// be null. Available only where the CPU has AVX-512F; meant for K·N that fits (pointwiseKernelFits),
+// correct for any. pointwiseKernel runs on the calling thread (safe inside OpenMP regions);
+// pointwiseKernelParallel splits the rows over the threads (outside regions).
+bool pointwiseKernelAvailable() noexcept;
+bool pointwiseKernelFits(int64_t K, int64_t N) noexcept;
+// add (may be null): a map like y's, added after the activation (a skip sum absorbed by the conv).
+void pointwiseKernel(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, bool relu,
+                     const float *add = nullptr) noexcept;
+void pointwiseKernelParallel(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, bool relu,
+                             const float *add = nullptr) noexcept;
+
+// A fused PEPX module on one image (pepx.cc): input H×W×Cin → 1×1 → Ca → 1×1 → Cb → 3×3 depthwise
+// (stride 1, zero pad 1) → 1×1 → Cc → 1×1 → Cout, each with bias (null: none) and ReLU when asked.
+// pepxRows writes output rows [h0, h1) (reading the input rows they need) with a scratch of
+// pepxScratchFloats floats; no allocation, no threads, never throws (safe inside OpenMP regions).
+// Needs AVX-512F (pointwiseKernelAvailable).
+struct PepxShape {
+  int64_t H, W, Cin, Ca, Cb, Cc, Cout;
+  bool reluA, reluB, reluD, reluC, reluE;
+  // a 2×2 / 2 max pool ('valid') follows: y is the pooled map (H/2 × W/2 × Cout), rows [h0, h1)
+  // are full-resolution rows, even, within pepxRowsOut; add must be null
+  bool pool;
+};
+struct PepxWeights {
+  const float *a, *ba, *b, *bb, *d, *bd, *c, *bc, *e, *be;
+};
+size_t pepxScratchFloats(const PepxShape &s);
+int64_t pepxRowsOut(const PepxShape &s);  // full-resolution rows that make output: H, or 2·⌊H/2⌋ when pooled
+double pepxMacsPerImage(const PepxShape &s);
+// add (may be null): a map like y's added to the output (a skip sum absorbed by the module).
+void pepxRows(const PepxShape &s, const PepxWeights &w, const float *x, float *y, const float *add, int64_t h0, int64_t h1,
+              float *scratch) noexcept;
+
+// A pointwise conv followed by a 2×2 / 2 max pool (COVID-Net's upper-layer convs): full-resolution
+// rows [h0, h1) (even) of x (H × W × K) → pooled rows of y (H/2 × W/2 × N), tile by tile, so the
+// unpooled map is never stored.
+size_t pointwisePoolScratchFloats(int64_t H, int64_t W, int64_t N);
+void pointwisePoolRows(int64_t H, int64_t W, int64_t K, int64_t N, const float *x, const float *w, const float *b, bool relu, float *y,
+                       int64_t h0, int64_t h1, float *scratch) noexcept;
+
+}  // namespace covidnet
