@@ -12,11 +12,9 @@ namespace covidnet {
 constexpr double kSmallMacs = 4e6;
 
 // The AVX-512 pointwise (1×1 conv) kernel of pointwise.cc: y[M,N] = act(x[M,K] · w[K,N] + b), b may
-// be null. Available only where the CPU has AVX-512F; meant for K·N that fits (pointwiseKernelFits),
-// correct for any. pointwiseKernel runs on the calling thread (safe inside OpenMP regions);
+// be null. Available only where the CPU has AVX-512F. pointwiseKernel runs on the calling thread (safe inside OpenMP regions);
 // pointwiseKernelParallel splits the rows over the threads (outside regions).
 bool pointwiseKernelAvailable() noexcept;
-bool pointwiseKernelFits(int64_t K, int64_t N) noexcept;
 // add (may be null): a map like y's, added after the activation (a skip sum absorbed by the conv).
 void pointwiseKernel(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, bool relu,
                      const float *add = nullptr) noexcept;
@@ -48,7 +46,7 @@ void pepxRows(const PepxShape &s, const PepxWeights &w, const float *x, float *y
 // A pointwise conv followed by a 2×2 / 2 max pool (COVID-Net's upper-layer convs): full-resolution
 // rows [h0, h1) (even) of x (H × W × K) → pooled rows of y (H/2 × W/2 × N), tile by tile, so the
 // unpooled map is never stored.
-size_t pointwisePoolScratchFloats(int64_t H, int64_t W, int64_t N);
+size_t pointwisePoolScratchFloats(int64_t H, int64_t W, int64_t K, int64_t N);
 void pointwisePoolRows(int64_t H, int64_t W, int64_t K, int64_t N, const float *x, const float *w, const float *b, bool relu, float *y,
                        int64_t h0, int64_t h1, float *scratch) noexcept;
 

@@ -24,12 +24,16 @@ namespace {
 constexpr int64_t kTilePixels = 48;
 
 // rows of a tile: ≥ kTilePixels pixels, even when a 2×2 pool follows (a tile pools into whole rows)
-int64_t tileRowsFor(int64_t H, int64_t W, bool pool) {
-  int64_t g = std::max<int64_t>(1, std::min<int64_t>(H, (kTilePixels + W - 1) / W));
+// (weights: the floats of the convs' kernels. Past 64 Ki (256 KB) they no longer stay in L2 beside
+// the tiles and every tile would fetch them again: the whole image is one tile.)
+int64_t tileRowsFor(int64_t H, int64_t W, bool pool, int64_t weights) {
+  int64_t g = weights > 65536 ? H : std::max<int64_t>(1, std::min<int64_t>(H, (kTilePixels + W - 1) / W));
   if (pool) g += g % 2;
   return g;
 }
-int64_t tileRows(const PepxShape &s) { return tileRowsFor(s.H, s.W, s.pool); }
+int64_t tileRows(const PepxShape &s) {
+  return tileRowsFor(s.H, s.W, s.pool, s.Cin * s.Ca + s.Ca * s.Cb + s.Cb * s.Cc + s.Cc * s.Cout);
+}
 
 // 2×2 / 2 max pooling ('valid': an odd last row or column is dropped) of a tile of `rows` full
 // rows (W × C each) into rows / 2 output rows (W/2 × C each)
@@ -136,11 +140,11 @@ void pepxRows(const PepxShape &s, const PepxWeights &w, const float *x, float *y
   }
 }
 
-size_t pointwisePoolScratchFloats(int64_t H, int64_t W, int64_t N) { return size_t(tileRowsFor(H, W, true) * W * N); }
+size_t pointwisePoolScratchFloats(int64_t H, int64_t W, int64_t K, int64_t N) { return size_t(tileRowsFor(H, W, true, K * N) * W * N); }
 
 void pointwisePoolRows(int64_t H, int64_t W, int64_t K, int64_t N, const float *x, const float *w, const float *b, bool relu, float *y,
                        int64_t h0, int64_t h1, float *scratch) noexcept {
-  const int64_t g = tileRowsFor(H, W, true);
+  const int64_t g = tileRowsFor(H, W, true, K * N);
   for (int64_t r0 = h0; r0 < h1; r0 += g) {
     const int64_t r1 = std::min(h1, r0 + g);
     pointwiseKernel((r1 - r0) * W, K, N, x + r0 * W * K, w, b, scratch, relu);

@@ -148,20 +148,19 @@ bool isPointwise(const Step &s, const Val &in, const Val &out) {
          p[7] == 0 && in.h == out.h && in.w == out.w;
 }
 
-// How a pointwise conv runs. Small ones (K·N ≤ 64 Ki, where the weights stay in L2 beside the
-// rows) on our AVX-512 kernel (pointwise.cc) where the CPU has it; larger ones with at least
-// kMatmulMinK input channels as oneDNN matmuls (MatmulPrim); the rest on dnnl_sgemm.
+// How a pointwise conv runs: on our AVX-512 kernel (pointwise.cc) where the CPU has it, else as a
+// oneDNN matmul (MatmulPrim) with at least kMatmulMinK input channels, else on dnnl_sgemm.
 // COVIDNET_PLAN_GEMM=kernel|matmul|sgemm sends every pointwise conv one way (measurements, and
-// tests on small nets; kernel falls back where the CPU lacks AVX-512); read when a configuration
-// is made.
+// tests of every path; kernel falls back where the CPU lacks AVX-512); read when a plan is made and
+// when it makes a configuration.
 enum class Gemm { kSgemm, kMatmul, kKernel };
 constexpr int64_t kMatmulMinK = 64;
-Gemm gemmFor(int64_t k, int64_t n) {
+Gemm gemmFor(int64_t k) {
   const char *g = std::getenv("COVIDNET_PLAN_GEMM");
   const std::string force = g ? g : "";
   if (force == "sgemm") return Gemm::kSgemm;
   if (force == "matmul") return Gemm::kMatmul;
-  if (pointwiseKernelAvailable() && (force == "kernel" || pointwiseKernelFits(k, n))) return Gemm::kKernel;
+  if (pointwiseKernelAvailable()) return Gemm::kKernel;
   return k >= kMatmulMinK ? Gemm::kMatmul : Gemm::kSgemm;
 }
 
@@ -227,7 +226,7 @@ void fusePepx(Plan &plan) {
   }
   const auto pointwiseOnKernel = [&](const Step &s) {
     const Val &in = plan.vals[size_t(s.in[0])], &out = plan.vals[size_t(s.out)];
-    return s.op == kConv && isPointwise(s, in, out) && gemmFor(in.c, out.c) == Gemm::kKernel;
+    return s.op == kConv && isPointwise(s, in, out) && gemmFor(in.c) == Gemm::kKernel;
   };
   const auto depthwise3x3 = [&](const Step &s) {
     const int64_t *p = s.p;
@@ -562,7 +561,7 @@ Config &configFor(Plan &plan, int64_t batch) {
     dims strides{p[2], p[3]}, padl{p[4], p[5]}, padr{p[6], p[7]};
     primitive_attr attr;
     attr.set_scratchpad_mode(scratchpad_mode::user);
-    const Gemm gemm = s.op == kConv && isPointwise(s, in, out) ? gemmFor(in.c, out.c) : Gemm::kSgemm;
+    const Gemm gemm = s.op == kConv && isPointwise(s, in, out) ? gemmFor(in.c) : Gemm::kSgemm;
     if (gemm == Gemm::kKernel) {
       c->kernel[i] = true;
     } else if (s.op == kConv && isPointwise(s, in, out) && gemm == Gemm::kMatmul) {
@@ -618,7 +617,7 @@ Config &configFor(Plan &plan, int64_t batch) {
   for (const Pepx &px : plan.pepx) pepxFloats = std::max(pepxFloats, pepxScratchFloats(px.shape));
   for (const Step &pw : plan.pointwisePool) {
     const Val &x = plan.vals[size_t(pw.in[0])], &y = plan.vals[size_t(pw.out)];
-    pepxFloats = std::max(pepxFloats, pointwisePoolScratchFloats(x.h, x.w, y.c));
+    pepxFloats = std::max(pepxFloats, pointwisePoolScratchFloats(x.h, x.w, x.c, y.c));
   }
   if (pepxFloats) c->pepxScratch.assign(size_t(threads), std::vector<float>(pepxFloats));
   for (int t = 0; t < lanes; t++) {

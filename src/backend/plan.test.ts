@@ -106,6 +106,34 @@ test('compiled plan equals the TF.js path', { skip }, async (t) => {
     model.dispose();
   });
 
+  await t.test('wide channels (K > 128: K chunks; N > 64 with ≥ 12 rows: packed weight panels; 4-row maps: a short block) on every pointwise path', () => {
+    // size 32, width 32: 1×1 convs up to 256 → 256 on maps of 16×16 down to 2×2 rows
+    const model = covidNet({ size: 32, width: 32, fc: 16, seed: 12 });
+    randomizeBiases(model, 120);
+    const x = tf.randomNormal([3, 32, 32, 1], 0, 1, 'float32', 121) as tf.Tensor4D;
+    const keys = ['COVIDNET_PLAN_PARALLEL', 'COVIDNET_PLAN_GEMM'] as const;
+    const saved = keys.map((k) => process.env[k]);
+    try {
+      for (const mode of ['image', 'layer']) {
+        for (const gemm of ['kernel', 'matmul']) {
+          process.env['COVIDNET_PLAN_PARALLEL'] = mode;
+          process.env['COVIDNET_PLAN_GEMM'] = gemm;
+          const plan = mustCompile(model);
+          assertSame(model, plan, x, `wide, ${mode}-parallel, ${gemm}`);
+          plan.dispose();
+        }
+      }
+    } finally {
+      keys.forEach((k, i) => {
+        const v = saved[i];
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      });
+    }
+    x.dispose();
+    model.dispose();
+  });
+
   await t.test('siamese encoder (L2-normalised embedding), batch 1 and 4', () => {
     const model = siameseCovidNet({ ...CFG, seed: 4, normalizeEmbedding: true });
     randomizeBiases(model, 30);
