@@ -50,4 +50,10 @@ size_t pointwisePoolScratchFloats(int64_t H, int64_t W, int64_t K, int64_t N);
 void pointwisePoolRows(int64_t H, int64_t W, int64_t K, int64_t N, const float *x, const float *w, const float *b, bool relu, float *y,
                        int64_t h0, int64_t h1, float *scratch) noexcept;
 
+// A dense layer on few rows with large weights (dense.cc): y[M, N] = act(x[M, K] · w[K, N] + b),
+// streaming w once in row order on the threads (outside OpenMP regions; allocates the threads'
+// partial sums, so it may throw std::bad_alloc). denseStreamFits: the shapes it is meant for.
+bool denseStreamFits(int64_t M, int64_t K, int64_t N) noexcept;
+void denseStream(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, bool relu);
+
 }  // namespace covidnet

@@ -103,6 +103,7 @@ struct Config {
   std::vector<std::unique_ptr<ConvPrim>> conv;  // per step (null: not a oneDNN conv)
   std::vector<std::unique_ptr<MatmulPrim>> mm;  // per step (null: not a pointwise conv run as a matmul)
   std::vector<bool> kernel;                      // per step: a pointwise conv on pointwise.cc's kernel
+  std::vector<bool> denseStream;                 // per step: a dense layer on dense.cc's streaming product
   std::vector<std::unique_ptr<PoolPrim>> pool;
   std::vector<std::vector<float>> pepxScratch;   // per thread (pepx.cc's band and tile buffers)
   std::vector<std::unique_ptr<stream>> streams;  // per thread
@@ -552,6 +553,7 @@ Config &configFor(Plan &plan, int64_t batch) {
   c->pool.resize(plan.steps.size());
   c->mm.resize(plan.steps.size());
   c->kernel.assign(plan.steps.size(), false);
+  c->denseStream.assign(plan.steps.size(), false);
   for (size_t i = 0; i < plan.steps.size(); i++) {
     const Step &s = plan.steps[i];
     const Val &in = plan.vals[size_t(s.in[0])], &out = plan.vals[size_t(s.out)];
@@ -564,6 +566,9 @@ Config &configFor(Plan &plan, int64_t batch) {
     const Gemm gemm = s.op == kConv && isPointwise(s, in, out) ? gemmFor(in.c) : Gemm::kSgemm;
     if (gemm == Gemm::kKernel) {
       c->kernel[i] = true;
+    } else if (s.op == kDense) {
+      // the head runs on the whole batch (never inside the image-parallel region)
+      c->denseStream[i] = p[0] != kSigmoid && gemmFor(in.per()) == Gemm::kKernel && denseStreamFits(batch, in.per(), out.c);
     } else if (s.op == kConv && isPointwise(s, in, out) && gemm == Gemm::kMatmul) {
       const int64_t M = n * in.h * in.w;
       post_ops po;
@@ -914,6 +919,12 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
         break;
       }
       case kDense:
+        // few images against big weights: dense.cc's streaming product (decided with the
+        // configuration: AVX-512 and COVIDNET_PLAN_GEMM not forcing oneDNN, as the pointwise convs)
+        if (cfg.denseStream[i]) {
+          denseStream(n, in.per(), out.c, x, w[size_t(p[1])], p[2] >= 0 ? w[size_t(p[2])] : nullptr, y, p[0] == kRelu);
+          break;
+        }
         gemmBiasAct(n, in.per(), out.c, x, w[size_t(p[1])], p[2] >= 0 ? w[size_t(p[2])] : nullptr, y, p[0], seq);
         break;
       case kSoftmax:

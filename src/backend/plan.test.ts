@@ -106,11 +106,11 @@ test('compiled plan equals the TF.js path', { skip }, async (t) => {
     model.dispose();
   });
 
-  await t.test('wide channels (K > 128: K chunks; N > 64 with ≥ 12 rows: packed weight panels; 4-row maps: a short block) on every pointwise path', () => {
-    // size 32, width 32: 1×1 convs up to 256 → 256 on maps of 16×16 down to 2×2 rows
-    const model = covidNet({ size: 32, width: 32, fc: 16, seed: 12 });
+  await t.test('wide channels (K > 128: K chunks; N > 64: packed weight panels; short blocks) and a big dense layer (streamed) on every path', () => {
+    // size 64, width 32: 1×1 convs up to 256 → 256 on maps of 32×32 down to 4×4; fc1 1024 × 1024
+    const model = covidNet({ size: 64, width: 32, fc: 1024, seed: 12 });
     randomizeBiases(model, 120);
-    const x = tf.randomNormal([3, 32, 32, 1], 0, 1, 'float32', 121) as tf.Tensor4D;
+    const x = tf.randomNormal([3, 64, 64, 1], 0, 1, 'float32', 121) as tf.Tensor4D;
     const keys = ['COVIDNET_PLAN_PARALLEL', 'COVIDNET_PLAN_GEMM'] as const;
     const saved = keys.map((k) => process.env[k]);
     try {

@@ -1,0 +1,102 @@
+// A dense layer on a few rows with a large weight matrix (COVID-Net's first head layer at 224²:
+// 8 images × 50176 inputs × 1024 units, 205 MB of weights per batch): y = act(x · w + b).
+//
+// Why our own: with so few rows the layer only streams the weights, and how it reads them is all
+// that matters. dnnl_sgemm took 21–28 ms per batch on the 2-core Xeon (7–10 GB/s); ONNX Runtime,
+// with weights it packs once at load, 14 ms. Ours cannot pack ahead (the weights may change
+// between calls), so it reads w in its own row order: the threads split K, each streams whole
+// contiguous rows (8 at a time, 32 KB that stay in L1 while every row group and column chunk uses
+// them) into a partial sum of its own, and the partial sums are added at the end.
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace covidnet {
+namespace {
+
+constexpr int64_t kRowsPerGroup = 8;  // x rows per register block (8 × 2 zmm accumulators)
+constexpr int64_t kKBlock = 8;        // weight rows per L1 block
+
+template <int R>
+__attribute__((target("avx512f"))) inline void chunk(int64_t K, int64_t N, const float *x, const float *w, float *part, int64_t k0, int64_t kn,
+                                                     int64_t n0, __mmask16 m0, __mmask16 m1, bool first) {
+  __m512 acc[R][2];
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+    acc[r][0] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, part + r * N + n0);
+    acc[r][1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, part + r * N + n0 + 16);
+  }
+  for (int64_t k = k0; k < k0 + kn; k++) {
+    const __m512 w0 = _mm512_maskz_loadu_ps(m0, w + k * N + n0), w1 = _mm512_maskz_loadu_ps(m1, w + k * N + n0 + 16);
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+      const __m512 xv = _mm512_set1_ps(x[r * K + k]);
+      acc[r][0] = _mm512_fmadd_ps(xv, w0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(xv, w1, acc[r][1]);
+    }
+  }
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+    _mm512_mask_storeu_ps(part + r * N + n0, m0, acc[r][0]);
+    _mm512_mask_storeu_ps(part + r * N + n0 + 16, m1, acc[r][1]);
+  }
+}
+
+template <int R>
+__attribute__((target("avx512f"))) void group(int64_t K, int64_t N, const float *x, const float *w, float *part, int64_t k0, int64_t kn, bool first) {
+  for (int64_t n0 = 0; n0 < N; n0 += 32) {
+    const int64_t a = std::min<int64_t>(16, N - n0), b = std::clamp<int64_t>(N - n0 - 16, 0, 16);
+    const __mmask16 m0 = __mmask16((1u << a) - 1), m1 = __mmask16((1u << b) - 1);
+    chunk<R>(K, N, x, w, part, k0, kn, n0, m0, m1, first);
+  }
+}
+
+// partial[M, N] = x[:, k0:k1] · w[k0:k1, :] on the calling thread
+void partialProduct(int64_t M, int64_t K, int64_t N, const float *x, const float *w, float *part, int64_t k0, int64_t k1) {
+  for (int64_t kb = k0; kb < k1; kb += kKBlock) {
+    const int64_t kn = std::min(kKBlock, k1 - kb);
+    const bool first = kb == k0;
+    for (int64_t r0 = 0; r0 < M; r0 += kRowsPerGroup) {
+      const int64_t rows = std::min(kRowsPerGroup, M - r0);
+      const float *xr = x + r0 * K;
+      float *pr = part + r0 * N;
+      switch (rows) {
+        case 1: group<1>(K, N, xr, w, pr, kb, kn, first); break;
+        case 2: group<2>(K, N, xr, w, pr, kb, kn, first); break;
+        case 3: group<3>(K, N, xr, w, pr, kb, kn, first); break;
+        case 4: group<4>(K, N, xr, w, pr, kb, kn, first); break;
+        case 5: group<5>(K, N, xr, w, pr, kb, kn, first); break;
+        case 6: group<6>(K, N, xr, w, pr, kb, kn, first); break;
+        case 7: group<7>(K, N, xr, w, pr, kb, kn, first); break;
+        default: group<8>(K, N, xr, w, pr, kb, kn, first); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool denseStreamFits(int64_t M, int64_t K, int64_t N) noexcept {
+  // few rows (the weights are read once per 8 rows at most 8 times) and weights past L2
+  return M <= 64 && K >= 1024 && K * N >= (1 << 20);
+}
+
+void denseStream(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, bool relu) {
+  const int T = std::max(1, std::min<int>(omp_get_max_threads(), int(K / 1024)));
+  std::vector<float> parts(size_t(T) * size_t(M * N));
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num();
+    const int64_t k0 = K * t / T, k1 = K * (t + 1) / T;
+    partialProduct(M, K, N, x, w, parts.data() + size_t(t) * size_t(M * N), k0, k1);
+  }
+  for (int64_t i = 0; i < M * N; i++) {
+    float v = parts[size_t(i)];
+    for (int t = 1; t < T; t++) v += parts[size_t(t) * size_t(M * N) + size_t(i)];
+    v += b ? b[i % N] : 0.f;
+    y[i] = relu && v < 0.f ? 0.f : v;
+  }
+}
+
+}  // namespace covidnet
