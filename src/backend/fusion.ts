@@ -17,7 +17,7 @@
  * without the patches (the fused inference kernels, FusedConv2D and friends, belong to the backend).
  */
 import * as tf from '../tf.js';
-import { CONV_BIAS_RELU_GRAD, ONEDNN, OnednnBackend } from './onednn.js';
+import { CONV_BIAS_RELU, CONV_BIAS_RELU_GRAD, ONEDNN, OnednnBackend } from './onednn.js';
 
 type CallFn = (this: unknown, inputs: tf.Tensor | tf.Tensor[], kwargs: tf.serialization.ConfigDict) => tf.Tensor | tf.Tensor[];
 type MergeFn = (this: unknown, inputs: tf.Tensor[]) => tf.Tensor;
@@ -53,23 +53,74 @@ function dilationOne(d: number | number[] | undefined): boolean {
   return Array.isArray(d) ? d.every((v) => v === 1) : d === 1;
 }
 
+/**
+ * The gradient of CONV_BIAS_RELU. The engine asks for an input's gradient only when that input
+ * lies on the path to what is differentiated, one input at a time, in the order x, filter, bias.
+ * When x is asked for, one native pass gives all three (the ReLU mask applied once) and the
+ * weight gradients wait for their turn; when it is not (the stem, whose x is the data), the pass
+ * skips dx: at 112² batch 16 the stem's backward takes 7.3 ms instead of 17.0.
+ */
+const convBiasReluGradient: tf.GradConfig = {
+  kernelName: CONV_BIAS_RELU,
+  inputsToSave: ['x', 'filter'],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    let weights: { dw: tf.Tensor; db: tf.Tensor } | undefined;
+    const pass = (needDx: boolean): tf.Tensor[] =>
+      tf.engine().runKernel(CONV_BIAS_RELU_GRAD, { dy: dy as tf.Tensor, y, x, filter }, { ...attrs, needDx }) as tf.Tensor[];
+    /** dw and db, from the pass x's gradient made or from one of their own (kept past the engine's per-input tidy). */
+    const weightGrads = (): { dw: tf.Tensor; db: tf.Tensor } => {
+      if (!weights) {
+        const [dx, dw, db] = pass(false);
+        dx!.dispose();
+        weights = claim({ dw: tf.keep(dw!), db: tf.keep(db!) });
+      }
+      return weights;
+    };
+    return {
+      x: () => {
+        const [dx, dw, db] = pass(true);
+        weights = claim({ dw: tf.keep(dw!), db: tf.keep(db!) });
+        return dx!;
+      },
+      filter: () => release(weightGrads(), 'dw'),
+      bias: () => release(weightGrads(), 'db'),
+    };
+  },
+};
+
+/**
+ * Weight gradients made ahead of their turn, until the engine takes them. One nobody takes (a
+ * gradient with respect to x only) is disposed at the next fused forward or when the scope ends.
+ */
+let unclaimed = new Set<tf.Tensor>();
+function claim<T extends Record<string, tf.Tensor>>(grads: T): T {
+  for (const t of Object.values(grads)) unclaimed.add(t);
+  return grads;
+}
+function release(grads: { dw: tf.Tensor; db: tf.Tensor }, which: 'dw' | 'db'): tf.Tensor {
+  unclaimed.delete(grads[which]);
+  return grads[which];
+}
+function disposeUnclaimed(): void {
+  if (unclaimed.size === 0) return;
+  const stale = unclaimed;
+  unclaimed = new Set();
+  for (const t of stale) t.dispose();
+}
+
+// our own kernel's entry in TF.js's gradient registry (nothing of TF.js's is replaced)
+tf.registerGradient(convBiasReluGradient);
+
 /** relu(conv(x, w) + b) as one op with a native fused gradient (NHWC, dilation 1). */
 export function convBiasRelu(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, strides: [number, number],
   pad: 'same' | 'valid', depthwise: boolean): tf.Tensor4D {
+  // no forward runs inside a backward pass (this op's gradient runs none): what the last one left
+  // untaken is stale
+  disposeUnclaimed();
   const attrs = { strides, pad, dataFormat: 'NHWC', dilations: [1, 1], activation: 'relu', depthwise };
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xx, ww, bb, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
-    const y = tf.engine().runKernel(depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', { x: xx, filter: ww, bias: bb }, attrs) as tf.Tensor4D;
-    save([xx, ww, y]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [sx, sw, sy] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
-        return tf.engine().runKernel(CONV_BIAS_RELU_GRAD, { dy, y: sy, x: sx, filter: sw }, attrs) as tf.Tensor[];
-      },
-    };
-  });
-  return op(x, w, b) as tf.Tensor4D;
+  return tf.engine().runKernel(CONV_BIAS_RELU, { x, filter: w, bias: b }, attrs) as tf.Tensor4D;
 }
 
 function fusedConvCall(original: CallFn, depthwise: boolean): CallFn {
@@ -201,7 +252,10 @@ export async function withTrainingFusion<T>(fn: () => T | Promise<T>): Promise<T
   try {
     return await fn();
   } finally {
-    if (--depth === 0) uninstall();
+    if (--depth === 0) {
+      uninstall();
+      disposeUnclaimed();
+    }
   }
 }
 

@@ -10,6 +10,8 @@ import type { NativeAddon } from './native.js';
 export const ONEDNN = 'onednn';
 /** The training-time fused conv + bias + ReLU gradient (registered by this backend only). */
 export const CONV_BIAS_RELU_GRAD = 'CovidnetConvBiasReluGrad';
+/** relu(conv(x, filter) + bias), dense or depthwise (attrs.depthwise): FusedConv2D with a gradient of its own (fusion.ts). */
+export const CONV_BIAS_RELU = 'CovidnetConvBiasRelu';
 
 type DataId = object;
 type Info = tf.TensorInfo;
@@ -484,6 +486,18 @@ export function registerOnednnBackend(addon: NativeAddon): void {
       : cpuFn;
     tf.registerKernel({ ...k, backendName: ONEDNN, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
   }
+  // the forward of the training-time fused conv: the native FusedConv2D / FusedDepthwiseConv2D,
+  // or cpu's where the addon declines the shape
+  const cpuFused = (name: string): KernelFn => tf.getKernel(name, 'cpu')!.kernelFunc as unknown as KernelFn;
+  const fused = { dense: [convForward(false, true), cpuFused('FusedConv2D')], depthwise: [convForward(true, true), cpuFused('FusedDepthwiseConv2D')] } as const;
+  tf.registerKernel({
+    kernelName: CONV_BIAS_RELU,
+    backendName: ONEDNN,
+    kernelFunc: ((args: Parameters<KernelFn>[0]) => {
+      const [native, cpu] = args.attrs?.['depthwise'] === true ? fused.depthwise : fused.dense;
+      return native(args.backend, args.inputs, args.attrs ?? {}) ?? cpu(args);
+    }) as unknown as tf.KernelFunc,
+  });
   tf.registerKernel({
     kernelName: CONV_BIAS_RELU_GRAD,
     backendName: ONEDNN,
