@@ -6,9 +6,9 @@
  *
  * - Conv2D / DepthwiseConv2D layers with bias and ReLU: while gradients are recorded TF.js does
  *   not fuse (conv, then Add for the bias, then Relu; backward Step, Multiply and a bias Sum).
- *   Here the layer's `call` runs one custom op: forward = the fused conv kernel with a ReLU
- *   post-op; backward = one native kernel that applies the ReLU mask once and computes the input,
- *   weight and bias gradients (the bias gradient is reduced by oneDNN's weights pass).
+ *   Here the layer's `call` runs one kernel of ours, CONV_BIAS_RELU (the fused conv with a ReLU
+ *   post-op), whose registered gradient is one native kernel that applies the ReLU mask once and
+ *   computes the input (only when asked for), weight and bias gradients.
  * - Add layers (the dense skip sums): one AddN instead of a chain of Adds.
  * - tf.train.adam: a fused, in-place native update instead of ~12 temporaries per variable.
  *
