@@ -69,19 +69,19 @@ const convBiasReluGradient: tf.GradConfig = {
     let weights: { dw: tf.Tensor; db: tf.Tensor } | undefined;
     const pass = (needDx: boolean): tf.Tensor[] =>
       tf.engine().runKernel(CONV_BIAS_RELU_GRAD, { dy: dy as tf.Tensor, y, x, filter }, { ...attrs, needDx }) as tf.Tensor[];
-    /** dw and db, from the pass x's gradient made or from one of their own (kept past the engine's per-input tidy). */
+    /** Keeps dw and db past the engine's per-input tidy until their turn. */
+    const stash = (dw: tf.Tensor, db: tf.Tensor): { dw: tf.Tensor; db: tf.Tensor } =>
+      (weights = claim({ dw: tf.keep(dw), db: tf.keep(db) }));
+    /** dw and db, from the pass x's gradient made or from one of their own. */
     const weightGrads = (): { dw: tf.Tensor; db: tf.Tensor } => {
-      if (!weights) {
-        const [dx, dw, db] = pass(false);
-        dx!.dispose();
-        weights = claim({ dw: tf.keep(dw!), db: tf.keep(db!) });
-      }
-      return weights;
+      if (weights) return weights;
+      const [dw, db] = pass(false);
+      return stash(dw!, db!);
     };
     return {
       x: () => {
         const [dx, dw, db] = pass(true);
-        weights = claim({ dw: tf.keep(dw!), db: tf.keep(db!) });
+        stash(dw!, db!);
         return dx!;
       },
       filter: () => release(weightGrads(), 'dw'),

@@ -279,19 +279,19 @@ function convBackpropFilter(depthwise: boolean): Native {
   };
 }
 
-/** Gradient of relu(conv(x, w) + bias) from dy and y: [dx, dw, db] (dx zeros when needDx is false). */
+/** Gradient of relu(conv(x, w) + bias) from dy and y: [dx, dw, db], or [dw, db] when attrs.needDx is false. */
 const convBiasReluGrad: Native = (b, inputs, attrs) => {
   const dy = inputs['dy']!, y = inputs['y']!, x = inputs['x']!, w = inputs['filter']!;
   const depthwise = attrs['depthwise'] === true;
   const c = conv2dInfo(x.shape, w.shape, attrs, depthwise);
   const needDx = attrs['needDx'] !== false;
-  // A fresh Float32Array is zero-filled: the gradient for an input nobody differentiates.
-  const dx = needDx ? b.alloc(size(x.shape)) : new Float32Array(size(x.shape));
+  const dx = needDx ? b.alloc(size(x.shape)) : null;
   const dw = b.alloc(size(w.shape));
   const db = b.alloc(c.outChannels);
-  b.addon.convBiasReluBackward(b.values(dy), b.values(y), b.values(x), b.values(w), needDx ? dx : null, dw, db,
+  b.addon.convBiasReluBackward(b.values(dy), b.values(y), b.values(x), b.values(w), dx, dw, db,
     convParams(c, depthwise, true));
-  return [b.output(x.shape.slice(), dx), b.output(w.shape.slice(), dw), b.output([c.outChannels], db)];
+  const weights = [b.output(w.shape.slice(), dw), b.output([c.outChannels], db)];
+  return dx ? [b.output(x.shape.slice(), dx), ...weights] : weights;
 };
 
 const maxPool: Native = (b, inputs, attrs) => {
