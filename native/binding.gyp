@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "covidnet_onednn",
-      "sources": ["src/addon.cc", "src/conv.cc", "src/pool.cc", "src/matmul.cc", "src/elementwise.cc", "src/optimizer.cc", "src/image_ops.cc", "src/plan.cc", "src/pointwise.cc", "src/pepx.cc", "src/dense.cc"],
+      "sources": ["src/addon.cc", "src/conv.cc", "src/pool.cc", "src/matmul.cc", "src/elementwise.cc", "src/optimizer.cc", "src/image_ops.cc", "src/plan.cc", "src/pointwise.cc", "src/pepx.cc", "src/dense.cc", "src/depthwise.cc"],
       "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")", "/usr/include/oneapi"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -387,6 +387,20 @@ Napi::Value ConvBackwardWeights(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// COVID-Net's depthwise convs: 3×3, stride 1, zero pad 1 ('same'), multiplier 1, no dilation.
+bool depthwise3x3(const ConvShape &s) {
+  return s.mult == 1 && s.KH == 3 && s.KW == 3 && s.sH == 1 && s.sW == 1 && s.pT == 1 && s.pL == 1 && s.pB == 1 && s.pR == 1 && s.dH == 1 &&
+         s.dW == 1 && s.OH == s.H && s.OW == s.W;
+}
+
+// COVIDNET_DEPTHWISE_KERNEL=0: oneDNN's three passes instead of depthwise.cc (A/B runs, tests).
+bool depthwiseKernelOn() {
+  const char *f = std::getenv("COVIDNET_DEPTHWISE_KERNEL");
+  return !(f && std::strcmp(f, "0") == 0);
+}
+
+Scratch dwScratch;
+
 // convBiasReluBackward(dy, y, x, w, dx|null, dw, db, params): the gradient of relu(conv(x, w) + b)
 // in one call: ReLU mask applied once, bias gradient reduced by the weights pass.
 Napi::Value ConvBiasReluBackward(const Napi::CallbackInfo &info) {
@@ -399,6 +413,12 @@ Napi::Value ConvBiasReluBackward(const Napi::CallbackInfo &info) {
   MaybeOneThread small(s.macs());
   if (isPointwise(s)) {
     pointwiseBackward(s, x, dy, y, w, dx, dw, db);
+    return info.Env().Undefined();
+  }
+  if (depthwise3x3(s) && pointwiseKernelAvailable() && depthwiseKernelOn()) {
+    const int T = omp_get_max_threads();
+    float *scratch = dwScratch.get(depthwise3x3BackwardScratchFloats(s.W, s.C, T));
+    depthwise3x3Backward(s.N, s.H, s.W, s.C, dy, y, x, w, dx, dw, db, scratch, T);
     return info.Env().Undefined();
   }
   const int64_t n = s.N * s.OH * s.OW * s.OC;
@@ -421,6 +441,7 @@ void ClearConvCache() {
   convCache.clear();
   maskScratch.buf = std::vector<float>();
   partScratch.buf = std::vector<float>();
+  dwScratch.buf = std::vector<float>();
   colScratch.buf = std::vector<float>();
 }
 

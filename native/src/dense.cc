@@ -77,15 +77,17 @@ void partialProduct(int64_t M, int64_t K, int64_t N, const float *x, const float
 
 }  // namespace
 
-bool denseStreamFits(int64_t M, int64_t K, int64_t N) noexcept {
-  // few rows (the weights are read once per 8 rows at most 8 times) and weights past L2
-  return M <= 64 && K >= 1024 && K * N >= (1 << 20);
+bool denseStreamFits(int64_t M, int64_t, int64_t) noexcept {
+  // few rows: the weights are read once per 8 rows, at most 8 times. Small layers too (the 256 → 3
+  // classifier): dnnl_sgemm's first call after the image-parallel trunk cost 1–2 ms per batch at
+  // 112² b16, whatever its size, and this product does not.
+  return M <= 64;
 }
 
 void denseStream(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, bool relu) {
   const int T = std::max(1, std::min<int>(omp_get_max_threads(), int(K / 1024)));
   std::vector<float> parts(size_t(T) * size_t(M * N));
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(T) if (T > 1)
   {
     const int t = omp_get_thread_num();
     const int64_t k0 = K * t / T, k1 = K * (t + 1) / T;

@@ -56,4 +56,13 @@ void pointwisePoolRows(int64_t H, int64_t W, int64_t K, int64_t N, const float *
 bool denseStreamFits(int64_t M, int64_t K, int64_t N) noexcept;
 void denseStream(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, bool relu);
 
+// The training gradient of relu(depthwise 3×3 conv(x, w) + b), stride 1, zero pad 1, multiplier 1
+// (depthwise.cc): from dy and the forward's output y (the ReLU mask), dx (may be null), dw
+// [3, 3, C] and db [C] (may be null), all overwritten. scratch: depthwise3x3BackwardScratchFloats
+// floats for `threads` threads. Opens its own OpenMP region (outside regions); never throws.
+// Needs AVX-512F (pointwiseKernelAvailable).
+size_t depthwise3x3BackwardScratchFloats(int64_t W, int64_t C, int threads) noexcept;
+void depthwise3x3Backward(int64_t N, int64_t H, int64_t W, int64_t C, const float *dy, const float *y, const float *x, const float *w,
+                          float *dx, float *dw, float *db, float *scratch, int threads) noexcept;
+
 }  // namespace covidnet

@@ -9,7 +9,8 @@
  *   Here the layer's `call` runs one kernel of ours, CONV_BIAS_RELU (the fused conv with a ReLU
  *   post-op), whose registered gradient is one native kernel that applies the ReLU mask once and
  *   computes the input (only when asked for), weight and bias gradients.
- * - Add layers (the dense skip sums): one AddN instead of a chain of Adds.
+ * - Add layers (the dense skip sums): running sums (an earlier sum plus the rest) and one AddN
+ *   instead of a chain of Adds.
  * - tf.train.adam: a fused, in-place native update instead of ~12 temporaries per variable.
  *
  * Only how values are computed changes: the layers, their weights, names and configs are the
@@ -149,13 +150,48 @@ function fusedConvCall(original: CallFn, depthwise: boolean): CallFn {
   };
 }
 
+/**
+ * Running sums. COVID-Net's module inputs are sums of all earlier module outputs of the stage
+ * (add(o1, …, o(m−1), ul)), so a stage of n modules adds O(n²) maps forward and accumulates as many
+ * gradients backward. An Add whose inputs contain an earlier Add's inputs (as a multiset) adds the
+ * rest to that Add's result instead: add(o1, o2, ul) → add(add(o1, ul), o2), as the inference plan
+ * does (native/src/plan.cc, chainSums). Only the rounding differs. Tensor ids are never reused, so
+ * an entry can only match the pass that made it; disposed results are skipped.
+ */
+const recentSums: { ids: number[]; sum: tf.Tensor }[] = [];
+const RECENT_SUMS = 64;
+
+function runningSum(inputs: tf.Tensor[]): tf.Tensor {
+  const ids = inputs.map((t) => t.id);
+  let best: { sum: tf.Tensor; rest: tf.Tensor[] } | undefined;
+  let bestSize = 0;
+  for (const e of recentSums) {
+    if (e.ids.length >= ids.length || e.ids.length <= bestSize || e.sum.isDisposed) continue;
+    const rest = inputs.slice();
+    const subset = e.ids.every((id) => {
+      const k = rest.findIndex((t) => t.id === id);
+      if (k < 0) return false;
+      rest.splice(k, 1);
+      return true;
+    });
+    if (subset) {
+      best = { sum: e.sum, rest };
+      bestSize = e.ids.length;
+    }
+  }
+  const sum = !best ? tf.addN(inputs) : best.rest.length === 1 ? tf.add(best.sum, best.rest[0]!) : tf.addN([best.sum, ...best.rest]);
+  recentSums.push({ ids, sum });
+  if (recentSums.length > RECENT_SUMS) recentSums.shift();
+  return sum;
+}
+
 function addNMerge(original: MergeFn): MergeFn {
   return function (this: unknown, inputs) {
     const first = inputs[0];
     if (!isOnednn() || !first || inputs.length < 2 || !inputs.every((t) => t.dtype === 'float32' && t.shape.join() === first.shape.join())) {
       return original.call(this, inputs);
     }
-    return tf.tidy(() => tf.addN(inputs));
+    return tf.tidy(() => runningSum(inputs));
   };
 }
 
@@ -263,6 +299,7 @@ export async function withTrainingFusion<T>(fn: () => T | Promise<T>): Promise<T
     if (--depth === 0) {
       uninstall();
       disposeUnclaimed();
+      recentSums.length = 0;
     }
   }
 }

@@ -131,6 +131,24 @@ test('onednn kernels vs cpu', { skip }, async (tt) => {
     }
   });
 
+  await tt.test('training-time depthwise 3×3 + bias + ReLU gradient (depthwise.cc: channel tails, one-row and one-column maps, images split over threads)', () => {
+    const cases = [
+      { n: 3, h: 5, w: 6, c: 20 }, { n: 2, h: 1, w: 7, c: 16 }, { n: 1, h: 6, w: 1, c: 33 }, { n: 5, h: 3, w: 3, c: 48 }, { n: 1, h: 2, w: 2, c: 1 },
+    ];
+    for (const c of cases) {
+      const x = rand([c.n, c.h, c.w, c.c]), w = rand([3, 3, c.c, 1]), b = rand([c.c], 0.3);
+      const unfused = (a: tf.Tensor, k: tf.Tensor, bb: tf.Tensor): tf.Tensor => tf.relu(tf.add(tf.depthwiseConv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), bb));
+      const shared = {};
+      const ref = runOn('cpu', withGrads(unfused, [x, w, b], shared));
+      const got = runOn('onednn', withGrads((a, k, bb) => convBiasRelu(a as tf.Tensor4D, k as tf.Tensor4D, bb as tf.Tensor1D, [1, 1], 'same', true), [x, w, b], shared));
+      ref.forEach((r, i) => {
+        assert.deepEqual(got[i]!.shape, r.shape);
+        const e = relErr(got[i]!.values, r.values);
+        assert.ok(e <= TOL, `depthwise ${JSON.stringify(c)} output ${i}: ${e}`);
+      });
+    }
+  });
+
   await tt.test('training-time conv + bias + ReLU: gradients of some inputs only (the data input of the stem, x alone)', () => {
     const c = CONV_CASES[2]!;
     const x = rand([c.n, c.h, c.w, c.c]), w = rand([c.k, c.k, c.c, c.oc]), b = rand([c.oc], 0.3);
