@@ -106,6 +106,55 @@ test('the fused training path runs only inside the scope', { skip }, async () =>
   await tf.setBackend('cpu');
 });
 
+test('running skip sums: add(o1, o2, ul) reuses add(o1, ul); values and gradients as the plain Adds', { skip }, async () => {
+  await initBackend({ backend: 'onednn', purpose: 'train', threads: 1 });
+  // a stage as COVID-Net builds it: each module input sums every earlier output and the shortcut
+  const input = tf.input({ shape: [4, 4, 3] });
+  const ul = tf.layers.conv2d({ filters: 3, kernelSize: 1, useBias: false, name: 'ul' }).apply(input) as tf.SymbolicTensor;
+  const o1 = tf.layers.conv2d({ filters: 3, kernelSize: 1, useBias: false, name: 'o1' }).apply(ul) as tf.SymbolicTensor;
+  const s1 = tf.layers.add().apply([o1, ul]) as tf.SymbolicTensor;
+  const o2 = tf.layers.conv2d({ filters: 3, kernelSize: 1, useBias: false, name: 'o2' }).apply(s1) as tf.SymbolicTensor;
+  const s2 = tf.layers.add().apply([o1, o2, ul]) as tf.SymbolicTensor;
+  const o3 = tf.layers.conv2d({ filters: 3, kernelSize: 1, useBias: false, name: 'o3' }).apply(s2) as tf.SymbolicTensor;
+  const s3 = tf.layers.add().apply([o1, o2, o3, ul]) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: s3 });
+  const x = randomBatch([2, 4, 4, 3], 9);
+  const weights = tf.tidy(() => tf.reshape(tf.range(0, 96), [2, 4, 4, 3]));
+  const run = (): { y: Float32Array; g: Float32Array[]; forwardAdds: number } => {
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(x, { training: true }) as tf.Tensor, weights)) as tf.Scalar);
+    // the forward's add kernels, counted
+    let forwardAdds = 0;
+    const engine = tf.engine();
+    const orig = engine.runKernel.bind(engine);
+    engine.runKernel = ((name: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrMap) => {
+      if (name === 'AddN' || name === 'Add') forwardAdds++;
+      return orig(name, inputs, attrs);
+    }) as typeof engine.runKernel;
+    let y: tf.Tensor;
+    try {
+      y = model.apply(x, { training: true }) as tf.Tensor;
+    } finally {
+      engine.runKernel = orig;
+    }
+    const out = { y: Float32Array.from(y.dataSync()), g: Object.keys(grads).sort().map((k) => Float32Array.from(grads[k]!.dataSync())), forwardAdds };
+    tf.dispose([value, y, ...Object.values(grads)]);
+    return out;
+  };
+  const plain = run();
+  const fused = await withTrainingFusion(run);
+  const close = (a: Float32Array, b: Float32Array): boolean => a.every((v, i) => Math.abs(v - b[i]!) <= 1e-5 * (1 + Math.abs(b[i]!)));
+  assert.ok(close(fused.y, plain.y), 'forward values');
+  assert.equal(fused.g.length, plain.g.length);
+  fused.g.forEach((g, i) => assert.ok(close(g, plain.g[i]!), `gradient ${i}`));
+  // plain: 1 + 2 + 3 binary adds; running sums: s1 = o1 + ul, s2 = s1 + o2, s3 = s2 + o3
+  assert.equal(plain.forwardAdds, 6);
+  assert.equal(fused.forwardAdds, 3);
+  weights.dispose();
+  model.dispose();
+  x.dispose();
+  await tf.setBackend('cpu');
+});
+
 test('in-place Adam leaves arrays handed out by dataSync unchanged, and updates in place otherwise', { skip }, async () => {
   await initBackend({ backend: 'onednn', purpose: 'train', threads: 1 });
   const backend = tf.backend() as OnednnBackend;
