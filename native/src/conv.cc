@@ -387,10 +387,9 @@ Napi::Value ConvBackwardWeights(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// COVID-Net's depthwise convs: 3×3, stride 1, zero pad 1 ('same'), multiplier 1, no dilation.
+// COVID-Net's depthwise convs ('same' 3×3, no dilation): depthwise.cc's gradient
 bool depthwise3x3(const ConvShape &s) {
-  return s.mult == 1 && s.KH == 3 && s.KW == 3 && s.sH == 1 && s.sW == 1 && s.pT == 1 && s.pL == 1 && s.pB == 1 && s.pR == 1 && s.dH == 1 &&
-         s.dW == 1 && s.OH == s.H && s.OW == s.W;
+  return depthwise3x3Same(s.KH, s.KW, s.sH, s.sW, s.pT, s.pL, s.pB, s.pR, s.mult) && s.dH == 1 && s.dW == 1;
 }
 
 // COVIDNET_DEPTHWISE_KERNEL=0: oneDNN's three passes instead of depthwise.cc (A/B runs, tests).

@@ -77,7 +77,7 @@ void partialProduct(int64_t M, int64_t K, int64_t N, const float *x, const float
 
 }  // namespace
 
-bool denseStreamFits(int64_t M, int64_t, int64_t) noexcept {
+bool denseStreamFits(int64_t M) noexcept {
   // few rows: the weights are read once per 8 rows, at most 8 times. Small layers too (the 256 → 3
   // classifier): dnnl_sgemm's first call after the image-parallel trunk cost 1–2 ms per batch at
   // 112² b16, whatever its size, and this product does not.

@@ -52,8 +52,8 @@ void pointwisePoolRows(int64_t H, int64_t W, int64_t K, int64_t N, const float *
 
 // A dense layer on few rows with large weights (dense.cc): y[M, N] = act(x[M, K] · w[K, N] + b),
 // streaming w once in row order on the threads (outside OpenMP regions; allocates the threads'
-// partial sums, so it may throw std::bad_alloc). denseStreamFits: the shapes it is meant for.
-bool denseStreamFits(int64_t M, int64_t K, int64_t N) noexcept;
+// partial sums, so it may throw std::bad_alloc). denseStreamFits: the row counts it is meant for.
+bool denseStreamFits(int64_t M) noexcept;
 void denseStream(int64_t M, int64_t K, int64_t N, const float *x, const float *w, const float *b, float *y, bool relu);
 
 // The training gradient of relu(depthwise 3×3 conv(x, w) + b), stride 1, zero pad 1, multiplier 1
@@ -61,6 +61,11 @@ void denseStream(int64_t M, int64_t K, int64_t N, const float *x, const float *w
 // [3, 3, C] and db [C] (may be null), all overwritten. scratch: depthwise3x3BackwardScratchFloats
 // floats for `threads` threads. Opens its own OpenMP region (outside regions); never throws.
 // Needs AVX-512F (pointwiseKernelAvailable).
+// The shape both depthwise kernels cover (pepx.cc's forward inside a module, this gradient):
+// kernel KH×KW, strides, pads top/left/bottom/right, depth multiplier.
+inline bool depthwise3x3Same(int64_t KH, int64_t KW, int64_t sH, int64_t sW, int64_t pT, int64_t pL, int64_t pB, int64_t pR, int64_t mult) noexcept {
+  return mult == 1 && KH == 3 && KW == 3 && sH == 1 && sW == 1 && pT == 1 && pL == 1 && pB == 1 && pR == 1;
+}
 size_t depthwise3x3BackwardScratchFloats(int64_t W, int64_t C, int threads) noexcept;
 void depthwise3x3Backward(int64_t N, int64_t H, int64_t W, int64_t C, const float *dy, const float *y, const float *x, const float *w,
                           float *dx, float *dw, float *db, float *scratch, int threads) noexcept;

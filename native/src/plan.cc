@@ -231,7 +231,7 @@ void fusePepx(Plan &plan) {
   };
   const auto depthwise3x3 = [&](const Step &s) {
     const int64_t *p = s.p;
-    return s.op == kConv && p[8] == 1 && p[0] == 3 && p[1] == 3 && p[2] == 1 && p[3] == 1 && p[4] == 1 && p[5] == 1 && p[6] == 1 && p[7] == 1;
+    return s.op == kConv && depthwise3x3Same(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]);
   };
   const auto pool2x2 = [&](int64_t i) {
     if (i < 0) return false;
@@ -569,7 +569,7 @@ Config &configFor(Plan &plan, int64_t batch) {
       c->kernel[i] = true;
     } else if (s.op == kDense) {
       // the head runs on the whole batch (never inside the image-parallel region)
-      c->denseStream[i] = p[0] != kSigmoid && gemmFor(in.per()) == Gemm::kKernel && denseStreamFits(batch, in.per(), out.c);
+      c->denseStream[i] = p[0] != kSigmoid && gemmFor(in.per()) == Gemm::kKernel && denseStreamFits(batch);
     } else if (s.op == kConv && isPointwise(s, in, out) && gemm == Gemm::kMatmul) {
       const int64_t M = n * in.h * in.w;
       post_ops po;
