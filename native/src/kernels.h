@@ -43,6 +43,14 @@ double pepxMacsPerImage(const PepxShape &s);
 void pepxRows(const PepxShape &s, const PepxWeights &w, const float *x, float *y, const float *add, int64_t h0, int64_t h1,
               float *scratch) noexcept;
 
+// The same module on n whole images at once (pepxWholeImages(s): one tile holds a whole image):
+// the 1×1 convs run on the n images' pixels as one product, so large weights are fetched once per
+// n images, not once per image (COVID-Net's last stage at 224²: 49 pixels per image against 7 MB of
+// weights). x, y, add: n images one after another. scratch: pepxImagesScratchFloats(s, n) floats.
+bool pepxWholeImages(const PepxShape &s);
+size_t pepxImagesScratchFloats(const PepxShape &s, int64_t n);
+void pepxImages(const PepxShape &s, const PepxWeights &w, const float *x, float *y, const float *add, int64_t n, float *scratch) noexcept;
+
 // A pointwise conv followed by a 2×2 / 2 max pool (COVID-Net's upper-layer convs): full-resolution
 // rows [h0, h1) (even) of x (H × W × K) → pooled rows of y (H/2 × W/2 × N), tile by tile, so the
 // unpooled map is never stored.

@@ -140,6 +140,29 @@ void pepxRows(const PepxShape &s, const PepxWeights &w, const float *x, float *y
   }
 }
 
+bool pepxWholeImages(const PepxShape &s) { return tileRows(s) >= s.H; }
+
+size_t pepxImagesScratchFloats(const PepxShape &s, int64_t n) {
+  // [projection, then second projection] [expansion, then extension when pooled] [depthwise]
+  const int64_t M = n * s.H * s.W;
+  return size_t(M * (std::max(s.Ca, s.Cc) + std::max(s.Cb, s.pool ? s.Cout : 0) + s.Cb));
+}
+
+void pepxImages(const PepxShape &s, const PepxWeights &w, const float *x, float *y, const float *add, int64_t n, float *scratch) noexcept {
+  const int64_t HW = s.H * s.W, M = n * HW;
+  float *ac = scratch, *be = ac + M * std::max(s.Ca, s.Cc), *d = be + M * std::max(s.Cb, s.pool ? s.Cout : 0);
+  pointwiseKernel(M, s.Cin, s.Ca, x, w.a, w.ba, ac, s.reluA);
+  pointwiseKernel(M, s.Ca, s.Cb, ac, w.b, w.bb, be, s.reluB);
+  for (int64_t j = 0; j < n; j++) depthwiseRows(s, be + j * HW * s.Cb, 0, 0, s.H, w.d, w.bd, d + j * HW * s.Cb);
+  pointwiseKernel(M, s.Cb, s.Cc, d, w.c, w.bc, ac, s.reluC);
+  if (s.pool) {
+    pointwiseKernel(M, s.Cc, s.Cout, ac, w.e, w.be, be, s.reluE);
+    for (int64_t j = 0; j < n; j++) poolPairs(be + j * HW * s.Cout, s.H, s.W, s.Cout, y + j * (s.H / 2) * (s.W / 2) * s.Cout);
+  } else {
+    pointwiseKernel(M, s.Cc, s.Cout, ac, w.e, w.be, y, s.reluE, add);
+  }
+}
+
 size_t pointwisePoolScratchFloats(int64_t H, int64_t W, int64_t K, int64_t N) { return size_t(tileRowsFor(H, W, true, K * N) * W * N); }
 
 void pointwisePoolRows(int64_t H, int64_t W, int64_t K, int64_t N, const float *x, const float *w, const float *b, bool relu, float *y,

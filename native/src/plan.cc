@@ -12,7 +12,7 @@
 //   planCreate(program: Int32Array, values: Int32Array, outputs: Int32Array, numWeights) -> plan
 //   planRun(plan, input: Float32Array, batch, weights: Float32Array[]) -> Float32Array[] (outputs)
 //   planDispose(plan)                  frees the plan's memory now (GC would, later)
-//   planInfo(plan) -> { ops, fusedPepx, values, slots, floatsPerImage, runs, msByKind, steps, disposed }
+//   planInfo(plan) -> { ops, fusedPepx, tailSteps, values, slots, floatsPerImage, runs, msByKind, steps, disposed }
 //                                    steps: [{ kind, shape, ms }] per op, where the time goes
 //
 // program: kRecord int32 per op: [op, out, nIn, in0..in15, params...]. values: [h, w, c] per value
@@ -119,6 +119,9 @@ struct Plan {
   std::vector<int64_t> outputs;
   std::vector<int64_t> weightLen;  // expected elements per weight
   size_t trunkEnd = 0;             // steps [0, trunkEnd) are the trunk: before the first dense layer
+  // steps [tailStart, trunkEnd): the trunk's tail on small maps, run by the image-parallel mode on
+  // groups of images (tailGroup)
+  size_t tailStart = 0;
   // Values that need the whole batch's storage: made by the head, read by the head, or outputs.
   // The others (trunk values) live in per-thread slots of one image in the image-parallel mode.
   std::vector<bool> batchVal;
@@ -135,6 +138,16 @@ struct Plan {
   uint64_t runs = 0;
 };
 constexpr size_t kConfigs = 2;
+
+// The trunk's tail: its last steps whose input maps have at most kTailPixels pixels (COVID-Net's
+// last stage: 7×7 at 224², and 7×7, 3×3 at 112²). There each image-parallel thread runs its share
+// of the batch through a step at once, up to kTailRows pixels: large weights against few pixels
+// are then fetched once per group, not once per image (pepx.cc's pepxImages). Measured on the
+// 2-core EPYC, one thread, the last stage's four products at 224²: 39 GMAC/s one image at a time,
+// 47 four at a time, 50 eight at a time.
+constexpr int64_t kTailPixels = 64;
+constexpr int64_t kTailRows = 400;
+int64_t tailGroup(const Val &in) { return std::max<int64_t>(1, kTailRows / (in.h * in.w)); }
 
 struct Holder {
   std::unique_ptr<Plan> plan;
@@ -437,7 +450,8 @@ Napi::Value PlanCreate(const Napi::CallbackInfo &info) {
   }
   // The trunk ends at the first dense layer (the head runs on the whole batch: the dense weights are
   // read once per batch, not once per image). Running the last stages (7×7, 3×3) op by op on the
-  // batch too was tried: 1.25 vs 1.12 ms/img at 112² b16, equal at 224² (interleaved, 2026-12-03).
+  // batch too was tried: 1.25 vs 1.12 ms/img at 112² b16, equal at 224² (interleaved, 2026-12-03);
+  // instead each thread runs them on its share of the images (the tail, kTailPixels).
   if (!fusionOff()) chainSums(*plan);
   fusePepx(*plan);
   fuseAddEpilogues(*plan);
@@ -448,10 +462,17 @@ Napi::Value PlanCreate(const Napi::CallbackInfo &info) {
       break;
     }
   }
+  plan->tailStart = plan->trunkEnd;
+  while (plan->tailStart > 0) {
+    const Val &in = plan->vals[size_t(plan->steps[plan->tailStart - 1].in[0])];
+    if (in.h * in.w > kTailPixels) break;
+    plan->tailStart--;
+  }
   plan->batchVal.assign(size_t(nv), false);
   for (size_t i = 0; i < plan->steps.size(); i++) {
     const Step &s = plan->steps[i];
-    if (i >= plan->trunkEnd) {
+    // the head and the tail (whose groups of images need not be the images a thread ran before)
+    if (i >= plan->tailStart) {
       plan->batchVal[size_t(s.out)] = true;
       for (int64_t v : s.in) plan->batchVal[size_t(v)] = true;
     }
@@ -472,10 +493,15 @@ Napi::Value PlanCreate(const Napi::CallbackInfo &info) {
       const Step &s = plan->steps[i];
       if (mine(s.out)) {
         const int64_t need = plan->vals[size_t(s.out)].per();
+        // a batch slot reused by the trunk's tail holds values of one size only: image j of a value
+        // is at j·size, and the tail's threads run their images at once, so a value of another size
+        // would put one thread's images over another's not yet read (the head runs after them all)
+        const bool exact = batchPass && i < plan->trunkEnd;
         int64_t best = -1;
         for (size_t k = 0; k < freeSlots.size(); k++) {
           const int64_t sl = freeSlots[k];
-          if (slotPer[size_t(sl)] >= need && (best < 0 || slotPer[size_t(sl)] < slotPer[size_t(freeSlots[size_t(best)])])) best = int64_t(k);
+          const bool fits = exact ? slotPer[size_t(sl)] == need : slotPer[size_t(sl)] >= need;
+          if (fits && (best < 0 || slotPer[size_t(sl)] < slotPer[size_t(freeSlots[size_t(best)])])) best = int64_t(k);
         }
         if (best >= 0) {
           plan->slotOf[size_t(s.out)] = freeSlots[size_t(best)];
@@ -621,6 +647,16 @@ Config &configFor(Plan &plan, int64_t batch) {
   }
   size_t pepxFloats = 0;
   for (const Pepx &px : plan.pepx) pepxFloats = std::max(pepxFloats, pepxScratchFloats(px.shape));
+  if (c->imagePar) {
+    const int64_t share = (batch + threads - 1) / threads;
+    for (size_t i = plan.tailStart; i < plan.trunkEnd; i++) {
+      const Step &s = plan.steps[i];
+      if (s.op != kPepx) continue;
+      const PepxShape &sh = plan.pepx[size_t(s.p[0])].shape;
+      const int64_t g = std::min(share, tailGroup(plan.vals[size_t(s.in[0])]));
+      if (g > 1 && pepxWholeImages(sh)) pepxFloats = std::max(pepxFloats, pepxImagesScratchFloats(sh, g));
+    }
+  }
   for (const Step &pw : plan.pointwisePool) {
     const Val &x = plan.vals[size_t(pw.in[0])], &y = plan.vals[size_t(pw.out)];
     pepxFloats = std::max(pepxFloats, pointwisePoolScratchFloats(x.h, x.w, x.c, y.c));
@@ -876,6 +912,14 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
                              wt(px.part[2], 11), wt(px.part[3], 10), wt(px.part[3], 11), wt(px.part[4], 10), wt(px.part[4], 11)};
         const int64_t inPer = in.per(), outPer = out.per();
         const float *addend = s.in.size() > 1 ? at(s.in[1]) : nullptr;
+        if (seq && n > 1 && pepxWholeImages(sh)) {
+          // a group of the tail's images: up to tailGroup at once (the scratch is sized for that)
+          const int64_t g = tailGroup(in);
+          for (int64_t j = 0; j < n; j += g) {
+            pepxImages(sh, pw, x + j * inPer, y + j * outPer, addend ? addend + j * outPer : nullptr, std::min(g, n - j), cfg.pepxScratch[size_t(t)].data());
+          }
+          break;
+        }
         if (seq) {
           for (int64_t j = 0; j < n; j++) pepxRows(sh, pw, x + j * inPer, y + j * outPer, addend ? addend + j * outPer : nullptr, 0, pepxRowsOut(sh), cfg.pepxScratch[size_t(t)].data());
           break;
@@ -959,8 +1003,26 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
 #pragma omp for schedule(dynamic, 1)
       for (int64_t img = 0; img < batch; img++) {
         status.guard([&] {
-          for (size_t i = 0; i < plan.trunkEnd; i++) runStep(i, 1, img, t, true);
+          for (size_t i = 0; i < plan.tailStart; i++) runStep(i, 1, img, t, true);
         });
+      }
+      // (the barrier above: every image's tail inputs are in the batch's storage) the tail, on an
+      // equal share of the images per thread; steps whose oneDNN primitive was made for one image
+      // run image by image
+      if (plan.tailStart < plan.trunkEnd) {
+#pragma omp for schedule(static)
+        for (int g = 0; g < cfg.threads; g++) {
+          const int64_t i0 = batch * g / cfg.threads, i1 = batch * (g + 1) / cfg.threads;
+          status.guard([&] {
+            for (size_t i = plan.tailStart; i < plan.trunkEnd; i++) {
+              if (cfg.conv[i] || cfg.mm[i] || cfg.pool[i]) {
+                for (int64_t img = i0; img < i1; img++) runStep(i, 1, img, t, true);
+              } else if (i1 > i0) {
+                runStep(i, i1 - i0, i0, t, true);
+              }
+            }
+          });
+        }
       }
     }
     status.check("plan: a trunk op failed");
@@ -1002,6 +1064,7 @@ Napi::Value PlanInfo(const Napi::CallbackInfo &info) {
     for (int64_t s : h.plan->slotPerB) floats += s;
     o.Set("ops", Napi::Number::New(info.Env(), double(h.plan->steps.size())));
     o.Set("fusedPepx", Napi::Number::New(info.Env(), double(h.plan->pepx.size())));
+    o.Set("tailSteps", Napi::Number::New(info.Env(), double(h.plan->trunkEnd - h.plan->tailStart)));
     o.Set("values", Napi::Number::New(info.Env(), double(h.plan->vals.size())));
     o.Set("slots", Napi::Number::New(info.Env(), double(h.plan->slotPerT.size() + h.plan->slotPerB.size())));
     o.Set("floatsPerImage", Napi::Number::New(info.Env(), double(floats)));

@@ -35,7 +35,7 @@ export interface NativeAddon {
   planInfo(plan: NativePlan): {
     disposed: boolean; ops?: number; values?: number; slots?: number; floatsPerImage?: number;
     /** PEPX modules fused into one op each (5 program ops → 1; native/src/pepx.cc). */
-    fusedPepx?: number;
+    fusedPepx?: number; tailSteps?: number;
     /** Runs so far, and the milliseconds they spent per kind of op (conv1x1, convKxK, depthwise, pepx, maxpool, add, dense, other). */
     runs?: number; msByKind?: Record<string, number>;
     /** Per op of the plan: its kind, per-image shapes (`HxWxC -> HxWxC`) and milliseconds over all runs. */

@@ -91,6 +91,9 @@ test('compiled plan equals the TF.js path', { skip }, async (t) => {
           const plan = mustCompile(model);
           // the kernel path fuses every PEPX module (16) where the CPU has AVX-512, and only then
           assert.equal(plan.info.fusedPepx, gemm === 'kernel' && fuse === '1' && kernel ? 16 : 0, `${mode}, ${gemm}, fuse ${fuse}`);
+          // the tail (maps of ≤ 64 pixels: from stage 2's second module at 64²) runs on groups of
+          // images in the image-parallel mode: here 1 and 2 images per thread, fused modules whole
+          assert.ok(plan.info.tailSteps >= 10, `${mode}, ${gemm}, fuse ${fuse}: tail of ${plan.info.tailSteps} steps`);
           assertSame(model, plan, x, `${mode}-parallel, ${gemm}, fuse ${fuse}`);
           plan.dispose();
         }

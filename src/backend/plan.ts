@@ -256,15 +256,15 @@ export class CompiledPlan {
     return this.handle === undefined;
   }
 
-  /** Ops, values, buffer slots, planned floats per image, and the time of the runs so far per kind of op (native planInfo). */
+  /** Ops, fused PEPX modules, steps of the trunk's tail (run on groups of images), values, buffer slots, planned floats per image, and the time of the runs so far per kind of op (native planInfo). */
   get info(): {
-    ops: number; fusedPepx: number; values: number; slots: number; floatsPerImage: number; runs: number; msByKind: Record<string, number>;
+    ops: number; fusedPepx: number; tailSteps: number; values: number; slots: number; floatsPerImage: number; runs: number; msByKind: Record<string, number>;
     steps: { kind: string; shape: string; ms: number }[];
   } {
     const h = this.live();
     const i = this.addon.planInfo(h);
     return {
-      ops: i.ops ?? 0, fusedPepx: i.fusedPepx ?? 0, values: i.values ?? 0, slots: i.slots ?? 0, floatsPerImage: i.floatsPerImage ?? 0,
+      ops: i.ops ?? 0, fusedPepx: i.fusedPepx ?? 0, tailSteps: i.tailSteps ?? 0, values: i.values ?? 0, slots: i.slots ?? 0, floatsPerImage: i.floatsPerImage ?? 0,
       runs: i.runs ?? 0, msByKind: i.msByKind ?? {}, steps: i.steps ?? [],
     };
   }
