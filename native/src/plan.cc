@@ -20,6 +20,8 @@
 // boundary (common.h): a bad call throws a JS error with code E_NATIVE_ARG, never crashes.
 #include "common.h"
 
+#include <immintrin.h>
+
 #include <array>
 #include <chrono>
 #include <cstdlib>
@@ -140,14 +142,25 @@ struct Plan {
 constexpr size_t kConfigs = 2;
 
 // The trunk's tail: its last steps whose input maps have at most kTailPixels pixels (COVID-Net's
-// last stage: 7×7 at 224², and 7×7, 3×3 at 112²). There each image-parallel thread runs its share
-// of the batch through a step at once, up to kTailRows pixels: large weights against few pixels
-// are then fetched once per group, not once per image (pepx.cc's pepxImages). Measured on the
-// 2-core EPYC, one thread, the last stage's four products at 224²: 39 GMAC/s one image at a time,
-// 47 four at a time, 50 eight at a time.
+// last stage: 7×7 at 224², and 7×7, 3×3 at 112²). There an image-parallel thread runs a group of
+// images through a step at once (up to kTailRows pixels per product): large weights against few
+// pixels are then fetched once per group, not once per image (pepx.cc's pepxImages). Measured on
+// the 2-core EPYC, one thread, the last stage's four products at 224²: 39 GMAC/s one image at a
+// time, 44 two at a time, 47 four, 50 eight.
 constexpr int64_t kTailPixels = 64;
 constexpr int64_t kTailRows = 400;
 int64_t tailGroup(const Val &in) { return std::max<int64_t>(1, kTailRows / (in.h * in.w)); }
+// Images per tail group: about kTailGroupsPerThread groups per thread, taken in turn by whichever
+// thread is free once the group's images are through the rest of the trunk, so that a thread done
+// early with its images runs tail groups while the other finishes its last image (a whole image is
+// 1.4 ms of a core at 112², 45 at 224²). One, two or four groups per thread measured alike back to
+// back (224² b8: 22.9, 22.9, 23.2 ms/img; 112² b16: 0.72 for all); two bound the wait when a vCPU
+// stalls.
+constexpr int64_t kTailGroupsPerThread = 2;
+int64_t tailGroupImages(int64_t batch, int threads) {
+  const int64_t groups = int64_t(threads) * kTailGroupsPerThread;
+  return std::max<int64_t>(1, (batch + groups - 1) / groups);
+}
 
 struct Holder {
   std::unique_ptr<Plan> plan;
@@ -648,7 +661,7 @@ Config &configFor(Plan &plan, int64_t batch) {
   size_t pepxFloats = 0;
   for (const Pepx &px : plan.pepx) pepxFloats = std::max(pepxFloats, pepxScratchFloats(px.shape));
   if (c->imagePar) {
-    const int64_t share = (batch + threads - 1) / threads;
+    const int64_t share = tailGroupImages(batch, threads);
     for (size_t i = plan.tailStart; i < plan.trunkEnd; i++) {
       const Step &s = plan.steps[i];
       if (s.op != kPepx) continue;
@@ -996,33 +1009,42 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
   if (cfg.imagePar) {
     // each thread: whole images through the trunk (no exception may leave the region)
     RegionStatus status;
+    const bool tail = plan.tailStart < plan.trunkEnd;
+    const int64_t groupImages = tailGroupImages(batch, cfg.threads);
+    // images through the trunk before its tail (set even when a step failed: nobody waits forever)
+    std::unique_ptr<std::atomic<bool>[]> ready(new std::atomic<bool>[size_t(batch)]);
+    for (int64_t j = 0; j < batch; j++) ready[size_t(j)].store(false, std::memory_order_relaxed);
+    std::atomic<int64_t> nextGroup{0};
 #pragma omp parallel num_threads(cfg.threads)
     {
       const int t = omp_get_thread_num();
       // dynamic: on a VM one vCPU is often slower for a while, and whole images move to the other
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
       for (int64_t img = 0; img < batch; img++) {
         status.guard([&] {
           for (size_t i = 0; i < plan.tailStart; i++) runStep(i, 1, img, t, true);
         });
+        ready[size_t(img)].store(true, std::memory_order_release);
       }
-      // (the barrier above: every image's tail inputs are in the batch's storage) the tail, on an
-      // equal share of the images per thread; steps whose oneDNN primitive was made for one image
+      // the tail, group by group in image order (the images are taken in that order above, so the
+      // next group is the first to be ready); steps whose oneDNN primitive was made for one image
       // run image by image
-      if (plan.tailStart < plan.trunkEnd) {
-#pragma omp for schedule(static)
-        for (int g = 0; g < cfg.threads; g++) {
-          const int64_t i0 = batch * g / cfg.threads, i1 = batch * (g + 1) / cfg.threads;
-          status.guard([&] {
-            for (size_t i = plan.tailStart; i < plan.trunkEnd; i++) {
-              if (cfg.conv[i] || cfg.mm[i] || cfg.pool[i]) {
-                for (int64_t img = i0; img < i1; img++) runStep(i, 1, img, t, true);
-              } else if (i1 > i0) {
-                runStep(i, i1 - i0, i0, t, true);
-              }
-            }
-          });
+      while (tail) {
+        const int64_t i0 = groupImages * nextGroup.fetch_add(1, std::memory_order_relaxed);
+        if (i0 >= batch) break;
+        const int64_t i1 = std::min(batch, i0 + groupImages);
+        for (int64_t j = i0; j < i1; j++) {
+          while (!ready[size_t(j)].load(std::memory_order_acquire)) _mm_pause();
         }
+        status.guard([&] {
+          for (size_t i = plan.tailStart; i < plan.trunkEnd; i++) {
+            if (cfg.conv[i] || cfg.mm[i] || cfg.pool[i]) {
+              for (int64_t img = i0; img < i1; img++) runStep(i, 1, img, t, true);
+            } else {
+              runStep(i, i1 - i0, i0, t, true);
+            }
+          }
+        });
       }
     }
     status.check("plan: a trunk op failed");
