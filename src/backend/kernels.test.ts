@@ -150,35 +150,37 @@ test('onednn kernels vs cpu', { skip }, async (tt) => {
   });
 
   await tt.test('training-time conv + bias + ReLU: gradients of some inputs only (the data input of the stem, x alone)', () => {
-    const c = CONV_CASES[2]!;
-    const x = rand([c.n, c.h, c.w, c.c]), w = rand([c.k, c.k, c.c, c.oc]), b = rand([c.oc], 0.3);
-    const strides: [number, number] = [c.s, c.s];
-    const unfused = (a: tf.Tensor, k: tf.Tensor, bb: tf.Tensor): tf.Tensor =>
-      tf.relu(tf.add(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, c.s, c.pad), bb));
-    const fused = (a: tf.Tensor, k: tf.Tensor, bb: tf.Tensor): tf.Tensor =>
-      convBiasRelu(a as tf.Tensor4D, k as tf.Tensor4D, bb as tf.Tensor1D, strides, c.pad, false);
-    const r = rand([c.n, Math.ceil(c.h / c.s), Math.ceil(c.w / c.s), c.oc]);
-    // which: the inputs differentiated (the others are constants)
-    const partial = (f: typeof fused, which: number[]) => (): tf.Tensor[] => {
-      const all = [t(x), t(w), t(b)];
-      return tf.grads((...a: tf.Tensor[]) => {
-        const args = all.map((v, i) => (which.includes(i) ? a[which.indexOf(i)]! : v));
-        return tf.sum(tf.mul(f(args[0]!, args[1]!, args[2]!), t(r)));
-      })(which.map((i) => all[i]!));
-    };
-    for (const which of [[1, 2], [0], [1], [0, 2]]) {
-      const ref = runOn('cpu', partial(unfused, which));
-      // the leak check of runOn counts what the next fused forward (or the scope's end) disposes:
-      // run one first so that an untaken weight gradient shows up as a leak
-      const got = runOn('onednn', () => {
-        const out = partial(fused, which)();
-        tf.dispose(fused(t(x), t(w), t(b)));
-        return out;
-      });
-      ref.forEach((rr, i) => {
-        const e = relErr(got[i]!.values, rr.values);
-        assert.ok(e <= TOL, `inputs ${which} gradient ${i}: ${e}`);
-      });
+    // the second: a gray stem large enough for several blocks of pixels per thread (weights only: conv.cc's few-channel pass)
+    for (const c of [CONV_CASES[2]!, { n: 3, h: 48, w: 45, c: 1, oc: 6, k: 7, s: 2, pad: 'same' as const }]) {
+      const x = rand([c.n, c.h, c.w, c.c]), w = rand([c.k, c.k, c.c, c.oc]), b = rand([c.oc], 0.3);
+      const strides: [number, number] = [c.s, c.s];
+      const unfused = (a: tf.Tensor, k: tf.Tensor, bb: tf.Tensor): tf.Tensor =>
+        tf.relu(tf.add(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, c.s, c.pad), bb));
+      const fused = (a: tf.Tensor, k: tf.Tensor, bb: tf.Tensor): tf.Tensor =>
+        convBiasRelu(a as tf.Tensor4D, k as tf.Tensor4D, bb as tf.Tensor1D, strides, c.pad, false);
+      const r = rand([c.n, Math.ceil(c.h / c.s), Math.ceil(c.w / c.s), c.oc]);
+      // which: the inputs differentiated (the others are constants)
+      const partial = (f: typeof fused, which: number[]) => (): tf.Tensor[] => {
+        const all = [t(x), t(w), t(b)];
+        return tf.grads((...a: tf.Tensor[]) => {
+          const args = all.map((v, i) => (which.includes(i) ? a[which.indexOf(i)]! : v));
+          return tf.sum(tf.mul(f(args[0]!, args[1]!, args[2]!), t(r)));
+        })(which.map((i) => all[i]!));
+      };
+      for (const which of [[1, 2], [0], [1], [0, 2]]) {
+        const ref = runOn('cpu', partial(unfused, which));
+        // the leak check of runOn counts what the next fused forward (or the scope's end) disposes:
+        // run one first so that an untaken weight gradient shows up as a leak
+        const got = runOn('onednn', () => {
+          const out = partial(fused, which)();
+          tf.dispose(fused(t(x), t(w), t(b)));
+          return out;
+        });
+        ref.forEach((rr, i) => {
+          const e = relErr(got[i]!.values, rr.values);
+          assert.ok(e <= TOL, `${JSON.stringify(c)} inputs ${which} gradient ${i}: ${e}`);
+        });
+      }
     }
   });
 
