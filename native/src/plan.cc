@@ -464,7 +464,7 @@ Napi::Value PlanCreate(const Napi::CallbackInfo &info) {
   // The trunk ends at the first dense layer (the head runs on the whole batch: the dense weights are
   // read once per batch, not once per image). Running the last stages (7×7, 3×3) op by op on the
   // batch too was tried: 1.25 vs 1.12 ms/img at 112² b16, equal at 224² (interleaved, 2026-12-03);
-  // instead each thread runs them on its share of the images (the tail, kTailPixels).
+  // instead they run on groups of images per thread (the tail, kTailPixels).
   if (!fusionOff()) chainSums(*plan);
   fusePepx(*plan);
   fuseAddEpilogues(*plan);
