@@ -150,7 +150,7 @@ test('onednn kernels vs cpu', { skip }, async (tt) => {
   });
 
   await tt.test('training-time conv + bias + ReLU: gradients of some inputs only (the data input of the stem, x alone)', () => {
-    // the second: a gray stem large enough for several blocks of pixels per thread (weights only: conv.cc's few-channel pass)
+    // the second: a one-channel 7×7 / 2 stem on a larger, odd-sized map (1,728 output pixels), as training's first layer
     for (const c of [CONV_CASES[2]!, { n: 3, h: 48, w: 45, c: 1, oc: 6, k: 7, s: 2, pad: 'same' as const }]) {
       const x = rand([c.n, c.h, c.w, c.c]), w = rand([c.k, c.k, c.c, c.oc]), b = rand([c.oc], 0.3);
       const strides: [number, number] = [c.s, c.s];
