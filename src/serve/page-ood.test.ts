@@ -14,7 +14,7 @@ import { train } from '../train/train.js';
 import { readSplits } from '../run/files.js';
 import { writeOodImages } from '../trust/ood-images.js';
 import { CLASSES } from '../types.js';
-import { chromiumMissing, launchChromium } from '../util/browser.js';
+import { chromiumMissing, launchChromium, waitForOrSay } from '../util/browser.js';
 import { startServer, type ExplainResponse } from './server.js';
 
 let dir = '';
@@ -64,11 +64,22 @@ test('serve: in a browser, an out-of-distribution image gets a plain verdict and
     const p = await ctx.newPage();
     const errors: string[] = [];
     p.on('pageerror', (e) => errors.push(e.message));
+    // the model's files held back a while: the image is chosen before the page is ready and must
+    // wait for the model, not be dropped (CI once lost it this way)
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    await p.route('**/model.json', async (r) => {
+      await held;
+      await r.continue();
+    });
     await p.goto(s.url, { waitUntil: 'load' });
     await p.setInputFiles('#files', [noise]);
+    assert.equal(await p.getAttribute('html', 'data-ready'), null, 'the page was ready before the file was chosen: the early path is not tested');
+    await waitForOrSay(p, '.card.pending', 10_000, errors);
+    release();
     // a card either way (a verdict or an error), so a failure says what the page showed; a generous
     // wait: a loaded CI machine once took over 20 s here (not a timing check)
-    await p.waitForSelector('.card.ood .verdict, .card.err, .card[data-predicted]', { timeout: 90_000 });
+    await waitForOrSay(p, '.card.ood .verdict, .card.err, .card[data-predicted]', 90_000, errors);
     if (!(await p.isVisible('.card.ood .verdict'))) assert.fail(`expected an out-of-distribution verdict, the page shows: ${(await p.textContent('.card'))?.trim() ?? '(no card)'}`);
     const verdict = await p.textContent('.card.ood .verdict');
     assert.match(verdict ?? '', /Out of distribution: no class given/);

@@ -9,7 +9,7 @@ import { isCovidNetError } from '../errors.js';
 import { CLASSES, RESEARCH_NOTICE } from '../types.js';
 import { isLoopback, startServer, type ExplainResponse } from './server.js';
 import type { RunInfo } from './run-info.js';
-import { chromiumMissing, launchChromium, watchPage } from '../util/browser.js';
+import { chromiumMissing, launchChromium, waitForOrSay, watchPage } from '../util/browser.js';
 
 test('serve: page, run info, explain an upload; bad uploads, hosts and routes get JSON errors', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'covidnet-serve-'));
@@ -88,15 +88,19 @@ test('serve: the page in a browser shows a prediction with its overlay for a cho
     const p = await ctx.newPage();
     const { errors, outside } = watchPage(p, s.url);
     await p.goto(s.url, { waitUntil: 'load' });
+    await waitForOrSay(p, 'html[data-ready]', 60_000, errors);
     await p.setInputFiles('#files', [images[0]!, join(dir, 'run', 'config.json')]);
-    await p.waitForSelector('.card .pred', { timeout: 90_000 });
-    await p.waitForSelector('.card.err', { timeout: 90_000 });
+    await waitForOrSay(p, '.card .pred', 90_000, errors);
+    await waitForOrSay(p, '.card.err', 90_000, errors);
     const pred = await p.textContent('.card .pred');
     assert.ok(CLASSES.some((c) => c === pred), `predicted class shown: ${pred}`);
-    const ok = await p.$eval('.card img', (e) => {
-      const img = e as unknown as { complete: boolean; naturalWidth: number };
-      return img.complete && img.naturalWidth > 0;
-    });
+    // the overlay is a data URL the browser decodes after the card appears: wait for it, not race it
+    const ok = await p
+      .waitForFunction(() => {
+        const img = document.querySelector('.card img') as unknown as { complete: boolean; naturalWidth: number } | null;
+        return img !== null && img.complete && img.naturalWidth > 0;
+      }, undefined, { timeout: 30_000 })
+      .then(() => true, () => false);
     assert.ok(ok, 'overlay image loaded');
     const err = await p.textContent('.card.err');
     assert.match(err ?? '', /config\.json[\s\S]*E_FORMAT_UNKNOWN/);

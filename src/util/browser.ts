@@ -40,3 +40,22 @@ export function watchPage(page: Page, origin: string): { errors: string[]; outsi
   });
   return w;
 }
+
+/**
+ * Waits for `selector` on a covidnet page; on a timeout the error says what the page showed (its
+ * status line, each card's text, the page's errors), so a CI failure can be read without a rerun.
+ */
+export async function waitForOrSay(page: Page, selector: string, timeout: number, errors: readonly string[] = []): Promise<void> {
+  try {
+    await page.waitForSelector(selector, { timeout });
+  } catch (e) {
+    const shown = await page
+      .evaluate(() => ({
+        status: document.getElementById('status')?.textContent ?? '(no status)',
+        ready: document.documentElement.getAttribute('data-ready'),
+        cards: [...document.querySelectorAll('.card')].map((c) => `${c.className}: ${(c.textContent ?? '').trim().slice(0, 160)}`),
+      }))
+      .catch((err: unknown) => ({ status: `(page not readable: ${String(err)})`, ready: null, cards: [] as string[] }));
+    throw new Error(`${selector} not shown in ${timeout} ms (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); the page shows: ${JSON.stringify({ ...shown, errors })}`);
+  }
+}

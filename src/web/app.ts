@@ -272,23 +272,27 @@ async function main(): Promise<void> {
   const drop = $('drop');
   const input = $<HTMLInputElement>('files');
   const results = $('results');
-  let app: Loaded;
   const t0 = performance.now();
-  try {
-    app = await load();
-  } catch (e) {
-    status.textContent = `The model could not be loaded: ${isCovidNetError(e) ? `[${e.code}] ${e.message}` : String(e)}`;
-    document.documentElement.setAttribute('data-error', isCovidNetError(e) ? e.code : 'E_INTERNAL');
-    return;
-  }
-  const loadSeconds = (performance.now() - t0) / 1000;
-  const lut = Uint8Array.from(app.info.colormap);
-  status.textContent = `Model loaded in ${loadSeconds.toFixed(2)} s · backend ${app.backend}${app.scorer.trustNotes.length ? ' · ' + app.scorer.trustNotes.join('; ') : ''}`;
-  document.documentElement.setAttribute('data-backend', app.backend);
-  document.documentElement.setAttribute('data-load-seconds', loadSeconds.toFixed(3));
-  document.documentElement.setAttribute('data-ready', 'true');
+  // the listeners go on before the model has loaded: files chosen meanwhile wait for it instead of
+  // being dropped (a quick hand, or a script, can choose one while the weights still download)
+  const loading: Promise<Loaded | CovidNetError> = load().then(
+    (app) => {
+      const loadSeconds = (performance.now() - t0) / 1000;
+      status.textContent = `Model loaded in ${loadSeconds.toFixed(2)} s · backend ${app.backend}${app.scorer.trustNotes.length ? ' · ' + app.scorer.trustNotes.join('; ') : ''}`;
+      document.documentElement.setAttribute('data-backend', app.backend);
+      document.documentElement.setAttribute('data-load-seconds', loadSeconds.toFixed(3));
+      document.documentElement.setAttribute('data-ready', 'true');
+      return app;
+    },
+    (e: unknown) => {
+      const err = isCovidNetError(e) ? e : new CovidNetError('E_INTERNAL', String(e));
+      status.textContent = `The model could not be loaded: [${err.code}] ${err.message}`;
+      document.documentElement.setAttribute('data-error', err.code);
+      return err;
+    },
+  );
 
-  let chain = Promise.resolve();
+  let chain: Promise<unknown> = loading;
   let pending = 0;
   // newest batch on top, files of a batch in the order chosen; one image at a time (one model)
   const run = (files: File[]): void => {
@@ -299,7 +303,9 @@ async function main(): Promise<void> {
       pending++;
       document.documentElement.setAttribute('data-pending', String(pending));
       chain = chain.then(async () => {
-        await explainFile(app, lut, f, card);
+        const app = await loading;
+        if (isCovidNetError(app)) showError(card, f.name, app.code, `the model could not be loaded: ${app.reason}`);
+        else await explainFile(app, Uint8Array.from(app.info.colormap), f, card);
         pending--;
         document.documentElement.setAttribute('data-pending', String(pending));
       });
