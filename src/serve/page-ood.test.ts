@@ -64,8 +64,8 @@ test('serve: in a browser, an out-of-distribution image gets a plain verdict and
     const p = await ctx.newPage();
     const errors: string[] = [];
     p.on('pageerror', (e) => errors.push(e.message));
-    // the model's files held back a while: the image is chosen before the page is ready and must
-    // wait for the model, not be dropped (CI once lost it this way)
+    // the model's file held back until the image's card shows: the image is chosen before the page
+    // is ready and must wait for the model, not be dropped (CI once lost it this way)
     let release = (): void => undefined;
     const held = new Promise<void>((r) => (release = r));
     await p.route('**/model.json', async (r) => {

@@ -34,6 +34,8 @@ interface Loaded {
   scorer: RunScorer;
   cam: GradCam;
   backend: string;
+  /** The run's colour map (256 RGB triples) for the overlays. */
+  lut: Uint8Array;
 }
 
 async function fetchJson(name: string): Promise<unknown> {
@@ -112,7 +114,7 @@ async function load(): Promise<Loaded> {
     backend: { name: backend.name, fast: backend.name !== 'cpu', reason: `backend ${backend.name} (in the browser)`, failures: backend.failures.map((f) => ({ name: f.split(':')[0]!, error: f })) },
     model,
   });
-  return { info, scorer, cam: GradCam.forRun(scorer), backend: backend.name };
+  return { info, scorer, cam: GradCam.forRun(scorer), backend: backend.name, lut: Uint8Array.from(info.colormap) };
 }
 
 // ---------------------------------------------------------------- the page
@@ -188,7 +190,7 @@ function showError(card: HTMLElement, name: string, code: string, msg: string): 
   card.replaceChildren(el('h2', { textContent: name }), el('p', {}, el('span', { className: 'code', textContent: `[${code}] ` }), msg));
 }
 
-function showResult(card: HTMLElement, r: Explained, app: Loaded, lut: Uint8Array, contrast: ClassName | undefined, seconds: number): void {
+function showResult(card: HTMLElement, r: Explained, app: Loaded, contrast: ClassName | undefined, seconds: number): void {
   const info = app.info;
   const ood = r.in_distribution === false;
   card.className = 'card' + (ood ? ' ood' : '');
@@ -200,7 +202,7 @@ function showResult(card: HTMLElement, r: Explained, app: Loaded, lut: Uint8Arra
   card.setAttribute('data-border-mass', JSON.stringify(r.border_mass));
   card.setAttribute('data-in-distribution', JSON.stringify(r.in_distribution));
   if (r.calibrated) card.setAttribute('data-calibrated', JSON.stringify(r.calibrated));
-  const url = overlayUrl(r, lut);
+  const url = overlayUrl(r, app.lut);
   const peakText = r.peak ? `, peak marked at x ${r.peak.x}, y ${r.peak.y}` : '';
   const img = el('img', { src: url, alt: `Grad-CAM overlay for ${r.file}: heat map of the evidence for ${r.target} on the image${peakText}` });
   const left = el('div', {}, img, el('a', { className: 'dl', href: url, download: r.file.replace(/\.[^.]*$/, '') + '-gradcam.png', textContent: `download overlay of ${r.file}` }));
@@ -249,7 +251,7 @@ function showResult(card: HTMLElement, r: Explained, app: Loaded, lut: Uint8Arra
   card.replaceChildren(left, right);
 }
 
-async function explainFile(app: Loaded, lut: Uint8Array, file: File, card: HTMLElement): Promise<void> {
+async function explainFile(app: Loaded, file: File, card: HTMLElement): Promise<void> {
   const t0 = performance.now();
   card.textContent = `${file.name}: decoding, predicting, computing Grad-CAM…`;
   const target = ($<HTMLSelectElement>('target').value || undefined) as ClassName | undefined;
@@ -261,7 +263,7 @@ async function explainFile(app: Loaded, lut: Uint8Array, file: File, card: HTMLE
     const pixels = preprocessImage(image, { size: app.scorer.preprocess.size, crop: app.scorer.preprocess.crop });
     const [r] = await explainImages(app.scorer, app.cam, DEFAULT_BORDER_BAND, [{ file: file.name, image, pixels }], { target, contrast });
     if (contrast !== undefined && r!.target === contrast) throw new CovidNetError('E_OPTION', `contrast ${contrast} is the predicted class explained: choose another class to contrast with`);
-    showResult(card, r!, app, lut, contrast, (performance.now() - t0) / 1000);
+    showResult(card, r!, app, contrast, (performance.now() - t0) / 1000);
   } catch (e) {
     showError(card, file.name, isCovidNetError(e) ? e.code : 'E_DECODE', isCovidNetError(e) ? e.reason : e instanceof Error ? e.message : String(e));
   }
@@ -305,7 +307,7 @@ async function main(): Promise<void> {
       chain = chain.then(async () => {
         const app = await loading;
         if (isCovidNetError(app)) showError(card, f.name, app.code, `the model could not be loaded: ${app.reason}`);
-        else await explainFile(app, Uint8Array.from(app.info.colormap), f, card);
+        else await explainFile(app, f, card);
         pending--;
         document.documentElement.setAttribute('data-pending', String(pending));
       });
