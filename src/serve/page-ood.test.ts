@@ -60,14 +60,14 @@ test('serve: in a browser, an out-of-distribution image gets a plain verdict and
   }
   const s = await startServer({ run, port: 0 });
   const ctx = await launchChromium(join(dir, 'chromium-profile'));
+  let release = (): void => undefined;
+  const held = new Promise<void>((r) => (release = r));
   try {
     const p = await ctx.newPage();
     const errors: string[] = [];
     p.on('pageerror', (e) => errors.push(e.message));
     // the model's file held back until the image's card shows: the image is chosen before the page
     // is ready and must wait for the model, not be dropped (CI once lost it this way)
-    let release = (): void => undefined;
-    const held = new Promise<void>((r) => (release = r));
     await p.route('**/model.json', async (r) => {
       await held;
       await r.continue();
@@ -93,6 +93,7 @@ test('serve: in a browser, an out-of-distribution image gets a plain verdict and
     assert.deepEqual(errors, []);
     if (process.env['COVIDNET_SERVE_SCREENSHOT']) await p.screenshot({ path: process.env['COVIDNET_SERVE_SCREENSHOT'].replace(/(\.png)?$/, '-ood.png'), fullPage: true });
   } finally {
+    release();
     await ctx.close();
     await s.close();
   }
