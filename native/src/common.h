@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -395,11 +396,21 @@ class HoldProfilingSignals {
 
 using Kernel = Napi::Value (*)(const Napi::CallbackInfo &);
 
+// When the last native call returned (steady clock ticks; 0: none yet). Each may have run an
+// OpenMP region, after which the worker spins a while and then sleeps: the plan's batch-1 runs
+// read it to tell a pause (plan.cc coldAlone).
+inline std::atomic<int64_t> gLastNativeEnd{0};
+inline int64_t steadyTicks() { return int64_t(std::chrono::steady_clock::now().time_since_epoch().count()); }
+struct StampNativeEnd {
+  ~StampNativeEnd() { gLastNativeEnd.store(steadyTicks(), std::memory_order_relaxed); }
+};
+
 // An entry point: profiling signals held back; JS errors (the argument checks) pass through as
 // they are, C++ errors become JS errors with a code.
 template <Kernel F>
 Napi::Value Guard(const Napi::CallbackInfo &info) {
   HoldProfilingSignals hold;
+  StampNativeEnd stamp;
   try {
     return F(info);
   } catch (const Napi::Error &) {

@@ -25,6 +25,7 @@
 #include <array>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <unordered_map>
 
 namespace covidnet {
@@ -113,6 +114,22 @@ struct Config {
   size_t scratchBytes = 0;
 };
 
+// Batch 1 after a pause. The OpenMP worker then sleeps, and on a VM it can take milliseconds to
+// wake (libgomp on the 2-core EPYC: an empty parallel region took 6.8 ms after a 100 ms pause,
+// 0.002 ms after 1 ms). Each op of a batch-1 forward ends in a barrier that waits for it, so a
+// small network is faster on the calling thread alone (112², after 100 ms pauses: 2.4 ms alone,
+// 11.4 on both threads), while a large one still gains from the second core once it is awake.
+// Which wins depends on the machine and the network, so the plan measures both: its first cold
+// batch-1 runs try each, then it takes the faster by the mean of its cold runs, trying the other
+// every kColdExplore-th time. COVIDNET_PLAN_COLD=threads|alone fixes the choice.
+constexpr double kColdGapSeconds = 0.01;
+constexpr uint64_t kColdExplore = 16;
+struct ColdStats {
+  double seconds[2] = {0, 0};  // exponential mean of cold batch-1 runs: [0] all threads, [1] alone
+  uint64_t seen[2] = {0, 0};
+  uint64_t runs = 0;
+};
+
 struct Plan {
   std::vector<Val> vals;
   std::vector<Step> steps;
@@ -138,8 +155,11 @@ struct Plan {
   std::vector<double> stepSeconds;  // per step (trunk steps: the mean over the image-parallel lanes)
   std::vector<int> stepKind;
   uint64_t runs = 0;
+  ColdStats cold;
 };
-constexpr size_t kConfigs = 2;
+// Batch configs kept per plan: an evaluation batch, its last partial batch, and batch 1 on the
+// calling thread alone (coldAlone) beside batch 1 on all threads.
+constexpr size_t kConfigs = 3;
 
 // The trunk's tail: its last steps whose input maps have at most kTailPixels pixels (COVID-Net's
 // last stage: 7×7 at 224², and 7×7, 3×3 at 112²). There an image-parallel thread runs a group of
@@ -568,14 +588,16 @@ bool imageParallel(int64_t batch, int threads) {
   return threads > 1 && batch >= threads && (batch % threads == 0 || batch >= 4 * threads);
 }
 
-Config &configFor(Plan &plan, int64_t batch) {
+Config &configFor(Plan &plan, int64_t batch, bool &made) {
   const int threads = omp_get_max_threads();
+  made = false;
   for (auto &c : plan.configs) {
     if (c->batch == batch && c->threads == threads) {
       c->lastUse = ++plan.clock;
       return *c;
     }
   }
+  made = true;
   if (plan.configs.size() >= kConfigs) {
     auto oldest = std::min_element(plan.configs.begin(), plan.configs.end(), [](const auto &x, const auto &y) { return x->lastUse < y->lastUse; });
     plan.configs.erase(oldest);
@@ -786,6 +808,34 @@ void l2normRows(const float *x, float *y, int64_t rows, int64_t cols) {
 
 // ------------------------------------------------------------------------- run
 
+using Clock = std::chrono::steady_clock;
+
+// Whether this run is a cold batch-1 run (`cold`), and whether it goes on the calling thread alone.
+bool coldAlone(Plan &plan, int64_t batch, bool &cold) {
+  cold = false;
+  if (batch != 1 || omp_get_max_threads() < 2) return false;
+  // since the last native call of any kind (training ops keep the worker awake as well)
+  const int64_t last = gLastNativeEnd.load(std::memory_order_relaxed);
+  const double gap = std::chrono::duration<double>(Clock::duration(steadyTicks() - last)).count();
+  if (last != 0 && gap < kColdGapSeconds) return false;
+  cold = true;
+  ColdStats &s = plan.cold;
+  const uint64_t k = s.runs++;
+  const char *force = std::getenv("COVIDNET_PLAN_COLD");
+  if (force && std::strcmp(force, "threads") == 0) return false;
+  if (force && std::strcmp(force, "alone") == 0) return true;
+  if (s.seen[0] == 0) return false;
+  if (s.seen[1] == 0) return true;
+  const bool alone = s.seconds[1] < s.seconds[0];
+  return k % kColdExplore == 0 ? !alone : alone;
+}
+
+void coldRecord(ColdStats &s, bool alone, double seconds) {
+  const int i = alone ? 1 : 0;
+  s.seconds[i] = s.seen[i] ? 0.7 * s.seconds[i] + 0.3 * seconds : seconds;
+  s.seen[i]++;
+}
+
 Napi::Value PlanRun(const Napi::CallbackInfo &info) {
   Args a(info, "planRun");
   Plan &plan = livePlan(a, info[0]);
@@ -821,7 +871,12 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
       for (size_t j = 0; j < k; j++) if (plan.outputs[j] == v) result.Set(uint32_t(k), result.Get(uint32_t(j)));
     }
   }
-  Config &cfg = configFor(plan, batch);
+  const auto started = Clock::now();
+  bool cold = false;
+  std::optional<OneThread> alone;
+  if (coldAlone(plan, batch, cold)) alone.emplace();
+  bool made = false;
+  Config &cfg = configFor(plan, batch, made);
   // weights into the primitives' layouts (once per run, shared by the threads)
   for (size_t i = 0; i < plan.steps.size(); i++) {
     ConvPrim *cp = cfg.conv[i].get();
@@ -1065,6 +1120,8 @@ Napi::Value PlanRun(const Napi::CallbackInfo &info) {
     for (auto &l : stepSecs) sum += l[i];
     plan.stepSeconds[i] += i < plan.trunkEnd && cfg.imagePar ? sum / lanes : sum;
   }
+  // a run that made its primitives says nothing of the steady cost
+  if (cold && !made) coldRecord(plan.cold, alone.has_value(), std::chrono::duration<double>(Clock::now() - started).count());
   return result;
 }
 
@@ -1091,6 +1148,13 @@ Napi::Value PlanInfo(const Napi::CallbackInfo &info) {
     o.Set("slots", Napi::Number::New(info.Env(), double(h.plan->slotPerT.size() + h.plan->slotPerB.size())));
     o.Set("floatsPerImage", Napi::Number::New(info.Env(), double(floats)));
     o.Set("runs", Napi::Number::New(info.Env(), double(h.plan->runs)));
+    // cold batch-1 runs (coldAlone): how many, and each way's mean milliseconds (0: not measured yet)
+    const ColdStats &cs = h.plan->cold;
+    Napi::Object cold = Napi::Object::New(info.Env());
+    cold.Set("runs", Napi::Number::New(info.Env(), double(cs.runs)));
+    cold.Set("threadsMs", Napi::Number::New(info.Env(), cs.seen[0] ? cs.seconds[0] * 1e3 : 0.0));
+    cold.Set("aloneMs", Napi::Number::New(info.Env(), cs.seen[1] ? cs.seconds[1] * 1e3 : 0.0));
+    o.Set("cold", cold);
     Napi::Object ms = Napi::Object::New(info.Env());
     for (int k = 0; k < kKinds; k++) ms.Set(kKindNames[k], Napi::Number::New(info.Env(), h.plan->seconds[k] * 1e3));
     o.Set("msByKind", ms);

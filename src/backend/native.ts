@@ -38,6 +38,8 @@ export interface NativeAddon {
     fusedPepx?: number; tailSteps?: number;
     /** Runs so far, and the milliseconds they spent per kind of op (conv1x1, convKxK, depthwise, pepx, maxpool, add, dense, other). */
     runs?: number; msByKind?: Record<string, number>;
+    /** Batch-1 runs after a pause (native plan.cc coldAlone): how many, and the mean ms on all threads and on the calling thread alone (0: not measured yet). */
+    cold?: { runs: number; threadsMs: number; aloneMs: number };
     /** Per op of the plan: its kind, per-image shapes (`HxWxC -> HxWxC`) and milliseconds over all runs. */
     steps?: { kind: string; shape: string; ms: number }[];
   };

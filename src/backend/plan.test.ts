@@ -109,6 +109,54 @@ test('compiled plan equals the TF.js path', { skip }, async (t) => {
     model.dispose();
   });
 
+  await t.test('batch 1 after a pause: on all threads and on the calling thread alone, the same values; the plan tries both, then takes the faster', async () => {
+    const model = covidNet({ ...CFG, seed: 9 });
+    randomizeBiases(model, 90);
+    const x = tf.randomNormal([1, CFG.size, CFG.size, 1], 0, 1, 'float32', 91) as tf.Tensor4D;
+    const ref = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync() as Float32Array);
+    // a pause with no native call, past the plan's 10 ms (plan.cc kColdGapSeconds)
+    const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 40));
+    const saved = process.env['COVIDNET_PLAN_COLD'];
+    const runOnce = (plan: CompiledPlan, label: string): void => {
+      const [y] = plan.run(x);
+      const e = relErr(y!.dataSync() as Float32Array, ref);
+      y!.dispose();
+      assert.ok(e <= TOL, `${label}: relative error ${e}`);
+    };
+    try {
+      // auto: each way twice (a first run that makes its primitives is not timed), then the faster
+      delete process.env['COVIDNET_PLAN_COLD'];
+      const plan = mustCompile(model);
+      for (let k = 0; k < 5; k++) {
+        await pause();
+        runOnce(plan, `cold run ${k}`);
+      }
+      const c = plan.info.cold;
+      assert.equal(c.runs, 5, JSON.stringify(c));
+      assert.ok(c.threadsMs > 0 && c.aloneMs > 0, `both ways measured: ${JSON.stringify(c)}`);
+      // right after a run the worker is awake: not a cold run
+      runOnce(plan, 'warm run');
+      assert.equal(plan.info.cold.runs, 5, 'a run right after another counted as cold');
+      plan.dispose();
+      for (const way of ['threads', 'alone'] as const) {
+        process.env['COVIDNET_PLAN_COLD'] = way;
+        const forced = mustCompile(model);
+        for (let k = 0; k < 2; k++) {
+          await pause();
+          runOnce(forced, `${way}, run ${k}`);
+        }
+        const f = forced.info.cold;
+        assert.ok(way === 'alone' ? f.aloneMs > 0 && f.threadsMs === 0 : f.threadsMs > 0 && f.aloneMs === 0, `${way}: ${JSON.stringify(f)}`);
+        forced.dispose();
+      }
+    } finally {
+      if (saved === undefined) delete process.env['COVIDNET_PLAN_COLD'];
+      else process.env['COVIDNET_PLAN_COLD'] = saved;
+    }
+    x.dispose();
+    model.dispose();
+  });
+
   await t.test('wide channels (K > 128: K chunks; N > 64: packed weight panels; short blocks) and a big dense layer (streamed) on every path', () => {
     // size 64, width 32: 1×1 convs up to 256 → 256 on maps of 32×32 down to 4×4; fc1 1024 × 1024
     const model = covidNet({ size: 64, width: 32, fc: 1024, seed: 12 });

@@ -256,16 +256,17 @@ export class CompiledPlan {
     return this.handle === undefined;
   }
 
-  /** Ops, fused PEPX modules, steps of the trunk's tail (run on groups of images), values, buffer slots, planned floats per image, and the time of the runs so far per kind of op (native planInfo). */
+  /** Ops, fused PEPX modules, steps of the trunk's tail (run on groups of images), values, buffer slots, planned floats per image, the time of the runs so far per kind of op, and the cold batch-1 runs' two ways (native planInfo). */
   get info(): {
     ops: number; fusedPepx: number; tailSteps: number; values: number; slots: number; floatsPerImage: number; runs: number; msByKind: Record<string, number>;
+    cold: { runs: number; threadsMs: number; aloneMs: number };
     steps: { kind: string; shape: string; ms: number }[];
   } {
     const h = this.live();
     const i = this.addon.planInfo(h);
     return {
       ops: i.ops ?? 0, fusedPepx: i.fusedPepx ?? 0, tailSteps: i.tailSteps ?? 0, values: i.values ?? 0, slots: i.slots ?? 0, floatsPerImage: i.floatsPerImage ?? 0,
-      runs: i.runs ?? 0, msByKind: i.msByKind ?? {}, steps: i.steps ?? [],
+      runs: i.runs ?? 0, msByKind: i.msByKind ?? {}, cold: i.cold ?? { runs: 0, threadsMs: 0, aloneMs: 0 }, steps: i.steps ?? [],
     };
   }
 

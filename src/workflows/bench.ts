@@ -51,6 +51,11 @@ export interface BenchResult {
   onnxruntime_forward_ms_per_image?: number;
   forward_interleaved_ms_per_image?: number;
   forward_vs_onnxruntime?: number;
+  /**
+   * Batch 1 with a plan: its runs after a pause (the interleaved ones), and their mean ms on all
+   * threads and on the calling thread alone, of which the plan takes the faster (0: not tried).
+   */
+  forward_cold?: { runs: number; threads_ms: number; alone_ms: number };
 }
 
 export const BENCH_DEFAULTS = { model: 'single', size: 224, width: 128, fc: 1024, batch: 8, steps: 5, warmup: 2 } as const;
@@ -104,6 +109,10 @@ const INTERLEAVED_PAIRS = 10;
  */
 const HANDOVER_MS = 100;
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const coldOf = (plan: CompiledPlan): BenchResult['forward_cold'] => {
+  const c = plan.info.cold;
+  return { runs: c.runs, threads_ms: round2(c.threadsMs), alone_ms: round2(c.aloneMs) };
+};
 
 async function timeSteps(
   opts: BenchOptions, backend: string, reason: string, threads: number, anchor: OnnxAnchor | undefined,
@@ -220,6 +229,7 @@ async function timeSteps(
         forward_interleaved_ms_per_image: round2(interleaved.ours),
         forward_vs_onnxruntime: round2(interleaved.ours / interleaved.ort),
       } : {}),
+      ...(plan && opts.batch === 1 ? { forward_cold: coldOf(plan) } : {}),
     };
     return { result, reason };
   } finally {
