@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { CLASSES } from '../types.js';
-import { chromiumMissing, launchChromium, watchPage } from '../util/browser.js';
+import { chromiumMissing, launchChromium, waitForOrSay, watchPage } from '../util/browser.js';
 import { predictFiles } from '../predict/predict.js';
 import { Explainer, isExplained } from '../explain/explain.js';
 import { decodeGray8 } from '../data/decode.js';
@@ -73,7 +73,7 @@ for (const kind of ['single', 'siamese'] as const) {
       const p = await ctx.newPage();
       const { errors, outside } = watchPage(p, srv.url);
       await p.goto(srv.url, { waitUntil: 'load' });
-      await p.waitForSelector('html[data-ready]', { timeout: 60_000 });
+      await waitForOrSay(p, 'html[data-ready]', 60_000, errors);
       const backend = await p.getAttribute('html', 'data-backend');
       await p.setInputFiles('#files', files);
       const got = await pageResults(p, files.length);
@@ -98,7 +98,7 @@ for (const kind of ['single', 'siamese'] as const) {
       const other = backend === 'wasm' ? 'webgl' : 'wasm';
       const q = await ctx.newPage();
       await q.goto(`${srv.url}?backend=${other}`, { waitUntil: 'load' });
-      await q.waitForSelector('html[data-ready]', { timeout: 60_000 });
+      await waitForOrSay(q, 'html[data-ready]', 60_000);
       assert.equal(await q.getAttribute('html', 'data-backend'), other);
       await q.setInputFiles('#files', files);
       const got2 = await pageResults(q, files.length);
